@@ -1,0 +1,61 @@
+//! The typed messages between front ends and the backend task. Nothing else crosses.
+
+use crate::model::{HostInfo, HostView, JobView, HistoryEntry, VmInfo};
+use std::fmt;
+
+/// A secret typed by the operator. Its Debug never shows the value, so it
+/// cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What a front end asks of the backend.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Re-read inventory: one host, or all when None.
+    Refresh(Option<String>),
+    /// Connect (or reconnect now) to a host.
+    Connect(String),
+    /// The operator accepted this fingerprint for an unknown host: append it to known_hosts.
+    AcceptHostKey { host: String, fingerprint: String },
+    /// The operator refused an unknown host key.
+    RejectHostKey { host: String },
+    /// Passphrase for an encrypted identity file. Used once, never stored.
+    Passphrase { host: String, key_path: String, passphrase: Secret },
+    /// Add a host to the config file and connect to it.
+    AddHost(crate::config::HostConfig),
+    /// Stop the backend: close connections, end jobs.
+    Quit,
+}
+
+/// What the backend tells front ends.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Full host list in config order (sent on start and whenever the list changes).
+    Hosts(Vec<HostView>),
+    /// One host's state or facts changed.
+    Host(HostView),
+    HostInfo { host: String, info: HostInfo },
+    /// The complete VM list of a host.
+    Vms { host: String, vms: Vec<VmInfo> },
+    Job(JobView),
+    History(Vec<HistoryEntry>),
+    /// Something the operator should see, tied to a host when there is one.
+    Error { host: Option<String>, message: String },
+    /// The backend has stopped.
+    Stopped,
+}

@@ -1,0 +1,23 @@
+//! kvm-clone: clone, export, back up and restore KVM virtual machines between
+//! libvirt hosts over SSH.
+//!
+//! Layout, from the outside in:
+//! - [`tui`]: the ratatui front end; one pure draw function per pane.
+//! - [`headless`]: the script-facing commands (`hosts`, `vms`, …).
+//! - [`backend`]: the one async task that owns connections and jobs; front
+//!   ends talk to it only through [`backend::messages`].
+//! - [`transport`]: the SSH connection to each host (russh), host keys, auth.
+//! - [`libvirt`]: libvirt reached through that SSH connection, one thread per host.
+//! - [`nbd`]: the NBD client of the block data plane.
+//! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
+//! - [`model`]: plain view data shared by backend and front ends.
+
+pub mod backend;
+pub mod config;
+pub mod headless;
+pub mod libvirt;
+pub mod model;
+pub mod nbd;
+pub mod paths;
+pub mod transport;
+pub mod tui;

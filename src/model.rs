@@ -1,0 +1,225 @@
+//! View-model types shared by the backend and every front end (TUI, headless).
+//!
+//! They are plain data: cloning one never touches a live connection, so the
+//! UI can render from them without blocking.
+
+use serde::Serialize;
+
+/// Connection state of one host, as the hosts pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnState {
+    /// Not tried yet.
+    Idle,
+    Connecting,
+    Up,
+    AuthFailed { reason: String },
+    Unreachable { reason: String },
+    /// The host presented a key that differs from known_hosts. Never overridden in the app.
+    HostKeyChanged { reason: String },
+    /// The host is not in any known_hosts file; the operator must accept its fingerprint.
+    HostKeyUnknown { fingerprint: String },
+    /// An identity file is encrypted; the operator must type its passphrase.
+    NeedsPassphrase { key_path: String },
+}
+
+impl ConnState {
+    /// Short label for tables and JSON.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ConnState::Idle => "idle",
+            ConnState::Connecting => "connecting",
+            ConnState::Up => "up",
+            ConnState::AuthFailed { .. } => "auth failed",
+            ConnState::Unreachable { .. } => "unreachable",
+            ConnState::HostKeyChanged { .. } => "host key changed",
+            ConnState::HostKeyUnknown { .. } => "host key unknown",
+            ConnState::NeedsPassphrase { .. } => "needs passphrase",
+        }
+    }
+
+    /// Why the state is what it is, if there is more to say than the label.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ConnState::AuthFailed { reason }
+            | ConnState::Unreachable { reason }
+            | ConnState::HostKeyChanged { reason } => Some(reason),
+            ConnState::HostKeyUnknown { fingerprint } => Some(fingerprint),
+            ConnState::NeedsPassphrase { key_path } => Some(key_path),
+            _ => None,
+        }
+    }
+}
+
+/// A storage pool on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolInfo {
+    pub name: String,
+    pub active: bool,
+    pub capacity_bytes: u64,
+    pub allocation_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// Facts about a host that are read from libvirt once it is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    pub hostname: String,
+    /// libvirt daemon version, e.g. "9.0.0".
+    pub libvirt_version: String,
+    /// Hypervisor (qemu) version, e.g. "7.2.0".
+    pub qemu_version: String,
+    pub cpus: u32,
+    pub memory_total_bytes: u64,
+    pub memory_free_bytes: u64,
+    pub pools: Vec<PoolInfo>,
+}
+
+/// One host as shown in the hosts pane and `kvm-clone hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostView {
+    pub name: String,
+    /// `user@address:port`, for display.
+    pub endpoint: String,
+    #[serde(flatten)]
+    pub state: ConnState,
+    pub info: Option<HostInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmState {
+    Running,
+    Paused,
+    ShutOff,
+    Crashed,
+    Suspended,
+    Other,
+}
+
+impl VmState {
+    pub fn label(self) -> &'static str {
+        match self {
+            VmState::Running => "running",
+            VmState::Paused => "paused",
+            VmState::ShutOff => "shut off",
+            VmState::Crashed => "crashed",
+            VmState::Suspended => "suspended",
+            VmState::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskInfo {
+    /// Guest device name, e.g. "vda".
+    pub target: String,
+    /// "disk", "cdrom", "floppy", "lun".
+    pub device: String,
+    /// Image path on the host, if the disk is file-backed.
+    pub source: Option<String>,
+    /// Driver format, e.g. "qcow2" or "raw".
+    pub format: Option<String>,
+    pub readonly: bool,
+    pub shareable: bool,
+    /// Bytes allocated on the host (what a copy would move).
+    pub allocation_bytes: u64,
+    /// Virtual size the guest sees.
+    pub capacity_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NicInfo {
+    /// `<interface type=…>`: "network", "bridge", "user", "direct", …
+    pub kind: String,
+    /// Network or bridge name, when the type has one.
+    pub source: Option<String>,
+    pub mac: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Whether a running VM can be cloned without downtime, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveClone {
+    pub possible: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmInfo {
+    pub name: String,
+    pub uuid: String,
+    pub state: VmState,
+    pub vcpus: u32,
+    pub memory_bytes: u64,
+    pub disks: Vec<DiskInfo>,
+    pub nics: Vec<NicInfo>,
+    pub live_clone: LiveClone,
+    /// Full domain XML, for the detail view. Not part of `--json` output.
+    #[serde(skip)]
+    pub xml: String,
+}
+
+/// Phase of a job, in the order a clone passes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    Validating,
+    Preparing,
+    Copying,
+    Verifying,
+    Defining,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskProgress {
+    pub target: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// A job as the jobs pane shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    pub id: u64,
+    /// "clone", "export", "restore".
+    pub kind: String,
+    pub vm: String,
+    pub from: String,
+    pub to: String,
+    pub phase: JobPhase,
+    pub disks: Vec<DiskProgress>,
+    /// Bytes per second, smoothed.
+    pub rate_bytes_per_sec: f64,
+    pub eta_secs: Option<u64>,
+    pub message: Option<String>,
+}
+
+impl JobView {
+    pub fn bytes_done(&self) -> u64 {
+        self.disks.iter().map(|d| d.bytes_done).sum()
+    }
+    pub fn bytes_total(&self) -> u64 {
+        self.disks.iter().map(|d| d.bytes_total).sum()
+    }
+}
+
+/// A finished job, as the history pane shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    pub id: u64,
+    pub kind: String,
+    pub vm: String,
+    pub from: String,
+    pub to: String,
+    /// Unix seconds.
+    pub started: u64,
+    pub duration_secs: u64,
+    pub bytes_moved: u64,
+    /// "done", "failed", "cancelled".
+    pub outcome: String,
+    pub message: Option<String>,
+}
