@@ -1,0 +1,118 @@
+//! `kvm-clone hosts` and `kvm-clone vms` against the lab, through the real
+//! binary, SSH and the libvirt tunnel.
+
+mod common;
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn kvm_clone(args: &[&str]) -> Output {
+    let lab = common::lab();
+    let data = tempfile::tempdir().expect("tempdir");
+    Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .args(args)
+        .env("KVM_CLONE_CONFIG", lab.config())
+        .env("KVM_CLONE_DATA_DIR", data.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run kvm-clone")
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = kvm_clone(args);
+    assert!(
+        out.status.success(),
+        "kvm-clone {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+#[test]
+fn hosts_json_shows_both_lab_hosts_up_with_facts() {
+    let v = json(&["hosts", "--json"]);
+    let hosts = v["hosts"].as_array().expect("hosts array");
+    let names: Vec<&str> = hosts.iter().filter_map(|h| h["name"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    for h in hosts {
+        assert_eq!(h["state"], "up", "{h}");
+        let info = &h["info"];
+        assert!(info["libvirt_version"].as_str().is_some_and(|s| s.starts_with("9.")), "{info}");
+        assert!(info["cpus"].as_u64().is_some_and(|c| c >= 1), "{info}");
+        let pools = info["pools"].as_array().expect("pools");
+        assert!(pools.iter().any(|p| p["name"] == "default" && p["active"] == true), "{info}");
+    }
+}
+
+fn vm_names(v: &Value, host: &str) -> Vec<String> {
+    let entry = v["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["host"] == host))
+        .unwrap_or_else(|| panic!("no {host} in {v}"));
+    let mut names: Vec<String> = entry["vms"]
+        .as_array()
+        .expect("vms")
+        .iter()
+        .filter_map(|vm| vm["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn vms_of_each_host_match_virsh_list_all() {
+    let lab = common::lab();
+    let v = json(&["vms", "--json"]);
+    for host in ["alpha", "beta"] {
+        assert_eq!(vm_names(&v, host), lab.domains(host), "{host}");
+    }
+}
+
+#[test]
+fn vms_of_one_host_carry_state_disks_and_nics() {
+    let v = json(&["vms", "--host", "beta", "--json"]);
+    assert_eq!(v["hosts"].as_array().map(Vec::len), Some(1));
+    let vms = v["hosts"][0]["vms"].as_array().expect("vms");
+    let web = vms.iter().find(|vm| vm["name"] == "web02").expect("web02");
+    assert_eq!(web["state"], "running");
+    assert_eq!(web["disks"][0]["capacity_bytes"], 2u64 << 30);
+    assert_eq!(web["live_clone"]["possible"], true, "{web}");
+    let multi = vms.iter().find(|vm| vm["name"] == "multi02").expect("multi02");
+    assert_eq!(multi["disks"].as_array().map(Vec::len), Some(2));
+    assert_eq!(multi["nics"].as_array().map(Vec::len), Some(2));
+    assert_eq!(multi["state"], "shut_off");
+}
+
+#[test]
+fn table_output_lists_hosts() {
+    let out = kvm_clone(&["hosts"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("alpha") && text.contains("beta"), "{text}");
+}
+
+#[test]
+fn unknown_host_is_a_clear_error() {
+    let out = kvm_clone(&["vms", "--host", "gamma"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no host named \"gamma\""), "{err}");
+}
+
+#[test]
+fn bad_config_names_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[[hosts]]\nname = \"a\"\naddress = \"127.0.0.1\"\nadress = \"x\"\n")
+        .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .args(["--config", cfg.to_str().expect("utf8"), "hosts"])
+        .env("KVM_CLONE_DATA_DIR", dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:4", cfg.display())), "{err}");
+    assert!(err.contains("adress"), "{err}");
+}

@@ -1,0 +1,106 @@
+//! Drives the real binary in tmux against the lab, as an operator would.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, cmd: &str) -> Tmux {
+        let session = format!("kvm-clone-e2e-{}", std::process::id());
+        let st = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(cmd)
+            .status()
+            .expect("tmux");
+        assert!(st.success(), "tmux new-session failed");
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `pred`; the bound only keeps a broken
+    /// run from hanging, it is not a timing assertion.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn navigate_to_beta_and_see_its_vms() {
+    let lab = common::lab();
+    let data = tempfile::tempdir().expect("tempdir");
+    let cmd = format!(
+        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {}",
+        lab.config().display(),
+        data.path().display(),
+        env!("CARGO_BIN_EXE_kvm-clone")
+    );
+    // 80x24: the smallest size the TUI promises to stay readable at.
+    let tmux = Tmux::start(80, 24, &cmd);
+    tmux.wait_for("alpha's VMs", |s| s.contains("alpha") && s.contains("web01"));
+    tmux.wait_for("beta up", |s| s.contains("beta") && s.matches(" up").count() >= 2);
+    // Hosts pane has focus with alpha selected: move down to beta.
+    tmux.keys(&["j"]);
+    let s = tmux.wait_for("beta's VMs", |s| s.contains("web02"));
+    assert!(s.contains("archive02"), "{s}");
+    assert!(!s.contains("web01"), "alpha's VM still listed:\n{s}");
+    // Help overlay lists bindings, Esc closes it.
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", |s| s.to_lowercase().contains("help"));
+    tmux.keys(&["Escape"]);
+    // No job runs, so q quits at once.
+    tmux.keys(&["q"]);
+    let start = Instant::now();
+    while tmux.alive() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!tmux.alive(), "kvm-clone did not quit on q");
+}
