@@ -1,2 +1,62 @@
-//! placeholder
+//! The backend: one async task that owns every host connection (SSH and
+//! libvirt) and, later, every job. Front ends send [`messages::Action`]s and
+//! receive [`messages::Event`]s; nothing else crosses.
+
+mod host;
 pub mod messages;
+mod task;
+
+use crate::config::LoadedConfig;
+use messages::{Action, Event};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Tuning and scope of one backend.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connect only to this host (headless commands about one host).
+    pub only_host: Option<String>,
+    /// How often inventory is re-read when libvirt lifecycle events are not
+    /// available. With events, a slow safety poll runs every `poll_slow`.
+    pub poll_interval: Duration,
+    pub poll_slow: Duration,
+    /// `~/.ssh/config`, for hosts that name an alias (None: the default place).
+    pub ssh_config: Option<PathBuf>,
+    /// The operator's known_hosts: checked first, and where accepted keys go.
+    pub user_known_hosts: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            only_host: None,
+            poll_interval: Duration::from_secs(5),
+            poll_slow: Duration::from_secs(30),
+            ssh_config: None,
+            user_known_hosts: directories::BaseDirs::new()
+                .map(|d| d.home_dir().join(".ssh").join("known_hosts")),
+        }
+    }
+}
+
+/// The front end's side of a running backend.
+pub struct Backend {
+    pub actions: mpsc::UnboundedSender<Action>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Ends after [`Action::Quit`] (or when every sender is dropped).
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the backend on the current Tokio runtime and connects to every host.
+pub fn spawn(config: LoadedConfig, options: Options) -> Backend {
+    let (action_tx, action_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(task::run(config, options, action_rx, event_tx));
+    Backend {
+        actions: action_tx,
+        events: event_rx,
+        task,
+    }
+}

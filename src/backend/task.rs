@@ -1,0 +1,157 @@
+//! The backend's main loop: routes actions to hosts and mirrors connection
+//! state changes into host views.
+
+use super::Options;
+use super::host::{self, HostHandle};
+use super::messages::{Action, Event};
+use crate::config::{self, HostConfig, LoadedConfig};
+use crate::model::HostView;
+use crate::transport::supervisor::StateChange;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+struct Backend {
+    config: LoadedConfig,
+    options: Options,
+    hosts: Vec<HostHandle>,
+    events: mpsc::UnboundedSender<Event>,
+    states: mpsc::UnboundedSender<StateChange>,
+}
+
+pub(super) async fn run(
+    config: LoadedConfig,
+    options: Options,
+    mut actions: mpsc::UnboundedReceiver<Action>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let (state_tx, mut state_rx) = mpsc::unbounded_channel();
+    let mut backend = Backend {
+        config,
+        options,
+        hosts: Vec::new(),
+        events,
+        states: state_tx,
+    };
+    let wanted: Vec<HostConfig> = backend
+        .config
+        .config
+        .hosts
+        .iter()
+        .filter(|h| backend.options.only_host.as_ref().is_none_or(|o| *o == h.name))
+        .cloned()
+        .collect();
+    for h in &wanted {
+        backend.add(h);
+    }
+    backend.send_hosts();
+    loop {
+        tokio::select! {
+            action = actions.recv() => match action {
+                None | Some(Action::Quit) => break,
+                Some(a) => backend.handle(a),
+            },
+            Some(change) = state_rx.recv() => backend.state_changed(change),
+        }
+    }
+    backend.shutdown().await;
+}
+
+impl Backend {
+    fn add(&mut self, cfg: &HostConfig) {
+        let handle = host::start(
+            cfg,
+            &self.options,
+            self.events.clone(),
+            self.states.clone(),
+            &self.known_hosts(),
+        );
+        self.hosts.push(handle);
+    }
+
+    /// The operator's known_hosts first, then the files the config names.
+    fn known_hosts(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.options.user_known_hosts.iter().cloned().collect();
+        files.extend(self.config.config.known_hosts.iter().cloned());
+        files
+    }
+
+    fn send_hosts(&self) {
+        let views: Vec<HostView> = self.hosts.iter().map(HostHandle::view).collect();
+        let _ = self.events.send(Event::Hosts(views));
+    }
+
+    fn find(&self, name: &str) -> Option<&HostHandle> {
+        self.hosts.iter().find(|h| h.name() == name)
+    }
+
+    fn error(&self, host: Option<&str>, message: String) {
+        tracing::warn!(host = ?host, "{message}");
+        let _ = self.events.send(Event::Error {
+            host: host.map(String::from),
+            message,
+        });
+    }
+
+    fn state_changed(&mut self, change: StateChange) {
+        if let Some(h) = self.find(&change.host) {
+            let view = h.set_state(change.state);
+            let _ = self.events.send(Event::Host(view));
+        }
+    }
+
+    fn handle(&mut self, action: Action) {
+        match action {
+            Action::Refresh(None) => self.hosts.iter().for_each(HostHandle::refresh),
+            Action::Refresh(Some(name)) | Action::Connect(name) => match self.find(&name) {
+                Some(h) => h.refresh(),
+                None => self.error(None, format!("no host named {name:?}")),
+            },
+            Action::AcceptHostKey { host, fingerprint } => match self.find(&host) {
+                Some(h) => {
+                    if let Err(e) = h.accept_host_key(&fingerprint) {
+                        self.error(Some(&host), e.to_string());
+                    }
+                }
+                None => self.error(None, format!("no host named {host:?}")),
+            },
+            Action::RejectHostKey { host } => {
+                // Nothing to undo: the host stays refused until accepted.
+                tracing::info!(%host, "host key rejected by the operator");
+            }
+            Action::Passphrase {
+                host,
+                key_path,
+                passphrase,
+            } => match self.find(&host) {
+                Some(h) => h.set_passphrase(key_path.into(), passphrase),
+                None => self.error(None, format!("no host named {host:?}")),
+            },
+            Action::AddHost(cfg) => self.add_host(cfg),
+            Action::Quit => {}
+        }
+    }
+
+    fn add_host(&mut self, cfg: HostConfig) {
+        if self.find(&cfg.name).is_some() {
+            return self.error(None, format!("a host named {:?} already exists", cfg.name));
+        }
+        if let Err(e) = config::append_host(&self.config.path, &cfg) {
+            return self.error(None, e.to_string());
+        }
+        self.config.config.hosts.push(cfg.clone());
+        self.config.exists = true;
+        self.add(&cfg);
+        self.send_hosts();
+    }
+
+    async fn shutdown(self) {
+        for h in &self.hosts {
+            h.quit();
+        }
+        for h in self.hosts {
+            let _ = tokio::time::timeout(Duration::from_secs(3), h.join()).await;
+        }
+        let _ = self.events.send(Event::Stopped);
+    }
+}
