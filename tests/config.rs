@@ -487,8 +487,8 @@ fn wildcards_and_first_value_wins() {
     let r = home.resolve(&alias_host("k", "KVM1")).unwrap();
     assert_eq!(r.user, "first");
     assert_eq!(r.port, 2022);
-    // %h is the alias as given; ssh itself would lowercase it.
-    assert_eq!(r.address, "KVM1.lab.example");
+    // Like ssh, %h is the alias lowercased.
+    assert_eq!(r.address, "kvm1.lab.example");
     let ssh = home.path().join(".ssh");
     assert_eq!(r.identity_files, vec![ssh.join("a"), ssh.join("b")]);
 

@@ -14,7 +14,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// What an OpenSSH client config says about one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SshHostOptions {
-    /// HostName, with `%h` already replaced by the alias.
+    /// HostName, with `%h` already replaced by the (lowercased) alias.
     pub hostname: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
@@ -41,7 +41,6 @@ pub fn lookup_str(
 ) -> Result<SshHostOptions, ConfigError> {
     let mut reader = Reader {
         host: host.to_ascii_lowercase(),
-        alias: host.to_string(),
         home: home.to_path_buf(),
         out: SshHostOptions::default(),
     };
@@ -67,9 +66,8 @@ fn read(path: &Path, from: &Path, line: usize) -> Result<String, ConfigError> {
 }
 
 struct Reader {
-    /// Lowercased, as ssh matches it.
+    /// The alias, lowercased as ssh does before matching and expanding %h.
     host: String,
-    alias: String,
     home: PathBuf,
     out: SshHostOptions,
 }
@@ -127,7 +125,7 @@ impl Reader {
                 "hostname" if active => {
                     let v = need("HostName")?;
                     if self.out.hostname.is_none() {
-                        let v = expand_hostname(&v, &self.alias).map_err(err)?;
+                        let v = expand_hostname(&v, &self.host).map_err(err)?;
                         self.out.hostname = Some(v);
                     }
                 }
