@@ -802,3 +802,13 @@ fn append_writes_through_a_symlink() {
         2
     );
 }
+
+#[test]
+fn include_loop_is_an_error_not_a_hang() {
+    let home = Home::new("Include config\n");
+    let e = home
+        .resolve(&alias_host("k", "kvm1"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Include nested more than 16 levels deep"), "{e}");
+}
