@@ -1,8 +1,63 @@
-//! The config file (TOML): hosts, extra known_hosts files, key bindings.
+//! The config file (TOML): hosts, extra known_hosts files, key bindings,
+//! clone defaults; and the `~/.ssh/config` aliases hosts may name.
 //! Format documented in docs/config.md.
+//!
+//! - [`load`] finds and reads the file, [`parse`] checks it;
+//! - [`resolve`] turns a [`HostConfig`] into the address, port, user and keys to
+//!   connect with, consulting [`ssh_config`] when the host names an alias;
+//! - [`append_host`] adds a host to the file, keeping its comments.
+
+mod append;
+mod error;
+mod load;
+mod parse;
+mod rate;
+mod resolve;
+pub mod ssh_config;
+mod validate;
+
+pub use append::append_host;
+pub use error::ConfigError;
+pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
+pub use parse::parse;
+pub use resolve::{ResolveEnv, ResolvedHost, resolve, resolve_with};
+pub use validate::{MAX_HOST_NAME_LEN, validate_host};
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Hosts in file order (the order the hosts pane shows).
+    #[serde(default)]
+    pub hosts: Vec<HostConfig>,
+    /// known_hosts files read in addition to `~/.ssh/known_hosts`.
+    #[serde(default)]
+    pub known_hosts: Vec<PathBuf>,
+    /// Key-binding overrides: action name -> key specs. The TUI validates them.
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// Defaults for clone jobs; `None` when the file has no `[clone]` table.
+    #[serde(default)]
+    pub clone: Option<CloneSettings>,
+}
+
+impl Config {
+    /// The host with this name (names are unique, compared case-insensitively).
+    pub fn host(&self, name: &str) -> Option<&HostConfig> {
+        self.hosts
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The `[clone]` settings, or their defaults when the table is absent.
+    pub fn clone_settings(&self) -> CloneSettings {
+        self.clone.clone().unwrap_or_default()
+    }
+}
 
 /// One host as written in the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +83,56 @@ pub struct HostConfig {
     pub pool: String,
 }
 
+impl HostConfig {
+    /// A host reached at `address`, everything else default.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        HostConfig {
+            name: name.into(),
+            ssh_alias: None,
+            address: Some(address.into()),
+            port: None,
+            user: None,
+            identity_files: Vec::new(),
+            libvirt_uri: default_libvirt_uri(),
+            pool: default_pool(),
+        }
+    }
+}
+
 pub fn default_libvirt_uri() -> String {
     "qemu:///system".to_string()
 }
 
 pub fn default_pool() -> String {
     "default".to_string()
+}
+
+/// `[clone]`: defaults for clone jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloneSettings {
+    /// Compress blocks on the wire (lz4).
+    #[serde(default = "yes")]
+    pub compress: bool,
+    /// Compare checksums of source and copy before defining the clone.
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// Bandwidth limit in bytes per second; `None` for no limit. Written as
+    /// an integer (bytes/s) or a string such as "50MiB/s" or "1G".
+    #[serde(default, deserialize_with = "rate::deserialize_opt")]
+    pub bandwidth_limit: Option<u64>,
+}
+
+impl Default for CloneSettings {
+    fn default() -> Self {
+        CloneSettings {
+            compress: true,
+            verify: true,
+            bandwidth_limit: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
