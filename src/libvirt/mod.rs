@@ -25,6 +25,6 @@ pub mod uri;
 pub mod worker;
 
 pub use error::LibvirtError;
-pub use events::{CloseReason, HostEvent, HostEventKind, LifecycleKind};
+pub use events::{CloseReason, HostEvent, HostEventKind, LifecycleKind, init};
 pub use tunnel::Tunnel;
 pub use worker::HostWorker;
