@@ -3,7 +3,7 @@
 
 use super::frame_box;
 use crate::model::VmInfo;
-use crate::tui::format::{of, size};
+use crate::tui::format::size;
 use crate::tui::state::AppState;
 use ratatui::Frame;
 use ratatui::layout::{Margin, Rect};
@@ -47,18 +47,23 @@ fn lines(state: &AppState, host: &str, vm: &str) -> Vec<Line<'static>> {
             flags.push("shareable");
         }
         out.push(Line::from(format!(
-            "  {:<5} {:<6} {:<6} {:<17} {}{}",
+            "  {:<5} {:<6} {:<6} {} allocated of {}{}",
             d.target,
             d.device,
             d.format.as_deref().unwrap_or("-"),
-            of(d.allocation_bytes, d.capacity_bytes),
-            d.source.as_deref().unwrap_or("(no file)"),
+            size(d.allocation_bytes),
+            size(d.capacity_bytes),
             if flags.is_empty() {
                 String::new()
             } else {
                 format!(" [{}]", flags.join(", "))
             }
         )));
+        // The path on its own line: long, and what operators look for.
+        out.push(Line::styled(
+            format!("        {}", d.source.as_deref().unwrap_or("(no file)")),
+            theme.dim(),
+        ));
     }
     out.push(Line::from(""));
     out.push(Line::styled(

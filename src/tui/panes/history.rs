@@ -1,6 +1,6 @@
 //! History pane: finished jobs, newest first.
 
-use super::{Col, below_header, block, inner, render_table};
+use super::{Col, below_header, block, inner, render_table, width_of};
 use crate::model::HistoryEntry;
 use crate::tui::format::{duration, size};
 use crate::tui::state::{AppState, Pane};
@@ -10,15 +10,24 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph};
 
-const COLS: [Col; 7] = [
-    Col::new("Outcome", 9, 0),
-    Col::new("Kind", 7, 3),
-    Col::new("VM", 10, 0),
-    Col::new("From→To", 14, 1),
-    Col::new("Size", 10, 1),
-    Col::new("Took", 6, 1),
-    Col::fill("Message", 10, 2),
-];
+fn route(e: &HistoryEntry) -> String {
+    format!("{}→{}", e.from, e.to)
+}
+
+fn cols(entries: &[HistoryEntry]) -> [Col; 7] {
+    let vm = width_of("VM", entries.iter().map(|e| e.vm.as_str()), 24);
+    let routes: Vec<String> = entries.iter().map(route).collect();
+    let route_w = width_of("From→To", routes.iter().map(String::as_str), 30);
+    [
+        Col::new("Outcome", 9, 0),
+        Col::new("Kind", 7, 3),
+        Col::new("VM", vm, 0),
+        Col::new("From→To", route_w, 1),
+        Col::new("Size", 10, 1),
+        Col::new("Took", 6, 1),
+        Col::fill("Message", 10, 2),
+    ]
+}
 
 pub fn rows_area(area: Rect) -> Rect {
     below_header(inner(area))
@@ -38,7 +47,7 @@ fn row(e: &HistoryEntry, theme: &Theme) -> Vec<Cell<'static>> {
         Cell::from(e.outcome.clone()).style(outcome_style(&e.outcome, theme)),
         Cell::from(e.kind.clone()),
         Cell::from(e.vm.clone()),
-        Cell::from(format!("{}→{}", e.from, e.to)),
+        Cell::from(route(e)),
         Cell::from(size(e.bytes_moved)),
         Cell::from(duration(e.duration_secs)),
         Cell::from(e.message.clone().unwrap_or_default()),
@@ -60,7 +69,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     render_table(
         frame,
         inner(area),
-        &COLS,
+        &cols(&state.history),
         rows,
         state.selection.history,
         focused,

@@ -1,6 +1,6 @@
 //! Hosts pane: one row per configured host, and the selected host's facts below.
 
-use super::{Col, below_header, block, inner, render_table};
+use super::{Col, below_header, block, inner, render_table, width_of};
 use crate::model::{ConnState, HostInfo, HostView};
 use crate::tui::format::size;
 use crate::tui::state::{AppState, Pane};
@@ -11,14 +11,17 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Wrap};
 
-const COLS: [Col; 6] = [
-    Col::fill("Name", 6, 0),
-    Col::new("State", 16, 0),
-    Col::new("CPUs", 4, 1),
-    Col::new("Mem free/total", 17, 2),
-    Col::new("Pools free/total", 19, 3),
-    Col::new("libvirt/qemu", 12, 4),
-];
+fn cols(state: &AppState) -> [Col; 6] {
+    let name = width_of("Name", state.hosts.iter().map(|h| h.name.as_str()), 20);
+    [
+        Col::fill("Name", name, 0),
+        Col::new("State", 16, 0),
+        Col::new("CPUs", 4, 1),
+        Col::new("Mem free/total", 17, 2),
+        Col::new("Pools free/total", 19, 3),
+        Col::new("libvirt/qemu", 12, 4),
+    ]
+}
 
 /// Lines for the selected host's facts, under the table.
 const DETAIL_LINES: u16 = 5;
@@ -109,20 +112,22 @@ fn details(h: &HostView, state: &AppState) -> Vec<Line<'static>> {
             }
         }
     }
+    // Short lines: they must fit the narrow pane at 80 columns.
     if let Some(i) = &h.info {
         lines.push(Line::from(format!(
-            "libvirt {} · qemu {} · {} CPUs",
-            i.libvirt_version, i.qemu_version, i.cpus
+            "libvirt {} qemu {}",
+            i.libvirt_version, i.qemu_version
         )));
         lines.push(Line::from(format!(
-            "mem {} free of {}",
+            "{} CPUs · {}/{} free",
+            i.cpus,
             size(i.memory_free_bytes),
             size(i.memory_total_bytes)
         )));
         for p in &i.pools {
             let state = if p.active { "" } else { " (inactive)" };
             lines.push(Line::from(format!(
-                "pool {}: {} free of {}{state}",
+                "{} {}/{} free{state}",
                 p.name,
                 size(p.available_bytes),
                 size(p.capacity_bytes)
@@ -164,7 +169,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     render_table(
         frame,
         table,
-        &COLS,
+        &cols(state),
         rows,
         state.selection.hosts,
         focused,

@@ -1,6 +1,6 @@
 //! Jobs pane: running and just-finished jobs with their progress.
 
-use super::{Col, below_header, block, inner, render_table};
+use super::{Col, below_header, block, inner, render_table, width_of};
 use crate::model::{JobPhase, JobView};
 use crate::tui::format::{bar, duration, of, rate, ratio};
 use crate::tui::state::{AppState, Pane};
@@ -12,19 +12,28 @@ use ratatui::widgets::{Cell, Paragraph};
 
 const BAR: usize = 6;
 
-const COLS: [Col; 10] = [
-    Col::new("#", 3, 5),
-    Col::new("Kind", 7, 4),
-    Col::fill("VM", 6, 0),
-    Col::new("From→To", 12, 2),
-    Col::new("Phase", 10, 0),
-    Col::new("Done/Total", 15, 1),
-    Col::new("Rate", 10, 1),
-    Col::new("ETA", 6, 1),
-    // Bar, space, "100%".
-    Col::new("Progress", BAR as u16 + 5, 0),
-    Col::fill("Message", 20, 6),
-];
+fn route(j: &JobView) -> String {
+    format!("{}→{}", j.from, j.to)
+}
+
+fn cols(jobs: &[JobView]) -> [Col; 10] {
+    let vm = width_of("VM", jobs.iter().map(|j| j.vm.as_str()), 24);
+    let routes: Vec<String> = jobs.iter().map(route).collect();
+    let route_w = width_of("From→To", routes.iter().map(String::as_str), 30);
+    [
+        Col::new("#", 3, 5),
+        Col::new("Kind", 7, 4),
+        Col::fill("VM", vm, 0),
+        Col::new("From→To", route_w, 2),
+        Col::new("Phase", 10, 0),
+        Col::new("Done/Total", 15, 1),
+        Col::new("Rate", 10, 1),
+        Col::new("ETA", 6, 1),
+        // Bar, space, "100%".
+        Col::new("Progress", BAR as u16 + 5, 0),
+        Col::fill("Message", 20, 6),
+    ]
+}
 
 pub fn rows_area(area: Rect) -> Rect {
     below_header(inner(area))
@@ -59,7 +68,7 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
         Cell::from(j.id.to_string()),
         Cell::from(j.kind.clone()),
         Cell::from(j.vm.clone()),
-        Cell::from(format!("{}→{}", j.from, j.to)),
+        Cell::from(route(j)),
         Cell::from(phase_label(j.phase)).style(phase_style(j.phase, theme)),
         Cell::from(of(done, total)),
         Cell::from(rate(j.rate_bytes_per_sec)),
@@ -84,7 +93,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     render_table(
         frame,
         inner(area),
-        &COLS,
+        &cols(&state.jobs),
         rows,
         state.selection.jobs,
         focused,

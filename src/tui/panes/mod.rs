@@ -47,6 +47,16 @@ impl Col {
     }
 }
 
+/// Width of a column that fits its longest value (and its header), within bounds.
+pub(crate) fn width_of<'a>(header: &str, values: impl Iterator<Item = &'a str>, max: u16) -> u16 {
+    let w = values
+        .map(|v| v.chars().count())
+        .chain(std::iter::once(header.chars().count()))
+        .max()
+        .unwrap_or(0);
+    (w.min(max as usize) as u16).max(4)
+}
+
 /// Indices of the columns that fit in `avail`, in display order; the most
 /// important go in first.
 pub(crate) fn fit(cols: &[Col], avail: u16) -> Vec<usize> {

@@ -1,7 +1,7 @@
 //! VMs pane: the selected host's VMs (filtered), and the selected VM's disks
 //! and NICs below.
 
-use super::{Col, below_header, block, inner, render_table};
+use super::{Col, below_header, block, inner, render_table, width_of};
 use crate::model::{ConnState, VmInfo, VmState};
 use crate::tui::format::{of, size};
 use crate::tui::state::{AppState, Pane};
@@ -12,16 +12,19 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Wrap};
 
-const COLS: [Col; 8] = [
-    Col::fill("Name", 8, 0),
-    Col::new("State", 8, 0),
-    Col::new("CPU", 3, 1),
-    Col::new("Memory", 8, 1),
-    Col::new("Disks", 5, 1),
-    Col::new("Live", 4, 1),
-    Col::new("NICs", 4, 2),
-    Col::new("Alloc/Capacity", 18, 3),
-];
+fn cols(vms: &[&VmInfo]) -> [Col; 8] {
+    let name = width_of("Name", vms.iter().map(|v| v.name.as_str()), 32);
+    [
+        Col::fill("Name", name, 0),
+        Col::new("State", 8, 0),
+        Col::new("CPU", 3, 1),
+        Col::new("Mem", 7, 1),
+        Col::new("Disk", 4, 1),
+        Col::new("Live", 4, 1),
+        Col::new("NIC", 3, 2),
+        Col::new("Alloc/Capacity", 18, 3),
+    ]
+}
 
 /// Separator plus two lines about the selected VM.
 const DETAIL_LINES: u16 = 3;
@@ -114,22 +117,28 @@ fn empty_reason(state: &AppState) -> String {
     if !state.filter.text.is_empty() && state.vms.get(&host.name).is_some_and(|v| !v.is_empty()) {
         return format!("No VM on {} matches /{}", host.name, state.filter.text);
     }
+    let h = &host.name;
     match &host.state {
-        ConnState::Up if state.vms.contains_key(&host.name) => format!("{} has no VMs.", host.name),
-        ConnState::Up => format!("Loading VMs of {}…", host.name),
-        ConnState::Connecting => format!("Connecting to {}…", host.name),
-        other => format!("{} is {}; no VM list.", host.name, other.label()),
+        ConnState::Up if state.vms.contains_key(h) => format!("{h} has no VMs."),
+        ConnState::Up => format!("Loading VMs of {h}…"),
+        ConnState::Connecting => format!("Connecting to {h}…"),
+        ConnState::HostKeyUnknown { .. } => {
+            format!("{h}: its host key is not accepted yet (enter on the host).")
+        }
+        ConnState::NeedsPassphrase { .. } => {
+            format!("{h}: its key needs a passphrase (enter on the host).")
+        }
+        other => format!("{h}: {}. No VM list.", other.label()),
     }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let focused = state.focus == Pane::Vms;
-    let host = state
-        .selected_host()
-        .map(|h| h.name.as_str())
-        .unwrap_or("-");
     let vms = state.visible_vms();
-    let mut title = format!(" VMs on {host} ({}) ", vms.len());
+    let mut title = match state.selected_host() {
+        Some(h) => format!(" VMs on {} ({}) ", h.name, vms.len()),
+        None => " VMs ".to_string(),
+    };
     if !state.filter.text.is_empty() || state.filter.editing {
         title.push_str(&format!("/{} ", state.filter.text));
     }
@@ -144,7 +153,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     render_table(
         frame,
         table,
-        &COLS,
+        &cols(&vms),
         rows,
         state.selection.vms,
         focused,
