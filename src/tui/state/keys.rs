@@ -53,7 +53,7 @@ impl AppState {
             }
             KeyCode::Up | KeyCode::Down => {
                 if let Some(cmd) = keys.command(key) {
-                    self.pane_command(cmd, &mut Vec::new());
+                    self.pane_command(cmd, keys, &mut Vec::new());
                 }
                 return;
             }
@@ -75,7 +75,7 @@ impl AppState {
         }
         if let Some(cmd) = keys.command(key) {
             self.status = None;
-            self.pane_command(cmd, out);
+            self.pane_command(cmd, keys, out);
         }
     }
 
@@ -84,7 +84,7 @@ impl AppState {
         panes::rows_area(pane, rect, self).height.max(1) as isize
     }
 
-    fn pane_command(&mut self, cmd: Command, out: &mut Vec<Action>) {
+    fn pane_command(&mut self, cmd: Command, keys: &KeyMap, out: &mut Vec<Action>) {
         let pane = self.focus;
         match cmd {
             Command::Quit => {
@@ -94,7 +94,14 @@ impl AppState {
                     self.quit = true;
                 }
             }
-            Command::Help => self.overlay = Some(self.help_overlay()),
+            Command::Help => {
+                // From the map in use, so help cannot disagree with the keys.
+                self.help = keys.help();
+                self.overlay = Some(Overlay::Help {
+                    entries: self.help.clone(),
+                    scroll: 0,
+                });
+            }
             Command::Filter => {
                 self.focus = Pane::Vms;
                 self.filter.editing = true;
@@ -125,13 +132,6 @@ impl AppState {
             Command::AddHost => self.overlay = Some(Overlay::AddHost(AddHostForm::default())),
             Command::Clone => self.set_status("clone: coming soon"),
             Command::Cancel => self.set_status("cancel: coming soon"),
-        }
-    }
-
-    fn help_overlay(&self) -> Overlay {
-        Overlay::Help {
-            entries: self.help.clone(),
-            scroll: 0,
         }
     }
 

@@ -256,10 +256,13 @@ pub fn empty(w: u16, h: u16) -> AppState {
     s
 }
 
-/// The full fixture, filled in directly so no prompt opens by itself.
+/// The full fixture, as after the operator dismissed the prompts of gamma
+/// (unknown key) and epsilon (passphrase), so none pops up on the next key.
 pub fn full(w: u16, h: u16) -> AppState {
     let mut s = empty(w, h);
     s.hosts = hosts();
+    s.dismiss_prompt("gamma");
+    s.dismiss_prompt("epsilon");
     s.vms.insert("alpha".into(), alpha_vms());
     s.vms.insert("beta".into(), beta_vms());
     s.jobs = jobs();
