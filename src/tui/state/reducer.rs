@@ -50,7 +50,7 @@ impl AppState {
                 None => self.jobs.push(job),
             },
             Event::History(mut entries) => {
-                entries.sort_by(|a, b| b.started.cmp(&a.started));
+                entries.sort_by_key(|e| std::cmp::Reverse(e.started));
                 // A finished job moves from the jobs pane to history.
                 self.jobs
                     .retain(|j| is_running(j.phase) || !entries.iter().any(|e| e.id == j.id));
