@@ -20,4 +20,4 @@ pub use state::AppState;
 pub use theme::Theme;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

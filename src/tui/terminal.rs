@@ -3,7 +3,7 @@
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -16,13 +16,24 @@ pub type Tui = Terminal<CrosstermBackend<Stdout>>;
 pub fn enter() -> io::Result<Tui> {
     install_panic_hook();
     enable_raw_mode()?;
-    if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture) {
+    // Clear directly: Terminal::clear asks the terminal for the cursor
+    // position, which some terminals (and ptys without one) never answer.
+    if let Err(e) = execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        Clear(ClearType::All)
+    ) {
         let _ = leave();
         return Err(e);
     }
-    let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    term.clear()?;
-    Ok(term)
+    match Terminal::new(CrosstermBackend::new(io::stdout())) {
+        Ok(term) => Ok(term),
+        Err(e) => {
+            let _ = leave();
+            Err(e)
+        }
+    }
 }
 
 /// Undo [`enter`]. Safe to call more than once.

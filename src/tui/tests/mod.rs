@@ -2,5 +2,5 @@
 //! and overlay, and the behaviour of keys, mouse and backend events.
 
 mod behaviour;
-mod fixtures;
+pub(crate) mod fixtures;
 mod snapshots;
