@@ -17,8 +17,14 @@ impl Default for Theme {
 impl Theme {
     /// Colour unless NO_COLOR is set to a non-empty value.
     pub fn from_env() -> Theme {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no_color }
+        Theme::from_no_color(std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    /// The rule of no-color.org: set and non-empty means no colour.
+    pub fn from_no_color(value: Option<&std::ffi::OsStr>) -> Theme {
+        Theme {
+            color: value.is_none_or(|v| v.is_empty()),
+        }
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -63,5 +69,20 @@ impl Theme {
         } else {
             Style::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_set_and_non_empty_turns_colour_off() {
+        assert!(Theme::from_no_color(None).color);
+        assert!(Theme::from_no_color(Some(OsStr::new(""))).color);
+        assert!(!Theme::from_no_color(Some(OsStr::new("1"))).color);
+        assert_eq!(Theme { color: false }.ok(), Style::new());
+        assert_ne!(Theme { color: true }.ok(), Style::new());
     }
 }
