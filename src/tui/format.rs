@@ -1,0 +1,85 @@
+//! Text forms of sizes, rates and durations, shared by every pane.
+
+use humansize::{BINARY, FormatSizeOptions, format_size};
+
+fn opts() -> FormatSizeOptions {
+    FormatSizeOptions::from(BINARY).decimal_places(1)
+}
+
+/// "300 MiB", "1.5 GiB".
+pub fn size(bytes: u64) -> String {
+    format_size(bytes, opts())
+}
+
+/// "12.3 MiB/s"; "-" when nothing is moving.
+pub fn rate(bytes_per_sec: f64) -> String {
+    if !bytes_per_sec.is_finite() || bytes_per_sec <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", size(bytes_per_sec as u64))
+}
+
+/// "45s", "1m05s", "2h03m".
+pub fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// "done/total".
+pub fn of(done: u64, total: u64) -> String {
+    format!("{}/{}", size(done), size(total))
+}
+
+/// A text progress bar that reads without colour: "█████·····".
+pub fn bar(ratio: f64, width: usize) -> String {
+    let ratio = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let full = ((ratio * width as f64).round() as usize).min(width);
+    format!("{}{}", "█".repeat(full), "·".repeat(width - full))
+}
+
+/// Done over total, 0 when the total is unknown.
+pub fn ratio(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        done as f64 / total as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_binary() {
+        assert_eq!(size(2 << 30), "2 GiB");
+        assert_eq!(size(300 << 20), "300 MiB");
+        assert_eq!(size(1536 << 20), "1.5 GiB");
+        assert_eq!(size(0), "0 B");
+    }
+
+    #[test]
+    fn rates_and_durations() {
+        assert_eq!(rate(12.3 * 1024.0 * 1024.0), "12.3 MiB/s");
+        assert_eq!(rate(0.0), "-");
+        assert_eq!(rate(f64::NAN), "-");
+        assert_eq!(duration(65), "1m05s");
+        assert_eq!(duration(9), "9s");
+        assert_eq!(duration(7380), "2h03m");
+    }
+
+    #[test]
+    fn bar_fills_in_proportion() {
+        assert_eq!(bar(0.5, 10), "█████·····");
+        assert_eq!(bar(2.0, 4), "████");
+        assert_eq!(bar(f64::NAN, 3), "···");
+        assert_eq!(ratio(1, 0), 0.0);
+    }
+}

@@ -1,0 +1,24 @@
+//! Quit confirmation, shown only while a job runs.
+
+use super::{centered, frame_box};
+use crate::tui::state::{AppState, is_running};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+    let running = state.jobs.iter().filter(|j| is_running(j.phase)).count();
+    let jobs = if running == 1 { "job is" } else { "jobs are" };
+    let text = vec![
+        Line::styled(
+            format!("{running} {jobs} still running."),
+            state.theme.warn(),
+        ),
+        Line::from("Quitting stops them; a stopped clone must be run again."),
+        Line::from(""),
+        Line::from("y quit · n / esc keep running"),
+    ];
+    let inner = frame_box(frame, centered(area, 60, 6), "Quit?", &state.theme);
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
+}

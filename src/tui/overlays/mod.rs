@@ -1,0 +1,52 @@
+//! Modal views drawn over the panes; one file each.
+
+pub mod add_host;
+pub mod confirm_quit;
+pub mod detail;
+pub mod help;
+pub mod host_key;
+pub mod passphrase;
+
+use super::state::{AppState, Overlay};
+use super::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Clear};
+
+/// Draw the open overlay, if any.
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+    match &state.overlay {
+        None => {}
+        Some(Overlay::Help { entries, scroll }) => help::draw(frame, area, entries, *scroll, state),
+        Some(Overlay::VmDetail { host, vm, scroll }) => {
+            detail::draw(frame, area, state, host, vm, *scroll)
+        }
+        Some(Overlay::ConfirmQuit) => confirm_quit::draw(frame, area, state),
+        Some(Overlay::HostKey { host, fingerprint }) => {
+            host_key::draw(frame, area, state, host, fingerprint)
+        }
+        Some(Overlay::Passphrase(p)) => passphrase::draw(frame, area, state, p),
+        Some(Overlay::AddHost(form)) => add_host::draw(frame, area, state, form),
+    }
+}
+
+/// A centred box of at most `w`×`h` inside `area`.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    area.centered(
+        Constraint::Length(w.min(area.width)),
+        Constraint::Length(h.min(area.height)),
+    )
+}
+
+/// Clear the box and draw its frame; returns the inside.
+pub(crate) fn frame_box(frame: &mut Frame, rect: Rect, title: &str, theme: &Theme) -> Rect {
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.border(true))
+        .title(Line::from(format!(" {title} ")));
+    let inner = block.inner(rect);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    inner
+}

@@ -1,0 +1,314 @@
+//! Key presses into state changes and backend actions.
+
+use super::{AddHostForm, AppState, Overlay, Pane};
+use crate::backend::messages::Action;
+use crate::model::ConnState;
+use crate::tui::keymap::{Command, KeyMap};
+use crate::tui::{layout::layout, overlays, panes};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// A printable character typed without ctrl/alt, for text inputs.
+fn typed_char(key: &KeyEvent) -> Option<char> {
+    match key.code {
+        KeyCode::Char(c)
+            if !key
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+fn is_ctrl(key: &KeyEvent, c: char) -> bool {
+    key.code == KeyCode::Char(c) && key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+impl AppState {
+    /// Handle one key press; returns what to send to the backend.
+    pub fn on_key(&mut self, key: KeyEvent, keys: &KeyMap) -> Vec<Action> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match self.overlay.take() {
+            Some(ov) => self.overlay = self.overlay_key(ov, &key, keys, &mut out),
+            None if self.filter.editing => self.filter_key(&key, keys),
+            None => self.pane_key(&key, keys, &mut out),
+        }
+        self.open_pending_prompt();
+        out
+    }
+
+    fn filter_key(&mut self, key: &KeyEvent, keys: &KeyMap) {
+        match key.code {
+            KeyCode::Esc => {
+                self.filter.text.clear();
+                self.filter.editing = false;
+            }
+            KeyCode::Enter => self.filter.editing = false,
+            KeyCode::Backspace => {
+                self.filter.text.pop();
+            }
+            KeyCode::Up | KeyCode::Down => {
+                if let Some(cmd) = keys.command(key) {
+                    self.pane_command(cmd, keys, &mut Vec::new());
+                }
+                return;
+            }
+            _ => match typed_char(key) {
+                Some(c) => self.filter.text.push(c),
+                None => return,
+            },
+        }
+        self.selection.vms = 0;
+        self.clamp_selections();
+    }
+
+    fn pane_key(&mut self, key: &KeyEvent, keys: &KeyMap, out: &mut Vec<Action>) {
+        // Esc is not rebindable: it always backs out of the filter.
+        if key.code == KeyCode::Esc && !self.filter.text.is_empty() {
+            self.filter.text.clear();
+            self.clamp_selections();
+            return;
+        }
+        if let Some(cmd) = keys.command(key) {
+            self.status = None;
+            self.pane_command(cmd, keys, out);
+        }
+    }
+
+    fn page(&self, pane: Pane) -> isize {
+        let rect = layout(self.area).get(pane);
+        panes::rows_area(pane, rect, self).height.max(1) as isize
+    }
+
+    fn pane_command(&mut self, cmd: Command, keys: &KeyMap, out: &mut Vec<Action>) {
+        let pane = self.focus;
+        match cmd {
+            Command::Quit => {
+                if self.has_running_jobs() {
+                    self.overlay = Some(Overlay::ConfirmQuit);
+                } else {
+                    self.quit = true;
+                }
+            }
+            Command::Help => {
+                // From the map in use, so help cannot disagree with the keys.
+                self.help = keys.help();
+                self.overlay = Some(Overlay::Help {
+                    entries: self.help.clone(),
+                    scroll: 0,
+                });
+            }
+            Command::Filter => {
+                self.focus = Pane::Vms;
+                self.filter.editing = true;
+            }
+            Command::Refresh => match self.selected_host().map(|h| h.name.clone()) {
+                Some(name) => {
+                    self.set_status(format!("refreshing {name}…"));
+                    out.push(Action::Refresh(Some(name)));
+                }
+                None => self.set_status("no host to refresh"),
+            },
+            Command::RefreshAll => {
+                self.set_status("refreshing all hosts…");
+                out.push(Action::Refresh(None));
+            }
+            Command::NextPane => self.focus = pane.next(),
+            Command::PrevPane => self.focus = pane.prev(),
+            Command::Up => self.move_selection(pane, -1),
+            Command::Down => self.move_selection(pane, 1),
+            Command::Left if pane == Pane::Vms => self.focus = Pane::Hosts,
+            Command::Right if pane == Pane::Hosts => self.focus = Pane::Vms,
+            Command::Left | Command::Right => {}
+            Command::Top => self.select(pane, 0),
+            Command::Bottom => self.select(pane, usize::MAX),
+            Command::PageUp => self.move_selection(pane, -self.page(pane)),
+            Command::PageDown => self.move_selection(pane, self.page(pane)),
+            Command::Details => self.details(out),
+            Command::AddHost => self.overlay = Some(Overlay::AddHost(AddHostForm::default())),
+            Command::Clone => self.set_status("clone: coming soon"),
+            Command::Cancel => self.set_status("cancel: coming soon"),
+        }
+    }
+
+    /// Enter: on a host, answer what it waits for or (re)connect; on a VM, its details.
+    fn details(&mut self, out: &mut Vec<Action>) {
+        match self.focus {
+            Pane::Hosts => {
+                let Some(host) = self.selected_host() else {
+                    return;
+                };
+                let name = host.name.clone();
+                if let Some(prompt) = Self::prompt_for(host) {
+                    self.overlay = Some(prompt);
+                    return;
+                }
+                match host.state {
+                    ConnState::Up => self.focus = Pane::Vms,
+                    ConnState::Connecting => self.set_status(format!("{name}: connecting…")),
+                    _ => {
+                        self.set_status(format!("connecting to {name}…"));
+                        out.push(Action::Connect(name));
+                    }
+                }
+            }
+            Pane::Vms => {
+                if let (Some(host), Some(vm)) = (self.selected_host(), self.selected_vm()) {
+                    self.overlay = Some(Overlay::VmDetail {
+                        host: host.name.clone(),
+                        vm: vm.name.clone(),
+                        scroll: 0,
+                    });
+                }
+            }
+            Pane::Jobs => {
+                if let Some(msg) = self.selected_job().and_then(|j| j.message.clone()) {
+                    self.set_status(msg);
+                }
+            }
+            Pane::History => {
+                if let Some(msg) = self
+                    .history
+                    .get(self.selection.history)
+                    .and_then(|e| e.message.clone())
+                {
+                    self.set_status(msg);
+                }
+            }
+        }
+    }
+
+    /// Keys while an overlay is open; returns the overlay that stays open.
+    fn overlay_key(
+        &mut self,
+        ov: Overlay,
+        key: &KeyEvent,
+        keys: &KeyMap,
+        out: &mut Vec<Action>,
+    ) -> Option<Overlay> {
+        let cmd = keys.command(key);
+        match ov {
+            Overlay::Help { entries, scroll } => {
+                if key.code == KeyCode::Esc
+                    || matches!(cmd, Some(Command::Help | Command::Quit | Command::Details))
+                {
+                    return None;
+                }
+                let max = overlays::help::max_scroll(&entries, self.area);
+                let scroll = scrolled(scroll, cmd, max);
+                Some(Overlay::Help { entries, scroll })
+            }
+            Overlay::VmDetail { host, vm, scroll } => {
+                if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))
+                {
+                    return None;
+                }
+                let max = overlays::detail::max_scroll(self, &host, &vm, self.area);
+                let scroll = scrolled(scroll, cmd, max);
+                Some(Overlay::VmDetail { host, vm, scroll })
+            }
+            Overlay::ConfirmQuit => match key.code {
+                KeyCode::Char('y' | 'Y') => {
+                    self.quit = true;
+                    None
+                }
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => None,
+                _ => Some(Overlay::ConfirmQuit),
+            },
+            Overlay::HostKey { host, fingerprint } => match key.code {
+                KeyCode::Char('y' | 'Y' | 'a' | 'A') => {
+                    self.answered_prompt(&host);
+                    self.set_status(format!("{host}: host key accepted, saved to known_hosts"));
+                    out.push(Action::AcceptHostKey { host, fingerprint });
+                    None
+                }
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                    self.dismiss_prompt(&host);
+                    self.set_status(format!("{host}: host key rejected"));
+                    out.push(Action::RejectHostKey { host });
+                    None
+                }
+                _ => Some(Overlay::HostKey { host, fingerprint }),
+            },
+            Overlay::Passphrase(mut p) => match key.code {
+                KeyCode::Esc => {
+                    self.dismiss_prompt(&p.host);
+                    self.set_status(format!(
+                        "{}: passphrase not given; Enter on the host asks again",
+                        p.host
+                    ));
+                    None
+                }
+                KeyCode::Enter if p.typed() == 0 => Some(Overlay::Passphrase(p)),
+                KeyCode::Enter => {
+                    self.answered_prompt(&p.host);
+                    self.set_status(format!("{}: unlocking key…", p.host));
+                    out.push(Action::Passphrase {
+                        host: p.host,
+                        key_path: p.key_path,
+                        passphrase: p.input,
+                    });
+                    None
+                }
+                KeyCode::Backspace => {
+                    p.pop();
+                    Some(Overlay::Passphrase(p))
+                }
+                _ if is_ctrl(key, 'u') => {
+                    p.clear();
+                    Some(Overlay::Passphrase(p))
+                }
+                _ => {
+                    if let Some(c) = typed_char(key) {
+                        p.push(c);
+                    }
+                    Some(Overlay::Passphrase(p))
+                }
+            },
+            Overlay::AddHost(mut form) => {
+                match key.code {
+                    KeyCode::Esc => return None,
+                    KeyCode::Tab | KeyCode::Down => form.next_field(),
+                    KeyCode::BackTab | KeyCode::Up => form.prev_field(),
+                    KeyCode::Backspace => form.pop(),
+                    KeyCode::Enter => {
+                        let taken: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+                        match form.validate(&taken) {
+                            Ok(cfg) => {
+                                self.set_status(format!("adding host {}…", cfg.name));
+                                out.push(Action::AddHost(cfg));
+                                return None;
+                            }
+                            Err(e) => form.error = Some(e),
+                        }
+                    }
+                    _ => {
+                        if let Some(c) = typed_char(key) {
+                            form.push(c);
+                        }
+                    }
+                }
+                Some(Overlay::AddHost(form))
+            }
+        }
+    }
+}
+
+/// New scroll position of a scrollable overlay after a movement command.
+fn scrolled(scroll: u16, cmd: Option<Command>, max: u16) -> u16 {
+    let page = 10;
+    let s = match cmd {
+        Some(Command::Up) => scroll.saturating_sub(1),
+        Some(Command::Down) => scroll.saturating_add(1),
+        Some(Command::PageUp) => scroll.saturating_sub(page),
+        Some(Command::PageDown) => scroll.saturating_add(page),
+        Some(Command::Top) => 0,
+        Some(Command::Bottom) => max,
+        _ => scroll,
+    };
+    s.min(max)
+}

@@ -1,0 +1,240 @@
+//! The view state of the TUI and the pure functions that change it: the
+//! event reducer ([`AppState::apply`]), keys ([`AppState::on_key`]) and mouse
+//! ([`AppState::on_mouse`]). Drawing only reads it.
+
+mod keys;
+mod mouse;
+mod overlay;
+mod reducer;
+
+pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
+
+use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
+use crate::tui::keymap::{HelpEntry, KeyMap};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Hosts,
+    Vms,
+    Jobs,
+    History,
+}
+
+impl Pane {
+    /// Tab order.
+    pub const ALL: [Pane; 4] = [Pane::Hosts, Pane::Vms, Pane::Jobs, Pane::History];
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+}
+
+/// Selected row of each pane (an index into what the pane shows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub hosts: usize,
+    pub vms: usize,
+    pub jobs: usize,
+    pub history: usize,
+}
+
+impl Selection {
+    pub fn get(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Hosts => self.hosts,
+            Pane::Vms => self.vms,
+            Pane::Jobs => self.jobs,
+            Pane::History => self.history,
+        }
+    }
+
+    fn slot(&mut self, pane: Pane) -> &mut usize {
+        match pane {
+            Pane::Hosts => &mut self.hosts,
+            Pane::Vms => &mut self.vms,
+            Pane::Jobs => &mut self.jobs,
+            Pane::History => &mut self.history,
+        }
+    }
+}
+
+/// The `/` filter on VM names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub text: String,
+    /// Keys go into the filter text while true.
+    pub editing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub hosts: Vec<HostView>,
+    /// VMs by host name.
+    pub vms: BTreeMap<String, Vec<VmInfo>>,
+    pub jobs: Vec<JobView>,
+    /// Newest first.
+    pub history: Vec<HistoryEntry>,
+    pub focus: Pane,
+    pub selection: Selection,
+    pub filter: Filter,
+    pub overlay: Option<Overlay>,
+    pub status: Option<Status>,
+    /// Shown when there are no hosts, so the operator knows what to edit.
+    pub config_path: Option<PathBuf>,
+    pub theme: Theme,
+    /// The terminal area last seen; mouse hit-testing lays it out like draw does.
+    pub area: Rect,
+    /// The event loop ends when this is set.
+    pub quit: bool,
+    /// Key hints for the status bar, from the key map.
+    pub help: Vec<HelpEntry>,
+    /// Hosts whose host-key or passphrase prompt the operator dismissed; not
+    /// reopened on their own until the host's state changes.
+    dismissed: BTreeSet<String>,
+    /// Hosts whose prompt was answered; not reopened until the backend reports back.
+    answered: BTreeSet<String>,
+}
+
+impl AppState {
+    pub fn new(keys: &KeyMap, theme: Theme, config_path: Option<PathBuf>) -> AppState {
+        AppState {
+            hosts: Vec::new(),
+            vms: BTreeMap::new(),
+            jobs: Vec::new(),
+            history: Vec::new(),
+            focus: Pane::Hosts,
+            selection: Selection::default(),
+            filter: Filter::default(),
+            overlay: None,
+            status: None,
+            config_path,
+            theme,
+            area: Rect::new(0, 0, 80, 24),
+            quit: false,
+            help: keys.help(),
+            dismissed: BTreeSet::new(),
+            answered: BTreeSet::new(),
+        }
+    }
+
+    pub fn selected_host(&self) -> Option<&HostView> {
+        self.hosts.get(self.selection.hosts)
+    }
+
+    /// The selected host's VMs that match the filter, in backend order.
+    pub fn visible_vms(&self) -> Vec<&VmInfo> {
+        let Some(host) = self.selected_host() else {
+            return Vec::new();
+        };
+        let needle = self.filter.text.to_lowercase();
+        self.vms
+            .get(&host.name)
+            .map(|vms| {
+                vms.iter()
+                    .filter(|vm| needle.is_empty() || vm.name.to_lowercase().contains(&needle))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn selected_vm(&self) -> Option<&VmInfo> {
+        self.visible_vms().get(self.selection.vms).copied()
+    }
+
+    pub fn selected_job(&self) -> Option<&JobView> {
+        self.jobs.get(self.selection.jobs)
+    }
+
+    /// Rows shown in a pane.
+    pub fn len(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Hosts => self.hosts.len(),
+            Pane::Vms => self.visible_vms().len(),
+            Pane::Jobs => self.jobs.len(),
+            Pane::History => self.history.len(),
+        }
+    }
+
+    /// Whether any job is still working (quit asks first; the loop ticks).
+    pub fn has_running_jobs(&self) -> bool {
+        self.jobs.iter().any(|j| is_running(j.phase))
+    }
+
+    /// The first key bound to a named action, for hints ("?" for "help").
+    pub fn key_for(&self, action: &str) -> Option<&str> {
+        self.help
+            .iter()
+            .find(|h| h.name == action)
+            .and_then(|h| h.keys.split(", ").next())
+            .filter(|k| !k.is_empty())
+    }
+
+    pub fn set_status(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    pub fn set_error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    /// Select a row, clamped to what the pane shows. Changing host resets the VM row.
+    pub fn select(&mut self, pane: Pane, row: usize) {
+        let len = self.len(pane);
+        let row = row.min(len.saturating_sub(1));
+        let old = std::mem::replace(self.selection.slot(pane), row);
+        if pane == Pane::Hosts && old != row {
+            self.selection.vms = 0;
+        }
+    }
+
+    /// Move a pane's selection by `delta` rows, stopping at the ends.
+    pub fn move_selection(&mut self, pane: Pane, delta: isize) {
+        let cur = self.selection.get(pane);
+        let row = if delta < 0 {
+            cur.saturating_sub(delta.unsigned_abs())
+        } else {
+            cur.saturating_add(delta as usize)
+        };
+        self.select(pane, row);
+    }
+
+    /// Keep every selection inside its list after the lists changed.
+    fn clamp_selections(&mut self) {
+        for pane in Pane::ALL {
+            let row = self.selection.get(pane);
+            let len = self.len(pane);
+            *self.selection.slot(pane) = row.min(len.saturating_sub(1));
+        }
+    }
+}
+
+pub(crate) fn is_running(phase: JobPhase) -> bool {
+    !matches!(
+        phase,
+        JobPhase::Done | JobPhase::Failed | JobPhase::Cancelled
+    )
+}

@@ -1,0 +1,62 @@
+//! Mouse: click focuses a pane and selects the row under the pointer; the
+//! wheel moves the selection of the pane under the pointer.
+
+use super::{AppState, Overlay};
+use crate::backend::messages::Action;
+use crate::tui::{layout::layout, panes};
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Position;
+
+impl AppState {
+    pub fn on_mouse(&mut self, ev: MouseEvent) -> Vec<Action> {
+        let pos = Position::new(ev.column, ev.row);
+        let delta: isize = match ev.kind {
+            MouseEventKind::ScrollUp => -1,
+            MouseEventKind::ScrollDown => 1,
+            MouseEventKind::Down(MouseButton::Left) => 0,
+            _ => return Vec::new(),
+        };
+        if let Some(ov) = &mut self.overlay {
+            // Modal: only scrolling views react, and only to the wheel.
+            if let Overlay::Help { scroll, .. } | Overlay::VmDetail { scroll, .. } = ov {
+                *scroll = if delta < 0 {
+                    scroll.saturating_sub(1)
+                } else {
+                    scroll.saturating_add(delta as u16)
+                };
+            }
+            self.clamp_overlay_scroll();
+            return Vec::new();
+        }
+        let rects = layout(self.area);
+        let Some(pane) = rects.pane_at(pos) else {
+            return Vec::new();
+        };
+        if delta != 0 {
+            self.move_selection(pane, delta);
+            return Vec::new();
+        }
+        self.focus = pane;
+        if let Some(row) = panes::row_at(pane, rects.get(pane), self, pos) {
+            self.select(pane, row);
+        }
+        Vec::new()
+    }
+
+    fn clamp_overlay_scroll(&mut self) {
+        let max = match &self.overlay {
+            Some(Overlay::Help { entries, .. }) => {
+                crate::tui::overlays::help::max_scroll(entries, self.area)
+            }
+            Some(Overlay::VmDetail { host, vm, .. }) => {
+                crate::tui::overlays::detail::max_scroll(self, host, vm, self.area)
+            }
+            _ => return,
+        };
+        if let Some(Overlay::Help { scroll, .. } | Overlay::VmDetail { scroll, .. }) =
+            &mut self.overlay
+        {
+            *scroll = (*scroll).min(max);
+        }
+    }
+}

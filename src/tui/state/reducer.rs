@@ -1,0 +1,122 @@
+//! Backend events into view state.
+
+use super::{AppState, Overlay, PassphrasePrompt, is_running};
+use crate::backend::messages::Event;
+use crate::model::{ConnState, HostView};
+
+impl AppState {
+    /// Fold one backend event into the state.
+    pub fn apply(&mut self, ev: Event) {
+        match ev {
+            Event::Hosts(hosts) => {
+                let keep = self.selected_host().map(|h| h.name.clone());
+                for h in &hosts {
+                    self.note_host_state(h);
+                }
+                self.hosts = hosts;
+                // Forget VMs of hosts that left the config.
+                let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+                self.vms.retain(|k, _| names.contains(k));
+                if let Some(i) = keep.and_then(|n| names.iter().position(|h| *h == n)) {
+                    self.selection.hosts = i;
+                }
+            }
+            Event::Host(view) => {
+                self.note_host_state(&view);
+                match self.hosts.iter_mut().find(|h| h.name == view.name) {
+                    Some(h) => *h = view,
+                    None => self.hosts.push(view),
+                }
+            }
+            Event::HostInfo { host, info } => {
+                if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
+                    h.info = Some(info);
+                }
+            }
+            Event::Vms { host, vms } => {
+                let shown = self.selected_host().is_some_and(|h| h.name == host);
+                let keep = shown
+                    .then(|| self.selected_vm().map(|v| v.name.clone()))
+                    .flatten();
+                self.vms.insert(host, vms);
+                if let Some(name) = keep
+                    && let Some(i) = self.visible_vms().iter().position(|v| v.name == name)
+                {
+                    self.selection.vms = i;
+                }
+            }
+            Event::Job(job) => match self.jobs.iter_mut().find(|j| j.id == job.id) {
+                Some(j) => *j = job,
+                None => self.jobs.push(job),
+            },
+            Event::History(mut entries) => {
+                entries.sort_by_key(|e| std::cmp::Reverse(e.started));
+                // A finished job moves from the jobs pane to history.
+                self.jobs
+                    .retain(|j| is_running(j.phase) || !entries.iter().any(|e| e.id == j.id));
+                self.history = entries;
+            }
+            Event::Error { host, message } => match host {
+                Some(h) => self.set_error(format!("{h}: {message}")),
+                None => self.set_error(message),
+            },
+            Event::Stopped => {
+                self.set_error("backend stopped");
+                self.quit = true;
+            }
+        }
+        self.clamp_selections();
+        self.open_pending_prompt();
+    }
+
+    /// Lift prompt holds when the backend reports back on a host.
+    fn note_host_state(&mut self, new: &HostView) {
+        self.answered.remove(&new.name);
+        let changed = self
+            .hosts
+            .iter()
+            .find(|h| h.name == new.name)
+            .is_none_or(|old| old.state.label() != new.state.label());
+        if changed {
+            self.dismissed.remove(&new.name);
+        }
+    }
+
+    /// The prompt a host is waiting for, if any.
+    pub(crate) fn prompt_for(host: &HostView) -> Option<Overlay> {
+        match &host.state {
+            ConnState::HostKeyUnknown { fingerprint } => Some(Overlay::HostKey {
+                host: host.name.clone(),
+                fingerprint: fingerprint.clone(),
+            }),
+            ConnState::NeedsPassphrase { key_path } => Some(Overlay::Passphrase(
+                PassphrasePrompt::new(host.name.clone(), key_path.clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Host-key and passphrase prompts open by themselves when nothing else
+    /// is on screen, since the connection waits on them; a dismissed one
+    /// stays closed until its host changes state (Enter on the host reopens it).
+    pub(crate) fn open_pending_prompt(&mut self) {
+        if self.overlay.is_some() || self.filter.editing || self.quit {
+            return;
+        }
+        let next = self
+            .hosts
+            .iter()
+            .filter(|h| !self.dismissed.contains(&h.name) && !self.answered.contains(&h.name))
+            .find_map(Self::prompt_for);
+        self.overlay = next;
+    }
+
+    pub(crate) fn dismiss_prompt(&mut self, host: &str) {
+        self.dismissed.insert(host.to_string());
+    }
+
+    pub(crate) fn answered_prompt(&mut self, host: &str) {
+        self.dismissed.remove(host);
+        self.answered.insert(host.to_string());
+    }
+}

@@ -1,0 +1,271 @@
+//! Hosts, VMs, jobs and history like the lab's, in every connection state.
+
+use crate::model::*;
+use crate::tui::keymap::KeyMap;
+use crate::tui::state::AppState;
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use std::path::PathBuf;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+fn info(host: &str, mem_free: u64, pool_free: u64) -> HostInfo {
+    HostInfo {
+        hostname: host.into(),
+        libvirt_version: "9.0.0".into(),
+        qemu_version: "7.2.0".into(),
+        cpus: 2,
+        memory_total_bytes: 8 * GIB,
+        memory_free_bytes: mem_free,
+        pools: vec![PoolInfo {
+            name: "default".into(),
+            active: true,
+            capacity_bytes: 50 * GIB,
+            allocation_bytes: 50 * GIB - pool_free,
+            available_bytes: pool_free,
+        }],
+    }
+}
+
+pub fn hosts() -> Vec<HostView> {
+    vec![
+        HostView {
+            name: "alpha".into(),
+            endpoint: "root@127.0.0.1:2222".into(),
+            state: ConnState::Up,
+            info: Some(info("alpha", 3 * GIB + 200 * MIB, 31 * GIB + 400 * MIB)),
+        },
+        HostView {
+            name: "beta".into(),
+            endpoint: "root@127.0.0.2:2222".into(),
+            state: ConnState::Up,
+            info: Some(info("beta", 5 * GIB, 44 * GIB)),
+        },
+        HostView {
+            name: "gamma".into(),
+            endpoint: "root@10.0.0.3:22".into(),
+            state: ConnState::HostKeyUnknown {
+                fingerprint: "SHA256:n4Jd3Kx1qv0mW2v9cG7bZr0T8pQeXyL5uH6aF1sD2kE".into(),
+            },
+            info: None,
+        },
+        HostView {
+            name: "delta".into(),
+            endpoint: "admin@10.0.0.4:22".into(),
+            state: ConnState::Unreachable {
+                reason: "connection refused (10.0.0.4:22): is sshd running?".into(),
+            },
+            info: None,
+        },
+        HostView {
+            name: "epsilon".into(),
+            endpoint: "root@[fd00::5]:22".into(),
+            state: ConnState::NeedsPassphrase {
+                key_path: "/home/op/.ssh/id_ed25519".into(),
+            },
+            info: None,
+        },
+        HostView {
+            name: "zeta".into(),
+            endpoint: "root@10.0.0.6:22".into(),
+            state: ConnState::Connecting,
+            info: None,
+        },
+    ]
+}
+
+fn disk(target: &str, file: &str, format: &str, alloc: u64, cap: u64) -> DiskInfo {
+    DiskInfo {
+        target: target.into(),
+        device: "disk".into(),
+        source: Some(format!("/var/lib/libvirt/images/{file}")),
+        format: Some(format.into()),
+        readonly: false,
+        shareable: false,
+        allocation_bytes: alloc,
+        capacity_bytes: cap,
+    }
+}
+
+fn nic(kind: &str, source: &str, mac: &str) -> NicInfo {
+    NicInfo {
+        kind: kind.into(),
+        source: Some(source.into()),
+        mac: Some(mac.into()),
+        model: Some("virtio".into()),
+    }
+}
+
+const WEB01_XML: &str = "<domain type='kvm'>
+  <name>web01</name>
+  <uuid>6f1c2a9e-3b7d-4e2a-9c1f-0a8b7c6d5e41</uuid>
+  <memory unit='KiB'>2097152</memory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/web01.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <mac address='52:54:00:12:34:01'/>
+      <source network='default'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>";
+
+fn vm(name: &str, state: VmState, vcpus: u32, mem: u64) -> VmInfo {
+    VmInfo {
+        name: name.into(),
+        uuid: format!("00000000-0000-4000-8000-{:0>12}", name.len()),
+        state,
+        vcpus,
+        memory_bytes: mem,
+        disks: Vec::new(),
+        nics: Vec::new(),
+        live_clone: LiveClone {
+            possible: false,
+            reason: Some("VM is shut off; a cold copy is used".into()),
+        },
+        xml: format!("<domain type='kvm'>\n  <name>{name}</name>\n</domain>"),
+    }
+}
+
+pub fn alpha_vms() -> Vec<VmInfo> {
+    let mut web01 = vm("web01", VmState::Running, 2, 2 * GIB);
+    web01.uuid = "6f1c2a9e-3b7d-4e2a-9c1f-0a8b7c6d5e41".into();
+    web01.disks = vec![disk("vda", "web01.qcow2", "qcow2", 300 * MIB, 2 * GIB)];
+    web01.nics = vec![nic("network", "default", "52:54:00:12:34:01")];
+    web01.live_clone = LiveClone {
+        possible: true,
+        reason: None,
+    };
+    web01.xml = WEB01_XML.into();
+
+    let mut archive01 = vm("archive01", VmState::ShutOff, 1, GIB);
+    archive01.disks = vec![disk("vda", "archive01.img", "raw", 4 * MIB, GIB)];
+    archive01.nics = vec![nic("network", "default", "52:54:00:12:34:02")];
+
+    let mut multi01 = vm("multi01", VmState::ShutOff, 2, 1536 * MIB);
+    multi01.disks = vec![
+        disk("vda", "multi01.qcow2", "qcow2", 512 * MIB, 4 * GIB),
+        disk("vdb", "multi01-data.img", "raw", 64 * MIB, GIB),
+    ];
+    multi01.nics = vec![
+        nic("network", "default", "52:54:00:12:34:03"),
+        nic("bridge", "br0", "52:54:00:12:34:04"),
+    ];
+
+    let mut shared01 = vm("shared01", VmState::ShutOff, 1, 512 * MIB);
+    let mut shared = disk("vdb", "shared.img", "raw", 256 * MIB, 256 * MIB);
+    shared.shareable = true;
+    shared01.disks = vec![
+        disk("vda", "shared01.qcow2", "qcow2", 200 * MIB, GIB),
+        shared,
+    ];
+    shared01.nics = vec![nic("network", "default", "52:54:00:12:34:05")];
+    vec![web01, archive01, multi01, shared01]
+}
+
+pub fn beta_vms() -> Vec<VmInfo> {
+    ["web02", "archive02", "multi02", "shared01"]
+        .iter()
+        .map(|n| {
+            let mut v = vm(n, VmState::ShutOff, 1, GIB);
+            v.disks = vec![disk("vda", &format!("{n}.qcow2"), "qcow2", 100 * MIB, GIB)];
+            v
+        })
+        .collect()
+}
+
+pub fn jobs() -> Vec<JobView> {
+    vec![
+        JobView {
+            id: 7,
+            kind: "clone".into(),
+            vm: "web01".into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+            phase: JobPhase::Copying,
+            disks: vec![DiskProgress {
+                target: "vda".into(),
+                bytes_done: 135 * MIB,
+                bytes_total: 300 * MIB,
+            }],
+            rate_bytes_per_sec: 12.3 * MIB as f64,
+            eta_secs: Some(65),
+            message: None,
+        },
+        JobView {
+            id: 8,
+            kind: "clone".into(),
+            vm: "multi01".into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+            phase: JobPhase::Validating,
+            disks: Vec::new(),
+            rate_bytes_per_sec: 0.0,
+            eta_secs: None,
+            message: None,
+        },
+    ]
+}
+
+pub fn history() -> Vec<HistoryEntry> {
+    vec![
+        HistoryEntry {
+            id: 6,
+            kind: "clone".into(),
+            vm: "shared01".into(),
+            from: "beta".into(),
+            to: "alpha".into(),
+            started: 1_750_000_600,
+            duration_secs: 2,
+            bytes_moved: 0,
+            outcome: "failed".into(),
+            message: Some("pool default on alpha: 512 MiB free, 1.1 GiB needed".into()),
+        },
+        HistoryEntry {
+            id: 5,
+            kind: "clone".into(),
+            vm: "archive01".into(),
+            from: "alpha".into(),
+            to: "beta".into(),
+            started: 1_750_000_000,
+            duration_secs: 3,
+            bytes_moved: 4 * MIB,
+            outcome: "done".into(),
+            message: None,
+        },
+    ]
+}
+
+/// An empty state without colour (snapshots compare text only).
+pub fn empty(w: u16, h: u16) -> AppState {
+    let mut s = AppState::new(
+        &KeyMap::default(),
+        Theme { color: false },
+        Some(PathBuf::from("/home/op/.config/kvm-clone/config.toml")),
+    );
+    s.area = Rect::new(0, 0, w, h);
+    s
+}
+
+/// The full fixture, as after the operator dismissed the prompts of gamma
+/// (unknown key) and epsilon (passphrase), so none pops up on the next key.
+pub fn full(w: u16, h: u16) -> AppState {
+    let mut s = empty(w, h);
+    s.hosts = hosts();
+    s.dismiss_prompt("gamma");
+    s.dismiss_prompt("epsilon");
+    s.vms.insert("alpha".into(), alpha_vms());
+    s.vms.insert("beta".into(), beta_vms());
+    s.jobs = jobs();
+    s.history = history();
+    s
+}

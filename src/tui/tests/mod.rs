@@ -1,0 +1,6 @@
+//! Tests of the TUI against realistic fixture data: snapshots of every pane
+//! and overlay, and the behaviour of keys, mouse and backend events.
+
+mod behaviour;
+pub(crate) mod fixtures;
+mod snapshots;

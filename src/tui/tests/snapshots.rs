@@ -1,0 +1,222 @@
+//! Screen snapshots at 80×24 (the minimum we promise) and 120×40.
+
+use super::fixtures::{empty, full};
+use crate::tui::panes::{history, hosts, jobs, vms};
+use crate::tui::state::{AddHostField, AddHostForm, AppState, Overlay, Pane, PassphrasePrompt};
+use crate::tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn screen(state: &AppState) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(state.area.width, state.area.height)).unwrap();
+    t.draw(|f| ui::draw(f, state)).unwrap();
+    t
+}
+
+/// Snapshot the whole screen at both sizes; `setup` builds the state for a size.
+fn both(name: &str, setup: impl Fn(u16, u16) -> AppState) {
+    for (w, h) in SIZES {
+        let state = setup(w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&state).backend());
+    }
+}
+
+#[test]
+fn main_screen() {
+    both("main", full);
+}
+
+#[test]
+fn main_screen_vms_focused_with_filter() {
+    both("vms_filtered", |w, h| {
+        let mut s = full(w, h);
+        s.focus = Pane::Vms;
+        s.filter.text = "ar".into();
+        s.filter.editing = true;
+        s.selection.vms = 1;
+        s
+    });
+}
+
+#[test]
+fn empty_hosts_explains_how_to_add_one() {
+    both("empty", empty);
+}
+
+#[test]
+fn unreachable_host_selected_shows_its_reason() {
+    both("unreachable_selected", |w, h| {
+        let mut s = full(w, h);
+        s.selection.hosts = 3;
+        s.set_error("delta: connection refused (10.0.0.4:22): is sshd running?");
+        s
+    });
+}
+
+#[test]
+fn help_overlay() {
+    both("help", |w, h| {
+        let mut s = full(w, h);
+        s.overlay = Some(Overlay::Help {
+            entries: s.help.clone(),
+            scroll: 0,
+        });
+        s
+    });
+}
+
+#[test]
+fn vm_detail_overlay() {
+    both("detail", |w, h| {
+        let mut s = full(w, h);
+        s.focus = Pane::Vms;
+        s.overlay = Some(Overlay::VmDetail {
+            host: "alpha".into(),
+            vm: "web01".into(),
+            scroll: 0,
+        });
+        s
+    });
+}
+
+#[test]
+fn vm_detail_of_two_disk_vm_scrolled() {
+    both("detail_multi_scrolled", |w, h| {
+        let mut s = full(w, h);
+        s.overlay = Some(Overlay::VmDetail {
+            host: "alpha".into(),
+            vm: "multi01".into(),
+            scroll: 3,
+        });
+        s
+    });
+}
+
+#[test]
+fn host_key_dialog() {
+    both("host_key", |w, h| {
+        let mut s = full(w, h);
+        s.selection.hosts = 2;
+        s.overlay = Some(Overlay::HostKey {
+            host: "gamma".into(),
+            fingerprint: "SHA256:n4Jd3Kx1qv0mW2v9cG7bZr0T8pQeXyL5uH6aF1sD2kE".into(),
+        });
+        s
+    });
+}
+
+#[test]
+fn passphrase_prompt_masks_input() {
+    both("passphrase", |w, h| {
+        let mut s = full(w, h);
+        s.selection.hosts = 4;
+        let mut p = PassphrasePrompt::new("epsilon".into(), "/home/op/.ssh/id_ed25519".into());
+        for c in "s3cret".chars() {
+            p.push(c);
+        }
+        s.overlay = Some(Overlay::Passphrase(p));
+        s
+    });
+}
+
+#[test]
+fn add_host_form_with_error() {
+    both("add_host", |w, h| {
+        let mut s = full(w, h);
+        s.overlay = Some(Overlay::AddHost(AddHostForm {
+            name: "theta".into(),
+            address: "".into(),
+            field: AddHostField::Address,
+            error: Some("Address: required (host name or IP)".into()),
+            ..AddHostForm::default()
+        }));
+        s
+    });
+}
+
+#[test]
+fn quit_confirmation() {
+    both("confirm_quit", |w, h| {
+        let mut s = full(w, h);
+        s.overlay = Some(Overlay::ConfirmQuit);
+        s
+    });
+}
+
+/// Each pane alone, given the whole screen, so its own layout shows.
+fn pane(name: &str, draw: fn(&mut ratatui::Frame, ratatui::layout::Rect, &AppState)) {
+    for (w, h) in SIZES {
+        let mut state = full(w, h);
+        state.focus = match name {
+            "pane_hosts" => Pane::Hosts,
+            "pane_vms" => Pane::Vms,
+            "pane_jobs" => Pane::Jobs,
+            _ => Pane::History,
+        };
+        // Second row selected, to show the marker away from the top.
+        state.selection.hosts = 1;
+        state.selection.jobs = 1;
+        state.selection.history = 1;
+        state.selection.vms = 0;
+        let mut t = Terminal::new(TestBackend::new(w, h / 2)).unwrap();
+        t.draw(|f| draw(f, f.area(), &state)).unwrap();
+        insta::assert_snapshot!(format!("{name}_{w}x{}", h / 2), t.backend());
+    }
+}
+
+#[test]
+fn pane_snapshots() {
+    pane("pane_hosts", hosts::draw);
+    pane("pane_vms", vms::draw);
+    pane("pane_jobs", jobs::draw);
+    pane("pane_history", history::draw);
+}
+
+#[test]
+fn no_color_means_no_colour_but_selection_still_shows() {
+    let mut plain = full(80, 24);
+    plain.theme.color = false;
+    let t = screen(&plain);
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "NO_COLOR output has colours"
+    );
+    // Selected host row: marker and reverse video.
+    let row: String = (0..30).map(|x| buf[(x, 2)].symbol().to_string()).collect();
+    assert!(row.starts_with("┃> alpha"), "{row:?}");
+    assert!(
+        buf[(3, 2)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    );
+
+    let mut coloured = full(80, 24);
+    coloured.theme.color = true;
+    let t = screen(&coloured);
+    assert!(
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.fg != Color::Reset)
+    );
+}
+
+#[test]
+fn passphrase_never_reaches_the_screen() {
+    let mut s = full(80, 24);
+    let mut p = PassphrasePrompt::new("epsilon".into(), "/k".into());
+    for c in "hunter2".chars() {
+        p.push(c);
+    }
+    s.overlay = Some(Overlay::Passphrase(p));
+    let text = screen(&s).backend().to_string();
+    assert!(!text.contains("hunter2"));
+    assert!(text.contains("*******_"));
+}
