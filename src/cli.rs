@@ -51,11 +51,12 @@ fn load(config: Option<&Path>) -> Result<config::LoadedConfig> {
 
 pub async fn run_tui(config: Option<&Path>) -> Result<()> {
     let loaded = load(config)?;
-    let keys = kvm_clone::tui::keymap::KeyMap::from_config(&loaded.config.keys)
-        .map_err(|e| eyre!("{}: [keys]: {e}", loaded.path_display()))?;
-    let state = kvm_clone::tui::state::AppState::new(
-        loaded.path.clone(),
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    let keys = kvm_clone::tui::KeyMap::from_config(&loaded.config.keys)
+        .map_err(|e| eyre!("{}: [keys]: {e}", loaded.path.display()))?;
+    let state = kvm_clone::tui::AppState::new(
+        &keys,
+        kvm_clone::tui::Theme::from_env(),
+        Some(loaded.path.clone()),
     );
     let Backend { actions, events, task } = backend::spawn(loaded, backend::Options::default());
     kvm_clone::tui::run(state, keys, actions, events)
@@ -88,7 +89,7 @@ async fn collect(config: Option<&Path>, only: Option<&str>, want_vms: bool) -> R
     {
         return Err(eyre!(
             "no host named {name:?} in {}",
-            loaded.path_display()
+            loaded.path.display()
         ));
     }
     let options = backend::Options {
