@@ -118,7 +118,8 @@ impl Element {
         self.attrs.iter().any(|a| a.name == name)
     }
 
-    /// Sets an attribute, in place if it exists (order kept), else appended.
+    /// Sets an attribute, in place if it exists (order and quote kept), else
+    /// appended.
     /// Setting the value it already has changes nothing.
     pub fn set_attr(&mut self, name: &str, value: &str) {
         if let Some(a) = self.attrs.iter_mut().find(|a| a.name == name) {
@@ -127,13 +128,24 @@ impl Element {
             }
             a.raw = escape_attr(value);
         } else {
+            // Match the quoting the element already uses (libvirt's is ').
+            let quote = self.attrs.first().map_or('\'', |a| a.quote);
             self.attrs.push(Attribute {
                 name: name.to_string(),
                 raw: escape_attr(value),
-                quote: '\'',
+                quote,
             });
         }
         self.tag_dirty = true;
+    }
+
+    /// Keeps only the attributes `keep` accepts.
+    pub fn retain_attrs(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let before = self.attrs.len();
+        self.attrs.retain(|a| keep(&a.name));
+        if self.attrs.len() != before {
+            self.tag_dirty = true;
+        }
     }
 
     /// Removes an attribute, returning its value.

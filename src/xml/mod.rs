@@ -13,7 +13,7 @@
 mod element;
 mod parse;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use element::{Attribute, Element};
 

@@ -20,10 +20,12 @@ pub(super) fn parse(input: &str) -> Result<Document, XmlError> {
             message: e.to_string(),
         })?;
         let after = pos(reader.buffer_position());
-        let raw = input.get(before..after).ok_or_else(|| XmlError::Malformed {
-            position: before as u64,
-            message: "event boundary is not a character boundary".into(),
-        })?;
+        let raw = input
+            .get(before..after)
+            .ok_or_else(|| XmlError::Malformed {
+                position: before as u64,
+                message: "event boundary is not a character boundary".into(),
+            })?;
         let node = match event {
             Event::Eof => break,
             Event::Start(start) => {
@@ -102,8 +104,8 @@ fn element(start: &BytesStart<'_>, raw: &str, at: usize) -> Result<Element, XmlE
         unescape(value).map_err(|e| malformed(at, &e.to_string()))?;
     }
     // … and this lexer recovers each value's quote character.
-    let attr_text = std::str::from_utf8(start.attributes_raw())
-        .map_err(|e| malformed(at, &e.to_string()))?;
+    let attr_text =
+        std::str::from_utf8(start.attributes_raw()).map_err(|e| malformed(at, &e.to_string()))?;
     let attrs = lex_attrs(attr_text).ok_or_else(|| malformed(at, "unreadable attributes"))?;
     Ok(Element::from_source(&name, attrs, raw))
 }

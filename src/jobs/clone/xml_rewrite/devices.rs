@@ -29,9 +29,7 @@ pub(super) fn interfaces(
                 taken.insert(fresh.clone());
                 let from = mac.attr("address").unwrap_or_default();
                 mac.set_attr("address", &fresh);
-                report
-                    .changes
-                    .push(Change::MacAddress { from, to: fresh });
+                report.changes.push(Change::MacAddress { from, to: fresh });
             }
         }
         drop_interface_target(iface, report);
@@ -98,7 +96,7 @@ pub(super) fn graphics(devices: &mut Element, report: &mut RewriteReport) {
             continue;
         }
         let fixed = |v: Option<String>| v.is_some_and(|p| p != "-1");
-        let needs = g.attr("autoport").as_deref() != Some("yes")
+        let needs = g.attr("autoport").as_deref() == Some("no")
             || fixed(g.attr("port"))
             || fixed(g.attr("tlsPort"))
             || fixed(g.attr("websocket"));
@@ -117,12 +115,16 @@ pub(super) fn graphics(devices: &mut Element, report: &mut RewriteReport) {
                 g.set_attr("websocket", "-1");
                 reset.push("websocket".to_string());
             }
-            report
-                .changes
-                .push(Change::GraphicsAutoport { kind: kind.clone(), reset });
+            report.changes.push(Change::GraphicsAutoport {
+                kind: kind.clone(),
+                reset,
+            });
         }
         for address in listen_addresses(g) {
-            if !matches!(address.as_str(), "0.0.0.0" | "::" | "127.0.0.1" | "::1" | "localhost") {
+            if !matches!(
+                address.as_str(),
+                "0.0.0.0" | "::" | "127.0.0.1" | "::1" | "localhost"
+            ) {
                 report.warnings.push(format!(
                     "{kind} graphics listens on {address}, an address of the source host"
                 ));
@@ -184,7 +186,14 @@ pub(super) fn char_files(
             }
         }
         if let Some(log) = dev.child_mut("log") {
-            rename_attr(log, "file", &format!("{kind} log"), old_name, new_name, report);
+            rename_attr(
+                log,
+                "file",
+                &format!("{kind} log"),
+                old_name,
+                new_name,
+                report,
+            );
         }
     }
 }

@@ -27,10 +27,7 @@ pub(super) fn apply(
             continue;
         };
         match plan.disks.get(&target) {
-            Some(DiskAction::Copy {
-                target: to,
-                format,
-            }) => {
+            Some(DiskAction::Copy { target: to, format }) => {
                 relocate(disk, to, *format);
                 report.changes.push(Change::DiskCopied {
                     target: target.clone(),
@@ -66,19 +63,12 @@ fn relocate(disk: &mut Element, to: &DiskTarget, format: DiskFormat) {
         Some(source) => {
             // The old storage's attributes and children (network hosts,
             // slices, per-source seclabels, index) do not apply to the copy.
-            let kept: Vec<(String, String)> = KEPT_SOURCE_ATTRS
-                .iter()
-                .filter_map(|n| source.attr(n).map(|v| (n.to_string(), v)))
-                .collect();
-            let names: Vec<String> = source.attrs().iter().map(|a| a.name().to_string()).collect();
-            for n in names {
-                source.remove_attr(&n);
-            }
-            for (n, v) in attrs {
+            // Attributes that stay are updated in place to keep the diff small.
+            source.retain_attrs(|n| {
+                KEPT_SOURCE_ATTRS.contains(&n) || attrs.iter().any(|(a, _)| *a == n)
+            });
+            for (n, v) in &attrs {
                 source.set_attr(n, v);
-            }
-            for (n, v) in kept {
-                source.set_attr(&n, &v);
             }
             source.clear_children();
         }
@@ -87,7 +77,10 @@ fn relocate(disk: &mut Element, to: &DiskTarget, format: DiskFormat) {
             for (n, v) in attrs {
                 source.set_attr(n, v);
             }
-            let pos = disk.elements().position(|e| e.name() == "driver").map_or(0, |p| p + 1);
+            let pos = disk
+                .elements()
+                .position(|e| e.name() == "driver")
+                .map_or(0, |p| p + 1);
             disk.insert_element(pos, source);
         }
     }

@@ -21,11 +21,7 @@ pub(super) fn nvram(root: &mut Element, new_path: Option<&str>, report: &mut Rew
         nv.set_attr("type", "file");
         match nv.child_mut("source") {
             Some(source) => {
-                let names: Vec<String> =
-                    source.attrs().iter().map(|a| a.name().to_string()).collect();
-                for n in names {
-                    source.remove_attr(&n);
-                }
+                source.retain_attrs(|n| n == "file");
                 source.set_attr("file", new_path);
                 source.clear_children();
             }

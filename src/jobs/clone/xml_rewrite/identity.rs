@@ -34,7 +34,10 @@ pub(super) fn apply(
         None => {
             // libvirt would invent one; writing ours keeps the caller's UUID
             // (and any TPM state plan) true.
-            let pos = root.elements().position(|e| e.name() == "name").map_or(0, |p| p + 1);
+            let pos = root
+                .elements()
+                .position(|e| e.name() == "name")
+                .map_or(0, |p| p + 1);
             let mut uuid = Element::new("uuid");
             uuid.set_text(new_uuid);
             root.insert_element(pos, uuid);

@@ -80,8 +80,14 @@ impl fmt::Display for KeepReason {
 pub enum DiskSource {
     File(String),
     Block(String),
-    Volume { pool: String, volume: String },
-    Network { protocol: String, name: String },
+    Volume {
+        pool: String,
+        volume: String,
+    },
+    Network {
+        protocol: String,
+        name: String,
+    },
     /// `dir`, `nvme`, `vhostuser`, …: described by the disk type only.
     Other(String),
 }
@@ -137,7 +143,11 @@ pub(super) fn summarize(root: &Element) -> Result<DomainSummary, RewriteError> {
         .ok_or(RewriteError::Missing("name"))?;
     let uuid = root.child("uuid").map(|u| u.text().trim().to_lowercase());
     let devices = root.child("devices");
-    let device_list = |kind: &'static str| devices.into_iter().flat_map(move |d| d.children_named(kind));
+    let device_list = |kind: &'static str| {
+        devices
+            .into_iter()
+            .flat_map(move |d| d.children_named(kind))
+    };
 
     let mut disks = Vec::new();
     let mut seen = BTreeSet::new();

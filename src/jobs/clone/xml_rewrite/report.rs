@@ -16,20 +16,41 @@ pub struct RewriteReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// The live `<domain id=…>` attribute.
-    DomainIdDropped { id: String },
-    Name { from: String, to: String },
-    Uuid { from: Option<String>, to: String },
+    DomainIdDropped {
+        id: String,
+    },
+    Name {
+        from: String,
+        to: String,
+    },
+    Uuid {
+        from: Option<String>,
+        to: String,
+    },
     /// `<sysinfo><system><entry name='uuid'>`: libvirt requires it to match.
-    SysinfoUuid { from: String, to: String },
+    SysinfoUuid {
+        from: String,
+        to: String,
+    },
     /// `<genid>` emptied so libvirt generates a new VM generation ID.
     GenidRegenerated,
     /// `<label>`/`<imagelabel>` of a dynamic `<seclabel>` removed.
-    SeclabelCleared { model: String },
-    MacAddress { from: String, to: String },
-    InterfaceTargetDropped { dev: String },
+    SeclabelCleared {
+        model: String,
+    },
+    MacAddress {
+        from: String,
+        to: String,
+    },
+    InterfaceTargetDropped {
+        dev: String,
+    },
     /// A graphics device switched to autoport; the attributes it dropped or
     /// set to automatic.
-    GraphicsAutoport { kind: String, reset: Vec<String> },
+    GraphicsAutoport {
+        kind: String,
+        reset: Vec<String>,
+    },
     DiskCopied {
         target: String,
         from: Option<DiskSource>,
@@ -37,11 +58,21 @@ pub enum Change {
         format: DiskFormat,
     },
     /// The copied disk's `<backingStore>` chain removed (the copy is flat).
-    BackingChainFlattened { target: String },
-    DiskKept { target: String, reason: KeepReason },
-    Nvram { from: Option<String>, to: String },
+    BackingChainFlattened {
+        target: String,
+    },
+    DiskKept {
+        target: String,
+        reason: KeepReason,
+    },
+    Nvram {
+        from: Option<String>,
+        to: String,
+    },
     /// A fresh, empty TPM (new UUID, new swtpm state).
-    TpmFresh { model: String },
+    TpmFresh {
+        model: String,
+    },
     /// The caller must copy swtpm state from the old UUID to the new one.
     TpmStateToCopy {
         model: String,
@@ -49,7 +80,10 @@ pub enum Change {
         to_uuid: String,
     },
     /// A unix channel's socket path removed so libvirt makes a new one.
-    ChannelSocketCleared { name: String, path: String },
+    ChannelSocketCleared {
+        name: String,
+        path: String,
+    },
     /// A `type='file'` serial/console/parallel source or a `<log file=…>`.
     CharFileRenamed {
         device: String,
@@ -76,7 +110,11 @@ impl fmt::Display for Change {
                 write!(f, "interface target dev {dev} dropped")
             }
             Change::GraphicsAutoport { kind, reset } => {
-                write!(f, "{kind} graphics set to autoport (reset: {})", reset.join(", "))
+                write!(
+                    f,
+                    "{kind} graphics set to autoport (reset: {})",
+                    reset.join(", ")
+                )
             }
             Change::DiskCopied {
                 target,
@@ -88,11 +126,18 @@ impl fmt::Display for Change {
                 None => write!(f, "disk {target}: → {to} ({format})"),
             },
             Change::BackingChainFlattened { target } => {
-                write!(f, "disk {target}: backing chain removed (copy is flattened)")
+                write!(
+                    f,
+                    "disk {target}: backing chain removed (copy is flattened)"
+                )
             }
             Change::DiskKept { target, reason } => write!(f, "disk {target}: {reason}"),
             Change::Nvram { from, to } => {
-                write!(f, "nvram: {} → {to}", from.as_deref().unwrap_or("(derived)"))
+                write!(
+                    f,
+                    "nvram: {} → {to}",
+                    from.as_deref().unwrap_or("(derived)")
+                )
             }
             Change::TpmFresh { model } => write!(f, "TPM {model}: new empty TPM state"),
             Change::TpmStateToCopy {
