@@ -15,9 +15,11 @@
 pub mod backend;
 pub mod config;
 pub mod headless;
+pub mod jobs;
 pub mod libvirt;
 pub mod model;
 pub mod nbd;
 pub mod paths;
 pub mod transport;
 pub mod tui;
+pub mod xml;

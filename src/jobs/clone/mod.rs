@@ -1,0 +1,4 @@
+//! The clone job: copies a VM from one libvirt host to another under a new
+//! name. [`xml_rewrite`] turns the source domain XML into the clone's.
+
+pub mod xml_rewrite;

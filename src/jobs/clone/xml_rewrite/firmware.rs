@@ -1,0 +1,87 @@
+//! UEFI variable store and TPM: state that lives on the host, not in the XML.
+
+use super::error::RewriteError;
+use super::inspect::{DomainSummary, nvram_path};
+use super::plan::TpmPolicy;
+use super::report::{Change, RewriteReport};
+use crate::xml::Element;
+
+/// Points `<os><nvram>` at the clone's own variable store. Handles the
+/// classic `<nvram template=…>PATH</nvram>` and libvirt 9's
+/// `<nvram type='file'><source file=…/></nvram>` (a network or block store
+/// becomes a file). The template attribute stays: libvirt uses it only when
+/// the file is missing.
+pub(super) fn nvram(root: &mut Element, new_path: Option<&str>, report: &mut RewriteReport) {
+    let (Some(nv), Some(new_path)) = (root.find_mut("os/nvram"), new_path) else {
+        return;
+    };
+    let from = nvram_path(nv);
+    let has_source = nv.child("source").is_some();
+    if nv.has_attr("type") || has_source {
+        nv.set_attr("type", "file");
+        match nv.child_mut("source") {
+            Some(source) => {
+                source.retain_attrs(|n| n == "file");
+                source.set_attr("file", new_path);
+                source.clear_children();
+            }
+            None => {
+                nv.clear_children();
+                nv.insert_element(0, Element::new("source").with_attr("file", new_path));
+            }
+        }
+    } else {
+        nv.set_text(new_path);
+    }
+    report.changes.push(Change::Nvram {
+        from,
+        to: new_path.to_string(),
+    });
+}
+
+/// Refuses emulated TPMs unless the plan chose what happens to their state.
+pub(super) fn check_tpm(domain: &DomainSummary, policy: TpmPolicy) -> Result<(), RewriteError> {
+    match domain.tpms.iter().find(|t| t.has_host_state()) {
+        Some(tpm) if policy == TpmPolicy::Refuse => Err(RewriteError::TpmState {
+            model: tpm.model.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn report_tpm(
+    devices: &Element,
+    domain: &DomainSummary,
+    policy: TpmPolicy,
+    new_uuid: &str,
+    report: &mut RewriteReport,
+) {
+    for tpm in &domain.tpms {
+        if !tpm.has_host_state() {
+            report.warnings.push(format!(
+                "TPM {} uses the {} backend: the destination must provide it",
+                tpm.model, tpm.backend
+            ));
+            continue;
+        }
+        report.changes.push(match policy {
+            TpmPolicy::CopyState => Change::TpmStateToCopy {
+                model: tpm.model.clone(),
+                from_uuid: domain.uuid.clone(),
+                to_uuid: new_uuid.to_string(),
+            },
+            _ => Change::TpmFresh {
+                model: tpm.model.clone(),
+            },
+        });
+    }
+    let secrets = devices
+        .children_named("tpm")
+        .filter_map(|t| t.find("backend/encryption"))
+        .filter_map(|e| e.attr("secret"));
+    for secret in secrets {
+        report.warnings.push(format!(
+            "TPM state is encrypted with libvirt secret {secret}: define it on the destination"
+        ));
+    }
+}
