@@ -358,3 +358,5 @@ pub fn pattern(off: u64, len: usize) -> Vec<u8> {
         .map(|i| ((off + i).wrapping_mul(31) >> 3) as u8)
         .collect()
 }
+
+pub mod mutate;
