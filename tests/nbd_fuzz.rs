@@ -156,7 +156,11 @@ fn transmission_mutational_loop() {
     let (mut ok, mut failed) = (0, 0);
     for seed in 0..3_000u64 {
         // Every fifth iteration is unmutated: a correctness oracle.
-        let mutations = if seed % 5 == 0 { 0 } else { 1 + (seed % 7) as usize };
+        let mutations = if seed % 5 == 0 {
+            0
+        } else {
+            1 + (seed % 7) as usize
+        };
         let out = rt.block_on(transmission_iteration(seed, mutations));
         ok += out.ok;
         failed += out.failed;

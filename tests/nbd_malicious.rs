@@ -7,8 +7,8 @@ mod nbd_util;
 use futures::FutureExt;
 use kvm_clone::nbd::proto::*;
 use kvm_clone::nbd::{
-    ConnectOptions, Errno, Extent, ExtentKind, NbdClient, NbdError, OptionErrorCode,
-    ProtocolError, ZeroFlags, extents,
+    ConnectOptions, Errno, Extent, ExtentKind, NbdClient, NbdError, OptionErrorCode, ProtocolError,
+    ZeroFlags, extents,
 };
 use nbd_util::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -248,7 +248,9 @@ async fn fast_zero_enotsup_is_a_distinct_error() {
     let (req, _) = read_request(&mut s).await.unwrap();
     assert_eq!(req.command, Command::WriteZeroes.code());
     assert_eq!(req.flags & CMD_FLAG_FAST_ZERO, CMD_FLAG_FAST_ZERO);
-    s.write_all(&error_chunk(DONE, req.cookie, 95, "")).await.unwrap();
+    s.write_all(&error_chunk(DONE, req.cookie, 95, ""))
+        .await
+        .unwrap();
     assert!(matches!(
         z.await.unwrap(),
         Err(NbdError::FastZeroUnsupported)
@@ -515,9 +517,7 @@ async fn bad_block_size_info_is_refused() {
         block_size: Some((3, 4096, 1 << 20)),
         ..FakeConfig::default()
     };
-    let err = handshake_against(handshake_script(&cfg))
-        .await
-        .unwrap_err();
+    let err = handshake_against(handshake_script(&cfg)).await.unwrap_err();
     assert!(matches!(
         protocol(&err),
         ProtocolError::InvalidBlockSize { min: 3, .. }

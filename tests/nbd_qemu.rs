@@ -95,7 +95,10 @@ async fn assert_map_consistent(client: &kvm_clone::nbd::NbdClient, map: &[Extent
         assert_eq!(e.offset, pos, "map is contiguous");
         assert!(e.length > 0);
         if e.kind.reads_as_zero() {
-            let data = client.read(e.offset, e.length.min(MIB) as u32).await.unwrap();
+            let data = client
+                .read(e.offset, e.length.min(MIB) as u32)
+                .await
+                .unwrap();
             assert!(data.iter().all(|&b| b == 0), "{e:?} claims zeros");
         }
         pos = e.end();
@@ -143,7 +146,12 @@ async fn write_zeroes_and_trim_show_in_block_status() {
 
     let map = extents(&client, 0, 8 * MIB).await.unwrap();
     assert_map_consistent(&client, &map, 0).await;
-    let kind_at = |off: u64| map.iter().find(|e| e.offset <= off && off < e.end()).unwrap().kind;
+    let kind_at = |off: u64| {
+        map.iter()
+            .find(|e| e.offset <= off && off < e.end())
+            .unwrap()
+            .kind
+    };
     assert_eq!(kind_at(0), ExtentKind::Data);
     assert!(kind_at(MIB).reads_as_zero());
     assert!(kind_at(2 * MIB - 1).reads_as_zero());
@@ -214,7 +222,11 @@ async fn block_status_matches_qemu_io_writes_on_read_only_export() {
         .collect();
     assert_eq!(
         data,
-        vec![(MIB, 64 << 10), (3 * MIB, 192 << 10), (8128 << 10, 64 << 10)]
+        vec![
+            (MIB, 64 << 10),
+            (3 * MIB, 192 << 10),
+            (8128 << 10, 64 << 10)
+        ]
     );
     assert_map_consistent(&client, &map, 0).await;
     assert_eq!(map.last().unwrap().end(), 8 * MIB);
@@ -345,10 +357,7 @@ async fn four_connections_to_one_export() {
         reads.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for j in 0..4 {
-                out.extend(
-                    c.read(other as u64 * quarter + j * MIB, MIB as u32)
-                        .await?,
-                );
+                out.extend(c.read(other as u64 * quarter + j * MIB, MIB as u32).await?);
             }
             Ok::<_, NbdError>((other, out))
         }));
@@ -382,11 +391,12 @@ async fn server_killed_mid_request_fails_every_pending_request() {
     nbd.signal(libc::SIGKILL);
     for f in pending {
         let err = f.await.unwrap_err();
+        assert!(matches!(err, NbdError::ConnectionLost(_)), "got {err:?}");
         assert!(
-            matches!(err, NbdError::ConnectionLost(_)),
-            "got {err:?}"
+            matches!(err.root(), NbdError::Io(_)),
+            "root {:?}",
+            err.root()
         );
-        assert!(matches!(err.root(), NbdError::Io(_)), "root {:?}", err.root());
     }
     // Later requests fail at once with the same cause.
     assert!(matches!(

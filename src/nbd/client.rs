@@ -115,6 +115,9 @@ enum Outgoing {
     Disconnect(oneshot::Sender<Result<(), NbdError>>),
 }
 
+/// A fatal error, with the request whose reply caused it (if any).
+type Failure = (NbdError, Option<Box<Pending>>);
+
 struct Pending {
     reply: ReplyState,
     fast_zero: bool,
@@ -167,7 +170,7 @@ impl Shared {
 
     /// Fails the connection: every pending request gets an error, the
     /// culprit (whose reply broke the protocol) the precise one.
-    fn fail(&self, err: NbdError, culprit: Option<Pending>, slots: &Semaphore) {
+    fn fail(&self, err: NbdError, culprit: Option<Box<Pending>>, slots: &Semaphore) {
         let culprit_err = match &err {
             NbdError::Protocol(p) => Some(NbdError::Protocol(p.clone())),
             _ => None,
@@ -600,7 +603,7 @@ async fn read_one<R>(
     shared: &Shared,
     structured: bool,
     max_io: u32,
-) -> Result<(), (NbdError, Option<Pending>)>
+) -> Result<(), Failure>
 where
     R: AsyncRead + Unpin,
 {
@@ -622,7 +625,7 @@ where
                     pending.complete();
                     Ok(())
                 }
-                Err(e) => Err((e, Some(pending))),
+                Err(e) => Err((e, Some(Box::new(pending)))),
             }
         }
         wire::ReplyKind::Structured => {
@@ -636,7 +639,7 @@ where
             let h = wire::decode_chunk_rest(&rest).map_err(|e| no_culprit(e.into()))?;
             let mut pending = take(shared, h.cookie)?;
             if let Err(e) = wire::check_chunk_length(&h, max_io) {
-                return Err((e.into(), Some(pending)));
+                return Err((e.into(), Some(Box::new(pending))));
             }
             match reply::apply_chunk(r, &h, &mut pending.reply).await {
                 Ok(true) => {
@@ -647,7 +650,7 @@ where
                     put_back(shared, h.cookie, pending);
                     Ok(())
                 }
-                Err(e) => Err((e, Some(pending))),
+                Err(e) => Err((e, Some(Box::new(pending)))),
             }
         }
     }
@@ -672,7 +675,7 @@ fn put_back(shared: &Shared, cookie: u64, pending: Pending) {
 
 /// Takes the pending request for `cookie` out of the table while its
 /// reply is being read.
-fn take(shared: &Shared, cookie: u64) -> Result<Pending, (NbdError, Option<Pending>)> {
+fn take(shared: &Shared, cookie: u64) -> Result<Pending, Failure> {
     shared
         .lock()
         .pending

@@ -180,5 +180,7 @@ fn fmt_msg(msg: &str) -> String {
 }
 
 fn fmt_offset(offset: Option<u64>) -> String {
-    offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    offset
+        .map(|o| format!(" at offset {o}"))
+        .unwrap_or_default()
 }

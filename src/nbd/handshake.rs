@@ -10,8 +10,8 @@ use super::proto::option::{
 };
 use super::proto::{
     BASE_ALLOCATION, FLAG_C_FIXED_NEWSTYLE, FLAG_C_NO_ZEROES, FLAG_NO_ZEROES, INFO_BLOCK_SIZE,
-    MAX_STRING, OPT_EXPORT_NAME, OPT_GO, OPT_SET_META_CONTEXT, OPT_STRUCTURED_REPLY, OptionErrorCode,
-    REP_ACK, REP_ERR_BIT, REP_INFO, REP_META_CONTEXT,
+    MAX_STRING, OPT_EXPORT_NAME, OPT_GO, OPT_SET_META_CONTEXT, OPT_STRUCTURED_REPLY,
+    OptionErrorCode, REP_ACK, REP_ERR_BIT, REP_INFO, REP_META_CONTEXT,
 };
 
 /// Largest option reply payload accepted; real ones are a few bytes, and

@@ -236,7 +236,11 @@ where
             if let Some(off) = e.offset {
                 state.relative(off, 0)?;
                 if off >= state.offset.saturating_add(u64::from(state.length)) {
-                    return Err(ProtocolError::ChunkOutOfRange { offset: off, len: 0 }.into());
+                    return Err(ProtocolError::ChunkOutOfRange {
+                        offset: off,
+                        len: 0,
+                    }
+                    .into());
                 }
             }
             state.record_error(e.error, e.message, e.offset);

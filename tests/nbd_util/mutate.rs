@@ -156,7 +156,11 @@ async fn run_op(c: &NbdClient, op: Op) -> Result<bool, NbdError> {
             } else {
                 Vec::new()
             };
-            let from = if structured { off + u64::from(half) } else { off };
+            let from = if structured {
+                off + u64::from(half)
+            } else {
+                off
+            };
             want.extend(pattern(from, (len as usize) - want.len()));
             Ok(data == want)
         }
@@ -208,7 +212,9 @@ pub async fn handshake_with(script: Vec<u8>) -> bool {
     };
     let client = async move {
         // Dropping the client here closes its end, ending the drain.
-        NbdClient::connect(c, ConnectOptions::new("disk")).await.is_ok()
+        NbdClient::connect(c, ConnectOptions::new("disk"))
+            .await
+            .is_ok()
     };
     let (ok, ()) = tokio::join!(client, server);
     ok

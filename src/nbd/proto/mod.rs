@@ -16,7 +16,7 @@ pub const NBD_MAGIC: u64 = 0x4e42_444d_4147_4943;
 /// `IHAVEOPT`: newstyle negotiation, and the prefix of every option request.
 pub const IHAVEOPT: u64 = 0x4948_4156_454f_5054;
 /// Oldstyle negotiation magic (refused).
-pub const CLISERV_MAGIC: u64 = 0x0042_0281_8612_53;
+pub const CLISERV_MAGIC: u64 = 0x0000_4202_8186_1253;
 /// Magic of every fixed-newstyle option reply.
 pub const OPTION_REPLY_MAGIC: u64 = 0x0003_e889_0455_65a9;
 pub const REQUEST_MAGIC: u32 = 0x2560_9513;
