@@ -627,3 +627,40 @@ async fn requests_are_checked_before_sending() {
         assert!(matches!(res, Err(NbdError::Unsupported { .. })), "{res:?}");
     }
 }
+
+#[tokio::test]
+async fn silent_server_times_out_when_asked_to() {
+    let opts = ConnectOptions {
+        request_timeout: Some(std::time::Duration::from_millis(50)),
+        ..ConnectOptions::default()
+    };
+    // The server reads the requests but never answers, and stays connected.
+    let (client, mut s) = fake_pair(&FakeConfig::default(), opts).await;
+    let reads: Vec<_> = (0..3u64)
+        .map(|i| {
+            let c = client.clone();
+            tokio::spawn(async move { c.read(i * 512, 512).await })
+        })
+        .collect();
+    for _ in 0..3 {
+        read_request(&mut s).await.unwrap();
+    }
+    for r in reads {
+        let err = r.await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err.root(),
+                NbdError::TimedOut {
+                    command: Command::Read,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert!(matches!(
+        client.flush().await,
+        Err(NbdError::ConnectionLost(_))
+    ));
+    drop(s);
+}

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::io::{
     AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf,
@@ -41,6 +42,10 @@ pub struct ConnectOptions {
     /// Largest read or write payload; also capped by the server's maximum
     /// block size.
     pub max_payload: u32,
+    /// How long one request may wait for its reply. A server that stays
+    /// connected but silent past this is declared dead: the connection
+    /// fails with [`NbdError::TimedOut`]. `None` waits forever.
+    pub request_timeout: Option<Duration>,
 }
 
 impl ConnectOptions {
@@ -59,6 +64,7 @@ impl Default for ConnectOptions {
             want_allocation: true,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            request_timeout: None,
         }
     }
 }
@@ -93,6 +99,7 @@ struct Inner {
     info: ExportInfo,
     max_io: u32,
     max_in_flight: u32,
+    request_timeout: Option<Duration>,
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
     writes: mpsc::UnboundedSender<Outgoing>,
@@ -223,6 +230,7 @@ impl NbdClient {
                 info,
                 max_io,
                 max_in_flight,
+                request_timeout: opts.request_timeout,
                 shared,
                 slots,
                 writes: tx,
@@ -495,10 +503,20 @@ impl NbdClient {
             inner.shared.lock().pending.remove(&cookie);
             return Err(inner.shared.unusable());
         }
-        match rx.await {
-            Ok(result) => result,
-            Err(_) => Err(inner.shared.unusable()),
-        }
+        let reply = match inner.request_timeout {
+            None => rx.await,
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    // The reply may still come, but a server this slow is
+                    // treated as gone so nothing waits on it forever.
+                    let err = NbdError::TimedOut { command, limit };
+                    inner.shared.fail(err, None, &inner.slots);
+                    return Err(inner.shared.unusable());
+                }
+            },
+        };
+        reply.unwrap_or_else(|_| Err(inner.shared.unusable()))
     }
 }
 

@@ -143,6 +143,11 @@ pub enum NbdError {
     },
     #[error("request of length 0")]
     ZeroLength,
+    #[error("{command} got no reply within {limit:?}")]
+    TimedOut {
+        command: Command,
+        limit: std::time::Duration,
+    },
     #[error("export name or meta context is longer than 4096 bytes")]
     NameTooLong,
     /// The connection failed; the source says why (I/O or a protocol

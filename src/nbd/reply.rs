@@ -187,8 +187,15 @@ where
             let mut off = [0u8; 8];
             r.read_exact(&mut off).await?;
             let offset = u64::from_be_bytes(off);
-            // check_chunk_length guarantees length >= 9.
-            let len = u64::from(h.length - 8);
+            let len = h
+                .length
+                .checked_sub(8)
+                .filter(|&l| l > 0)
+                .map(u64::from)
+                .ok_or(ProtocolError::BadChunkLength {
+                    chunk_type: h.chunk_type,
+                    len: h.length,
+                })?;
             let rel = state.relative(offset, len)?;
             state.covered.push((rel, rel + len));
             // In range of buf (length of the request) by relative().
