@@ -6,11 +6,14 @@
 //!
 //! - [`proto`]: constants and pure encode/decode of the wire format.
 //! - [`handshake`]: option negotiation up to the transmission phase.
-//! - [`client`]: [`NbdClient`], many requests in flight on one connection.
+//! - [`client`]: [`NbdClient`], many requests in flight on one connection;
+//!   its reader/writer tasks and pending-request table live in `conn`, and
+//!   per-request reply assembly in `reply`.
 //! - [`extents`]: the allocation map built from `NBD_CMD_BLOCK_STATUS`.
 //! - [`error`]: typed errors.
 
 pub mod client;
+mod conn;
 pub mod error;
 pub mod extents;
 pub mod handshake;
