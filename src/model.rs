@@ -13,24 +13,14 @@ pub enum ConnState {
     Idle,
     Connecting,
     Up,
-    AuthFailed {
-        reason: String,
-    },
-    Unreachable {
-        reason: String,
-    },
+    AuthFailed { reason: String },
+    Unreachable { reason: String },
     /// The host presented a key that differs from known_hosts. Never overridden in the app.
-    HostKeyChanged {
-        reason: String,
-    },
+    HostKeyChanged { reason: String },
     /// The host is not in any known_hosts file; the operator must accept its fingerprint.
-    HostKeyUnknown {
-        fingerprint: String,
-    },
+    HostKeyUnknown { fingerprint: String },
     /// An identity file is encrypted; the operator must type its passphrase.
-    NeedsPassphrase {
-        key_path: String,
-    },
+    NeedsPassphrase { key_path: String },
 }
 
 impl ConnState {

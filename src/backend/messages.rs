@@ -1,6 +1,6 @@
 //! The typed messages between front ends and the backend task. Nothing else crosses.
 
-use crate::model::{HistoryEntry, HostInfo, HostView, JobView, VmInfo};
+use crate::model::{HostInfo, HostView, JobView, HistoryEntry, VmInfo};
 use std::fmt;
 
 /// A secret typed by the operator. Its Debug never shows the value, so it
@@ -35,11 +35,7 @@ pub enum Action {
     /// The operator refused an unknown host key.
     RejectHostKey { host: String },
     /// Passphrase for an encrypted identity file. Used once, never stored.
-    Passphrase {
-        host: String,
-        key_path: String,
-        passphrase: Secret,
-    },
+    Passphrase { host: String, key_path: String, passphrase: Secret },
     /// Add a host to the config file and connect to it.
     AddHost(crate::config::HostConfig),
     /// Stop the backend: close connections, end jobs.
@@ -53,22 +49,13 @@ pub enum Event {
     Hosts(Vec<HostView>),
     /// One host's state or facts changed.
     Host(HostView),
-    HostInfo {
-        host: String,
-        info: HostInfo,
-    },
+    HostInfo { host: String, info: HostInfo },
     /// The complete VM list of a host.
-    Vms {
-        host: String,
-        vms: Vec<VmInfo>,
-    },
+    Vms { host: String, vms: Vec<VmInfo> },
     Job(JobView),
     History(Vec<HistoryEntry>),
     /// Something the operator should see, tied to a host when there is one.
-    Error {
-        host: Option<String>,
-        message: String,
-    },
+    Error { host: Option<String>, message: String },
     /// The backend has stopped.
     Stopped,
 }
