@@ -308,7 +308,15 @@ async fn run(inner: Arc<Inner>) {
             r = Session::connect(&cfg, passphrase.as_ref()) => r,
             _ = inner.stop.cancelled() => break,
         };
-        drop(passphrase);
+        // A passphrase is spent by an attempt that got as far as auth;
+        // network trouble before that keeps it for the next try.
+        if let (Err(e), Some(p)) = (&result, passphrase)
+            && e.is_transient()
+            && let Ok(mut slot) = inner.passphrase.lock()
+            && slot.is_none()
+        {
+            *slot = Some(p);
+        }
         match result {
             Ok(session) => {
                 let session = Arc::new(session);
