@@ -534,7 +534,7 @@ mod tests {
     fn known_algorithms_lists_types_for_host() {
         let (_d, p) = file_with(&format!("h {ED_A}\nother {ED_B}\n"));
         assert_eq!(
-            known_algorithms(&[p.clone()], "h", 22),
+            known_algorithms(std::slice::from_ref(&p), "h", 22),
             vec![russh::keys::Algorithm::Ed25519]
         );
         assert!(known_algorithms(&[p], "nope", 22).is_empty());

@@ -116,7 +116,7 @@ mod tests {
     fn known_algorithms_come_first_without_duplicates() {
         let algs = host_key_algorithms(&[Algorithm::Rsa { hash: None }]);
         assert!(matches!(algs[0], Algorithm::Rsa { .. }));
-        assert!(algs.iter().any(|a| *a == Algorithm::Ed25519));
+        assert!(algs.contains(&Algorithm::Ed25519));
         for (i, a) in algs.iter().enumerate() {
             assert!(!algs[i + 1..].contains(a), "{a:?} listed twice");
         }
