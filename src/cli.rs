@@ -3,8 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use kvm_clone::backend::{self, Backend};
 use kvm_clone::backend::messages::{Action, Event};
+use kvm_clone::backend::{self, Backend};
 use kvm_clone::config;
 use kvm_clone::headless;
 use kvm_clone::model::{ConnState, HostView, VmInfo};
@@ -13,7 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "kvm-clone", version, about = "Clone, export, back up and restore KVM VMs between libvirt hosts over SSH")]
+#[command(
+    name = "kvm-clone",
+    version,
+    about = "Clone, export, back up and restore KVM VMs between libvirt hosts over SSH"
+)]
 pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
@@ -58,7 +62,11 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
         kvm_clone::tui::Theme::from_env(),
         Some(loaded.path.clone()),
     );
-    let Backend { actions, events, task } = backend::spawn(loaded, backend::Options::default());
+    let Backend {
+        actions,
+        events,
+        task,
+    } = backend::spawn(loaded, backend::Options::default());
     kvm_clone::tui::run(state, keys, actions, events)
         .await
         .wrap_err("the terminal UI failed")?;
@@ -87,17 +95,21 @@ async fn collect(config: Option<&Path>, only: Option<&str>, want_vms: bool) -> R
     if let Some(name) = only
         && !loaded.config.hosts.iter().any(|h| h.name == name)
     {
-        return Err(eyre!(
-            "no host named {name:?} in {}",
-            loaded.path.display()
-        ));
+        return Err(eyre!("no host named {name:?} in {}", loaded.path.display()));
     }
     let options = backend::Options {
         only_host: only.map(String::from),
         ..backend::Options::default()
     };
-    let Backend { actions, mut events, task } = backend::spawn(loaded, options);
-    let mut inv = Inventory { hosts: Vec::new(), vms: BTreeMap::new() };
+    let Backend {
+        actions,
+        mut events,
+        task,
+    } = backend::spawn(loaded, options);
+    let mut inv = Inventory {
+        hosts: Vec::new(),
+        vms: BTreeMap::new(),
+    };
     let deadline = tokio::time::sleep(HEADLESS_TIMEOUT);
     tokio::pin!(deadline);
     loop {
@@ -154,7 +166,11 @@ pub async fn vms(config: Option<&Path>, host: Option<&str>, json: bool) -> Resul
     let inv = collect(config, host, true).await?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
-    for h in inv.hosts.iter().filter(|h| host.is_none_or(|o| o == h.name)) {
+    for h in inv
+        .hosts
+        .iter()
+        .filter(|h| host.is_none_or(|o| o == h.name))
+    {
         match inv.vms.get(&h.name) {
             Some(v) => out.push((h.name.clone(), v.clone())),
             None => missing.push(match h.state.reason() {

@@ -14,7 +14,8 @@ pub fn init(_tui: bool) -> Result<Option<WorkerGuard>> {
         .wrap_err_with(|| format!("cannot create the data directory {}", dir.display()))?;
     let file = tracing_appender::rolling::never(&dir, "kvm-clone.log");
     let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = EnvFilter::try_from_env("KVM_CLONE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("KVM_CLONE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

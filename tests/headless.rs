@@ -37,10 +37,20 @@ fn hosts_json_shows_both_lab_hosts_up_with_facts() {
     for h in hosts {
         assert_eq!(h["state"], "up", "{h}");
         let info = &h["info"];
-        assert!(info["libvirt_version"].as_str().is_some_and(|s| s.starts_with("9.")), "{info}");
+        assert!(
+            info["libvirt_version"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("9.")),
+            "{info}"
+        );
         assert!(info["cpus"].as_u64().is_some_and(|c| c >= 1), "{info}");
         let pools = info["pools"].as_array().expect("pools");
-        assert!(pools.iter().any(|p| p["name"] == "default" && p["active"] == true), "{info}");
+        assert!(
+            pools
+                .iter()
+                .any(|p| p["name"] == "default" && p["active"] == true),
+            "{info}"
+        );
     }
 }
 
@@ -77,7 +87,10 @@ fn vms_of_one_host_carry_state_disks_and_nics() {
     assert_eq!(web["state"], "running");
     assert_eq!(web["disks"][0]["capacity_bytes"], 2u64 << 30);
     assert_eq!(web["live_clone"]["possible"], true, "{web}");
-    let multi = vms.iter().find(|vm| vm["name"] == "multi02").expect("multi02");
+    let multi = vms
+        .iter()
+        .find(|vm| vm["name"] == "multi02")
+        .expect("multi02");
     assert_eq!(multi["disks"].as_array().map(Vec::len), Some(2));
     assert_eq!(multi["nics"].as_array().map(Vec::len), Some(2));
     assert_eq!(multi["state"], "shut_off");
@@ -86,7 +99,11 @@ fn vms_of_one_host_carry_state_disks_and_nics() {
 #[test]
 fn table_output_lists_hosts() {
     let out = kvm_clone(&["hosts"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("NAME"), "{text}");
     assert!(text.contains("alpha") && text.contains("beta"), "{text}");
@@ -104,8 +121,11 @@ fn unknown_host_is_a_clear_error() {
 fn bad_config_names_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, "[[hosts]]\nname = \"a\"\naddress = \"127.0.0.1\"\nadress = \"x\"\n")
-        .expect("write");
+    std::fs::write(
+        &cfg,
+        "[[hosts]]\nname = \"a\"\naddress = \"127.0.0.1\"\nadress = \"x\"\n",
+    )
+    .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
         .args(["--config", cfg.to_str().expect("utf8"), "hosts"])
         .env("KVM_CLONE_DATA_DIR", dir.path())

@@ -85,8 +85,12 @@ fn navigate_to_beta_and_see_its_vms() {
     );
     // 80x24: the smallest size the TUI promises to stay readable at.
     let tmux = Tmux::start(80, 24, &cmd);
-    tmux.wait_for("alpha's VMs", |s| s.contains("alpha") && s.contains("web01"));
-    tmux.wait_for("beta up", |s| s.contains("beta") && s.matches(" up").count() >= 2);
+    tmux.wait_for("alpha's VMs", |s| {
+        s.contains("alpha") && s.contains("web01")
+    });
+    tmux.wait_for("beta up", |s| {
+        s.contains("beta") && s.matches(" up").count() >= 2
+    });
     // Hosts pane has focus with alpha selected: move down to beta.
     tmux.keys(&["j"]);
     let s = tmux.wait_for("beta's VMs", |s| s.contains("web02"));

@@ -236,7 +236,11 @@ async fn connector(session: &Arc<Session>, libvirt_uri: &str) -> Result<Connecto
         Box::pin(async move {
             let stream = match &command {
                 Some(cmd) => session.exec_stream(cmd).await,
-                None => session.open_streamlocal("/var/run/libvirt/libvirt-sock").await,
+                None => {
+                    session
+                        .open_streamlocal("/var/run/libvirt/libvirt-sock")
+                        .await
+                }
             };
             stream
                 .map(|s| Box::new(s) as TunnelStream)

@@ -38,7 +38,13 @@ pub(super) async fn run(
         .config
         .hosts
         .iter()
-        .filter(|h| backend.options.only_host.as_ref().is_none_or(|o| *o == h.name))
+        .filter(|h| {
+            backend
+                .options
+                .only_host
+                .as_ref()
+                .is_none_or(|o| *o == h.name)
+        })
         .cloned()
         .collect();
     for h in &wanted {
