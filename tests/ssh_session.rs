@@ -6,71 +6,23 @@
 use kvm_clone::backend::messages::Secret;
 use kvm_clone::transport::known_hosts;
 use kvm_clone::transport::{AgentSource, KeyPassphrase, Session, SessionConfig, SshError};
-use russh::keys::ssh_key::{self, LineEnding};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+use common::{encrypted_lab_key, host_pubkey, keygen_fingerprint};
+
 fn lab_dir() -> PathBuf {
-    static LAB: OnceLock<PathBuf> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let script = std::env::var_os("KVM_CLONE_LAB_SCRIPT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest.join("tests/lab/lab"));
-        let st = Command::new(&script).arg("up").status().unwrap();
-        assert!(st.success(), "lab up failed");
-        std::env::var_os("KVM_CLONE_LAB_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest.join("target/lab"))
-    })
-    .clone()
+    common::lab().dir.clone()
 }
 
-fn addr(host: &str) -> &'static str {
-    match host {
-        "alpha" => "127.0.0.1",
-        "beta" => "127.0.0.2",
-        _ => panic!("no lab host {host}"),
-    }
-}
-
-/// A config that uses only the lab's key and known_hosts, never the
-/// developer's agent or ~/.ssh.
 fn lab_config(host: &str) -> SessionConfig {
-    let lab = lab_dir();
-    let mut c = SessionConfig::new(addr(host), 2222, "root");
-    c.identity_files = vec![lab.join("id_ed25519")];
-    c.known_hosts = vec![lab.join("known_hosts")];
-    c.agent = AgentSource::Disabled;
-    c
+    common::session_config(common::Lab::address(host))
 }
 
 async fn connect(host: &str) -> Session {
     Session::connect(&lab_config(host), None).await.unwrap()
-}
-
-/// The fingerprint `ssh-keygen -lf` prints for a lab host's key.
-fn keygen_fingerprint(host: &str) -> String {
-    let pubkey = lab_dir().join(format!("hosts/{host}/ssh/ssh_host_ed25519_key.pub"));
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(pubkey)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
-
-fn host_pubkey(host: &str) -> String {
-    std::fs::read_to_string(lab_dir().join(format!("hosts/{host}/ssh/ssh_host_ed25519_key.pub")))
-        .unwrap()
 }
 
 #[tokio::test]
@@ -339,32 +291,6 @@ async fn key_not_in_authorized_keys_is_a_clear_auth_error() {
         Err(e) => panic!("unexpected {e}"),
         Ok(_) => panic!("a stranger's key was accepted"),
     }
-}
-
-/// An encrypted copy of the lab key, written with ssh-key so the test
-/// passphrase never appears on a command line.
-fn encrypted_lab_key(dir: &Path, pass: &str) -> PathBuf {
-    let key = russh::keys::load_secret_key(lab_dir().join("id_ed25519"), None).unwrap();
-    let salt: [u8; 16] = rand::random();
-    let enc = key
-        .encrypt_with(
-            ssh_key::Cipher::Aes256Ctr,
-            ssh_key::Kdf::Bcrypt {
-                salt: salt.to_vec(),
-                rounds: 4,
-            },
-            rand::random(),
-            pass,
-        )
-        .unwrap();
-    let path = dir.join("id_locked");
-    enc.write_openssh_file(&path, LineEnding::LF).unwrap();
-    assert!(
-        std::fs::read_to_string(&path)
-            .unwrap()
-            .contains("OPENSSH PRIVATE KEY")
-    );
-    path
 }
 
 #[tokio::test]

@@ -6,40 +6,21 @@
 
 use kvm_clone::backend::messages::Secret;
 use kvm_clone::model::ConnState;
-use kvm_clone::transport::{
-    AgentSource, HostConnection, SessionConfig, Supervisor, SupervisorError,
-};
-use russh::keys::ssh_key::{self, LineEnding};
-use std::path::{Path, PathBuf};
+use kvm_clone::transport::{HostConnection, SessionConfig, Supervisor, SupervisorError};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::watch;
 
-fn lab_script() -> PathBuf {
-    std::env::var_os("KVM_CLONE_LAB_SCRIPT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab"))
-}
+mod common;
+use common::{encrypted_lab_key, keygen_fingerprint};
 
-fn lab_dir() -> PathBuf {
-    static LAB: OnceLock<PathBuf> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let st = Command::new(lab_script()).arg("up").status().unwrap();
-        assert!(st.success(), "lab up failed");
-        std::env::var_os("KVM_CLONE_LAB_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/lab"))
-    })
-    .clone()
+fn lab_script() -> PathBuf {
+    common::lab().script.clone()
 }
 
 fn lab_config(addr: &str) -> SessionConfig {
-    let lab = lab_dir();
-    let mut c = SessionConfig::new(addr, 2222, "root");
-    c.identity_files = vec![lab.join("id_ed25519")];
-    c.known_hosts = vec![lab.join("known_hosts")];
-    c.agent = AgentSource::Disabled;
+    let mut c = common::session_config(addr);
     c.keepalive_interval = Duration::from_secs(2);
     c
 }
@@ -58,21 +39,6 @@ async fn wait_for(
         Ok(Ok(s)) => s,
         _ => panic!("never reached {what}; last state {:?}", *rx.borrow()),
     }
-}
-
-fn keygen_fingerprint(host: &str) -> String {
-    let pubkey = lab_dir().join(format!("hosts/{host}/ssh/ssh_host_ed25519_key.pub"));
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(pubkey)
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]
@@ -124,25 +90,6 @@ async fn unknown_key_waits_for_the_operator_then_connects() {
     sup.shutdown_all();
 }
 
-fn encrypted_lab_key(dir: &Path, pass: &str) -> PathBuf {
-    let key = russh::keys::load_secret_key(lab_dir().join("id_ed25519"), None).unwrap();
-    let salt: [u8; 16] = rand::random();
-    let enc = key
-        .encrypt_with(
-            ssh_key::Cipher::Aes256Ctr,
-            ssh_key::Kdf::Bcrypt {
-                salt: salt.to_vec(),
-                rounds: 4,
-            },
-            rand::random(),
-            pass,
-        )
-        .unwrap();
-    let path = dir.join("id_locked");
-    enc.write_openssh_file(&path, LineEnding::LF).unwrap();
-    path
-}
-
 #[tokio::test]
 async fn passphrase_is_asked_for_and_used() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +137,7 @@ async fn stopped_sshd_shows_unreachable_and_recovers() {
     let conn = HostConnection::spawn(
         "beta",
         lab_config("127.0.0.2"),
-        lab_dir().join("known_hosts"),
+        common::lab().known_hosts(),
         None,
     );
     let mut rx = conn.subscribe();

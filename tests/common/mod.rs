@@ -106,3 +106,65 @@ impl Lab {
         assert!(st.success(), "lab {args:?} failed");
     }
 }
+
+/// An SSH session config that uses only the lab's key and known_hosts,
+/// never the developer's agent or ~/.ssh.
+pub fn session_config(address: &str) -> kvm_clone::transport::SessionConfig {
+    let lab = lab();
+    let mut c = kvm_clone::transport::SessionConfig::new(address, 2222, "root");
+    c.identity_files = vec![lab.key()];
+    c.known_hosts = vec![lab.known_hosts()];
+    c.agent = kvm_clone::transport::AgentSource::Disabled;
+    c
+}
+
+/// A lab host's public key line, as in its `.pub` file.
+pub fn host_pubkey(host: &str) -> String {
+    std::fs::read_to_string(
+        lab()
+            .dir
+            .join(format!("hosts/{host}/ssh/ssh_host_ed25519_key.pub")),
+    )
+    .expect("host key")
+}
+
+/// The fingerprint `ssh-keygen -lf` prints for a lab host's key.
+pub fn keygen_fingerprint(host: &str) -> String {
+    let pubkey = lab()
+        .dir
+        .join(format!("hosts/{host}/ssh/ssh_host_ed25519_key.pub"));
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pubkey)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint field")
+        .to_string()
+}
+
+/// An encrypted copy of the lab key, written with ssh-key so the test
+/// passphrase never appears on a command line.
+pub fn encrypted_lab_key(dir: &Path, pass: &str) -> PathBuf {
+    use russh::keys::ssh_key::{self, LineEnding};
+    let key = russh::keys::load_secret_key(lab().key(), None).expect("lab key");
+    let salt: [u8; 16] = rand::random();
+    let enc = key
+        .encrypt_with(
+            ssh_key::Cipher::Aes256Ctr,
+            ssh_key::Kdf::Bcrypt {
+                salt: salt.to_vec(),
+                rounds: 4,
+            },
+            rand::random(),
+            pass,
+        )
+        .expect("encrypt");
+    let path = dir.join("id_locked");
+    enc.write_openssh_file(&path, LineEnding::LF)
+        .expect("write key");
+    path
+}
