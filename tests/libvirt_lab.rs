@@ -1,9 +1,5 @@
 //! The libvirt layer against the lab hosts' real libvirtd: inventory versus
 //! virsh, the tunnel, lifecycle events and dead-connection detection.
-//!
-//! Run with KVM_CLONE_LAB_DIR=/work/main/target/lab and
-//! KVM_CLONE_LAB_SCRIPT=/work/main/tests/lab/lab when the worktree's own
-//! target has no lab.
 
 use kvm_clone::libvirt::tunnel::{Connector, TunnelStream};
 use kvm_clone::libvirt::{
@@ -13,28 +9,16 @@ use kvm_clone::model::VmInfo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Upper bound for anything to happen; a failure bound, not a timing check.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-// ---- lab helpers (to be replaced by the shared tests/common/lab.rs) ----
+mod common;
 
 fn lab_dir() -> &'static Path {
-    static LAB: OnceLock<PathBuf> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let script = std::env::var_os("KVM_CLONE_LAB_SCRIPT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest.join("tests/lab/lab"));
-        let status = Command::new(&script).arg("up").status().unwrap();
-        assert!(status.success(), "{} up failed", script.display());
-        std::env::var_os("KVM_CLONE_LAB_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| manifest.join("target/lab"))
-    })
+    &common::lab().dir
 }
 
 fn socket(host: &str) -> PathBuf {
