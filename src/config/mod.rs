@@ -11,6 +11,7 @@ mod append;
 mod error;
 mod load;
 mod parse;
+pub mod profile;
 mod rate;
 mod resolve;
 pub mod ssh_config;
