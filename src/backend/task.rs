@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How many finished jobs the history pane receives.
+const HISTORY_SHOWN: usize = 200;
+
 struct Backend {
     config: LoadedConfig,
     options: Options,
@@ -51,6 +54,7 @@ pub(super) async fn run(
         backend.add(h);
     }
     backend.send_hosts();
+    backend.send_history();
     loop {
         tokio::select! {
             action = actions.recv() => match action {
@@ -85,6 +89,19 @@ impl Backend {
     fn send_hosts(&self) {
         let views: Vec<HostView> = self.hosts.iter().map(HostHandle::view).collect();
         let _ = self.events.send(Event::Hosts(views));
+    }
+
+    /// The history pane's content: the newest finished jobs.
+    fn send_history(&self) {
+        let Some(dir) = crate::paths::data_dir() else {
+            return;
+        };
+        match crate::jobs::history::load(&crate::jobs::history::file(&dir), HISTORY_SHOWN) {
+            Ok(entries) => {
+                let _ = self.events.send(Event::History(entries));
+            }
+            Err(e) => self.error(None, e.to_string()),
+        }
     }
 
     fn find(&self, name: &str) -> Option<&HostHandle> {

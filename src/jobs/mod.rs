@@ -1,3 +1,7 @@
-//! Jobs the backend runs on behalf of the front ends.
+//! Jobs the backend runs on behalf of the front ends, and what outlives
+//! them: the journal that lets a restarted app clean up after a killed one,
+//! and the history of finished jobs.
 
 pub mod clone;
+pub mod history;
+pub mod journal;

@@ -107,16 +107,20 @@ fn namespaced_names_are_kept_as_written() {
 pub(crate) fn arb_element(depth: u32) -> impl Strategy<Value = String> {
     let name = "[a-z][a-z0-9_.-]{0,6}(:[a-z][a-z0-9]{0,4})?";
     let value = "[ -~\u{e9}\u{2014}]{0,12}";
-    let attr = (name, value, prop::bool::ANY, "[ \t\n]{0,2}").prop_map(|(n, v, dq, ws)| {
-        let v = quick_xml::escape::escape(v.as_str()).into_owned();
-        if dq {
-            format!(" {n}{ws}=\"{v}\"")
-        } else {
-            format!(" {n}='{v}'")
-        }
+    // Keyed by name, so one element never gets the same attribute twice.
+    let attr = (value, prop::bool::ANY, "[ \t\n]{0,2}");
+    let attrs = prop::collection::btree_map(name, attr, 0..4).prop_map(|m| {
+        m.into_iter()
+            .map(|(n, (v, dq, ws))| {
+                let v = quick_xml::escape::escape(v.as_str()).into_owned();
+                if dq {
+                    format!(" {n}{ws}=\"{v}\"")
+                } else {
+                    format!(" {n}='{v}'")
+                }
+            })
+            .collect::<String>()
     });
-    let attrs = prop::collection::btree_map(name, attr, 0..4)
-        .prop_map(|m| m.into_values().collect::<String>());
     let leaf = (name, attrs.clone(), "[ \n]{0,2}")
         .prop_map(|(n, a, ws)| format!("<{n}{a}{ws}/>"))
         .boxed();
