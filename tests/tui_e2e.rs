@@ -77,6 +77,14 @@ impl Drop for Tmux {
 fn navigate_to_beta_and_see_its_vms() {
     let lab = common::lab();
     let data = tempfile::tempdir().expect("tempdir");
+    // A job finished in an earlier run: the history pane must show it.
+    std::fs::write(
+        data.path().join("history.jsonl"),
+        r#"{"id":7,"kind":"clone","vm":"oldvm7","from":"alpha","to":"beta","started":1700000000,"duration_secs":42,"bytes_moved":314572800,"outcome":"done","message":null}"#
+            .to_string()
+            + "\n",
+    )
+    .expect("write history");
     let cmd = format!(
         "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {}",
         lab.config().display(),
