@@ -1,6 +1,6 @@
 //! The typed messages between front ends and the backend task. Nothing else crosses.
 
-use crate::model::{HistoryEntry, HostInfo, HostView, JobView, VmInfo};
+use crate::model::{Checklist, CloneRequest, HistoryEntry, HostInfo, HostView, JobView, VmInfo};
 use std::fmt;
 
 /// A secret typed by the operator. Its Debug never shows the value, so it
@@ -42,6 +42,12 @@ pub enum Action {
     },
     /// Add a host to the config file and connect to it.
     AddHost(crate::config::HostConfig),
+    /// Run the pre-flight checks of a clone; answered by [`Event::Validation`].
+    ValidateClone(CloneRequest),
+    /// Validate again and, if nothing fails, start the clone job.
+    StartClone(CloneRequest),
+    /// Cancel a running job; the job cleans up what it created.
+    CancelJob(u64),
     /// Stop the backend: close connections, end jobs.
     Quit,
 }
@@ -61,6 +67,13 @@ pub enum Event {
     Vms {
         host: String,
         vms: Vec<VmInfo>,
+    },
+    /// Profile names for the clone dialog's picker, "default" first.
+    Profiles(Vec<String>),
+    /// The pre-flight checklist of a requested clone.
+    Validation {
+        request: CloneRequest,
+        checklist: Checklist,
     },
     Job(JobView),
     History(Vec<HistoryEntry>),

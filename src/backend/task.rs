@@ -55,6 +55,7 @@ pub(super) async fn run(
     }
     backend.send_hosts();
     backend.send_history();
+    backend.send_profiles();
     loop {
         tokio::select! {
             action = actions.recv() => match action {
@@ -99,6 +100,19 @@ impl Backend {
         match crate::jobs::history::load(&crate::jobs::history::file(&dir), HISTORY_SHOWN) {
             Ok(entries) => {
                 let _ = self.events.send(Event::History(entries));
+            }
+            Err(e) => self.error(None, e.to_string()),
+        }
+    }
+
+    /// Profile names for the clone dialog.
+    fn send_profiles(&self) {
+        let dir = crate::config::profile::user_profile_dir();
+        match crate::config::profile::load_profiles(dir.as_deref()) {
+            Ok(p) => {
+                let _ = self
+                    .events
+                    .send(Event::Profiles(p.into_iter().map(|p| p.name).collect()));
             }
             Err(e) => self.error(None, e.to_string()),
         }
@@ -151,6 +165,14 @@ impl Backend {
                 None => self.error(None, format!("no host named {host:?}")),
             },
             Action::AddHost(cfg) => self.add_host(cfg),
+            Action::ValidateClone(req) | Action::StartClone(req) => self.error(
+                Some(&req.from),
+                format!(
+                    "cannot clone {} yet: the clone job is not part of this build",
+                    req.vm
+                ),
+            ),
+            Action::CancelJob(id) => self.error(None, format!("no running job {id}")),
             Action::Quit => {}
         }
     }

@@ -28,6 +28,8 @@ impl AppState {
                     None => self.hosts.push(view),
                 }
             }
+            // The clone dialog consumes these; until it exists they carry nothing to show.
+            Event::Profiles(_) | Event::Validation { .. } => {}
             Event::HostInfo { host, info } => {
                 if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
                     h.info = Some(info);
