@@ -162,7 +162,7 @@ pub(super) fn space(ctx: &Ctx) -> Option<CheckItem> {
         .is_some_and(|fs| fs < pool.available_bytes)
     {
         free.push_str(&format!(
-            " (libvirt reports {}, but blocks reserved for root are not usable)",
+            " (libvirt reports {}, counting blocks the filesystem reserves)",
             size(pool.available_bytes)
         ));
     }
