@@ -311,6 +311,30 @@ mod tests {
     }
 
     #[test]
+    fn lab_multi01_plans_both_disks_in_the_chosen_format() {
+        let d = inspect_domain(include_str!("fixtures/multi01.xml")).unwrap();
+        let plan = plan_targets(
+            "/var/lib/libvirt/images",
+            "multi01-copy",
+            DiskFormat::Raw,
+            &d,
+            &[sized("vda", 50 << 20, 1 << 30), sized("vdb", 0, 512 << 20)],
+        )
+        .unwrap();
+        assert_eq!(
+            plan.paths(),
+            [
+                "/var/lib/libvirt/images/multi01-copy-vda.raw",
+                "/var/lib/libvirt/images/multi01-copy-vdb.raw"
+            ]
+        );
+        assert_eq!(plan.disks[0].source_format.as_deref(), Some("qcow2"));
+        assert_eq!(plan.disks[1].source_format.as_deref(), Some("raw"));
+        assert_eq!(plan.allocation_bytes(), 50 << 20);
+        assert_eq!(plan.capacity_bytes(), (1 << 30) + (512 << 20));
+    }
+
+    #[test]
     fn kept_disks_are_not_planned_and_nvram_is() {
         let d = inspect_domain(UEFI).unwrap();
         let plan = plan_targets("/pool", "sec2", DiskFormat::Raw, &d, &[]).unwrap();
