@@ -1,4 +1,6 @@
 //! The clone job: copies a VM from one libvirt host to another under a new
-//! name. [`xml_rewrite`] turns the source domain XML into the clone's.
+//! name. [`xml_rewrite`] turns the source domain XML into the clone's;
+//! [`validate`] is the pre-flight checklist and the clone's path rule.
 
+pub mod validate;
 pub mod xml_rewrite;
