@@ -34,7 +34,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -67,7 +70,11 @@ async fn compare_data(
         for off in [0, e.length - len] {
             let want = dd(session, file, host + off, len).await;
             let got = client.read(e.start + off, len as u32).await.unwrap();
-            assert!(got == want, "{file}: bytes differ at guest offset {}", e.start + off);
+            assert!(
+                got == want,
+                "{file}: bytes differ at guest offset {}",
+                e.start + off
+            );
             compared += 1;
         }
     }
@@ -119,7 +126,10 @@ async fn run_dir_is_private_listed_and_removed() {
     };
     let dir = RunDir::create(s.clone(), &t).await.unwrap();
     let p = dir.path().clone();
-    assert!(p.as_str().starts_with(&format!("/run/kvm-clone.{t}.")), "{p}");
+    assert!(
+        p.as_str().starts_with(&format!("/run/kvm-clone.{t}.")),
+        "{p}"
+    );
     let mode = sh_str(&s, &format!("stat -c '%a %U' {p}")).await;
     assert_eq!(mode.trim(), "700 root");
     assert!(rundir::list(&s).await.unwrap().contains(&p));
@@ -145,7 +155,10 @@ async fn run_dir_is_private_listed_and_removed() {
     let dropped = RunDir::create(s.clone(), &t).await.unwrap();
     let dp = dropped.path().to_string();
     drop(dropped);
-    wait_until("dropped run dir removed", || async { !exists(&s, &dp).await }).await;
+    wait_until("dropped run dir removed", || async {
+        !exists(&s, &dp).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +176,11 @@ async fn raw_source_over_streamlocal_and_nc() {
     assert!(pid_alive(&s, nbd.pid()).await);
     let file = archive().to_string();
     let map = qemu_img_map(&s, "raw", &file).await;
-    let size: u64 = sh_str(&s, &format!("stat -c %s {file}")).await.trim().parse().unwrap();
+    let size: u64 = sh_str(&s, &format!("stat -c %s {file}"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
 
     for transport in [SocketTransport::Streamlocal, SocketTransport::NcExec] {
         let client = nbd.connect(transport).await.unwrap();
@@ -183,13 +200,12 @@ async fn raw_source_over_streamlocal_and_nc() {
     }
 
     // Several connections at once (--shared=4), reading in parallel.
-    let clients: Vec<NbdClient> = futures::future::join_all(
-        (0..3).map(|_| nbd.connect(SocketTransport::Auto)),
-    )
-    .await
-    .into_iter()
-    .map(Result::unwrap)
-    .collect();
+    let clients: Vec<NbdClient> =
+        futures::future::join_all((0..3).map(|_| nbd.connect(SocketTransport::Auto)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
     let reads = futures::future::join_all(
         clients
             .iter()
@@ -257,20 +273,31 @@ async fn running_vms_image_is_refused_and_run_dir_cleanup_stops_qemu_nbd() {
     let dir = RunDir::create(s.clone(), &t).await.unwrap();
     // web01 runs: qemu's image lock keeps a read-only qemu-nbd off it.
     let web01 = RemotePath::new(format!("{IMAGES}/web01.qcow2")).unwrap();
-    match QemuNbd::start(&dir, ExportSpec::read_only(web01, ImageFormat::Qcow2, "vda")).await {
+    match QemuNbd::start(
+        &dir,
+        ExportSpec::read_only(web01, ImageFormat::Qcow2, "vda"),
+    )
+    .await
+    {
         Err(RemoteError::QemuNbd { detail, .. }) => {
             assert!(detail.contains("lock"), "{detail}")
         }
         other => panic!("expected a qemu-nbd refusal, got {other:?}"),
     }
     // The same label twice in one run dir is refused before starting.
-    let a = QemuNbd::start(&dir, ExportSpec::read_only(archive(), ImageFormat::Raw, "a"))
-        .await
-        .unwrap();
+    let a = QemuNbd::start(
+        &dir,
+        ExportSpec::read_only(archive(), ImageFormat::Raw, "a"),
+    )
+    .await
+    .unwrap();
     assert!(
-        QemuNbd::start(&dir, ExportSpec::read_only(archive(), ImageFormat::Raw, "a"))
-            .await
-            .is_err()
+        QemuNbd::start(
+            &dir,
+            ExportSpec::read_only(archive(), ImageFormat::Raw, "a")
+        )
+        .await
+        .is_err()
     );
     // A crash leaves qemu-nbd running: cleanup by path (as from a journal)
     // stops it and removes the directory.
@@ -295,9 +322,12 @@ async fn dropped_qemu_nbd_is_stopped() {
         tag: t.clone(),
     };
     let dir = RunDir::create(s.clone(), &t).await.unwrap();
-    let nbd = QemuNbd::start(&dir, ExportSpec::read_only(archive(), ImageFormat::Raw, "d"))
-        .await
-        .unwrap();
+    let nbd = QemuNbd::start(
+        &dir,
+        ExportSpec::read_only(archive(), ImageFormat::Raw, "d"),
+    )
+    .await
+    .unwrap();
     let pid = nbd.pid();
     drop(nbd);
     wait_until("dropped qemu-nbd stopped", || async {

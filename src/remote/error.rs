@@ -42,9 +42,6 @@ pub enum RemoteError {
     Pool { pool: String, reason: String },
     #[error("backup of {domain}: {reason}")]
     Backup { domain: String, reason: String },
-    /// The endpoint was already stopped or removed.
-    #[error("{0} was already stopped")]
-    Stopped(&'static str),
 }
 
 impl RemoteError {

@@ -185,8 +185,8 @@ qemu-img create -q -f {fmt} -- "$p" {size} || {{ rc=$?; rm -f -- "$p"; exit $rc;
             size,
             settled: false,
         };
-        // A failed refresh only means libvirt's list is stale; the image is
-        // ours either way, and removing it (on drop) refreshes again.
+        // If the refresh fails, `image` is dropped here, which removes the
+        // file again: the caller sees one error and no leftover.
         refresh_pool(&image.worker, &image.pool).await?;
         Ok(image)
     }

@@ -160,7 +160,7 @@ impl QemuNbd {
         let pid_file = rundir.file(&format!("{}.pid", spec.label))?;
         let log = rundir.file(&format!("{}.log", spec.label))?;
         let script = format!(
-            r#"sock={sock}; log={log}; pidf={pidf}
+            r#"umask 077; sock={sock}; log={log}; pidf={pidf}
 if [ -e "$sock" ] || [ -e "$pidf" ]; then echo "$sock is in use" >&2; exit 1; fi
 {cmd} </dev/null >/dev/null 2>"$log" || {{ rc=$?; cat "$log" >&2; exit $rc; }}
 i=0

@@ -202,7 +202,10 @@ exit 0"#,
         );
         let out = ssh_sync(self.host, &script);
         if !out.status.success() {
-            eprintln!("run dir cleanup failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "run dir cleanup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
