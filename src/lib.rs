@@ -9,6 +9,7 @@
 //! - [`transport`]: the SSH connection to each host (russh), host keys, auth.
 //! - [`libvirt`]: libvirt reached through that SSH connection, one thread per host.
 //! - [`nbd`]: the NBD client of the block data plane.
+//! - [`remote`]: the host-side NBD endpoints (qemu-nbd, pull backups, images).
 //! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
 //! - [`model`]: plain view data shared by backend and front ends.
 
@@ -20,6 +21,7 @@ pub mod libvirt;
 pub mod model;
 pub mod nbd;
 pub mod paths;
+pub mod remote;
 pub mod transport;
 pub mod tui;
 pub mod xml;
