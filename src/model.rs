@@ -234,40 +234,8 @@ pub struct HistoryEntry {
     pub message: Option<String>,
 }
 
-/// Outcome of one pre-flight check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    /// Blocks the job.
-    Fail,
-}
-
-/// One line of a pre-flight checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct CheckItem {
-    /// Stable snake_case id (docs/validation.md).
-    pub id: String,
-    pub title: String,
-    pub status: CheckStatus,
-    pub message: String,
-    /// What the operator can do about a warning or failure.
-    pub hint: Option<String>,
-}
-
-/// A pre-flight checklist, as the TUI shows it and `--json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-pub struct Checklist {
-    pub items: Vec<CheckItem>,
-}
-
-impl Checklist {
-    /// True when no check failed: the job may start.
-    pub fn ok(&self) -> bool {
-        self.items.iter().all(|i| i.status != CheckStatus::Fail)
-    }
-}
+/// Pre-flight checklists are the clone validation's report, shown as is.
+pub use crate::jobs::clone::validate::{CheckItem, CheckStatus, ValidationReport as Checklist};
 
 /// What the operator asked to clone, where, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -26,10 +26,32 @@ enum Cmd {
     Quit,
 }
 
+/// What a job needs of a host while it is up: its libvirt thread and SSH
+/// session. Cleared as soon as the connection is lost.
+#[derive(Clone)]
+pub(super) struct Live {
+    pub worker: Arc<HostWorker>,
+    pub session: Arc<Session>,
+    /// The host's default storage pool (config).
+    pub pool: String,
+}
+
+type LiveSlot = Arc<Mutex<Option<Live>>>;
+
+/// Empties the slot when the libvirt side of a host stops, however it stops.
+struct LiveGuard(LiveSlot);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        *lock(&self.0) = None;
+    }
+}
+
 /// The backend task's handle on one host.
 pub(super) struct HostHandle {
     name: String,
     view: Arc<Mutex<HostView>>,
+    live: LiveSlot,
     conn: Option<HostConnection>,
     cmds: mpsc::UnboundedSender<Cmd>,
     task: Option<JoinHandle<()>>,
@@ -42,6 +64,11 @@ impl HostHandle {
 
     pub fn view(&self) -> HostView {
         lock(&self.view).clone()
+    }
+
+    /// The host's libvirt and SSH handles, when it is up.
+    pub fn live(&self) -> Option<Live> {
+        lock(&self.live).clone()
     }
 
     /// Records a new connection state; returns the view to publish.
@@ -119,6 +146,7 @@ pub(super) fn start(
             return HostHandle {
                 name: cfg.name.clone(),
                 view: Arc::new(Mutex::new(view)),
+                live: Arc::default(),
                 conn: None,
                 cmds,
                 task: None,
@@ -140,10 +168,12 @@ pub(super) fn start(
         .or_else(|| known_hosts.first().cloned())
         .unwrap_or_else(|| PathBuf::from("known_hosts"));
     let conn = HostConnection::spawn(resolved.name.clone(), session, accept_into, Some(states));
+    let live = LiveSlot::default();
     let task = tokio::spawn(run(
         resolved,
         conn.clone(),
         view.clone(),
+        live.clone(),
         cmd_rx,
         events,
         options.poll_interval,
@@ -152,6 +182,7 @@ pub(super) fn start(
     HostHandle {
         name: cfg.name.clone(),
         view,
+        live,
         conn: Some(conn),
         cmds,
         task: Some(task),
@@ -165,10 +196,12 @@ enum Stop {
     Lost(String),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     host: ResolvedHost,
     conn: HostConnection,
     view: Arc<Mutex<HostView>>,
+    live: LiveSlot,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
     events: mpsc::UnboundedSender<Event>,
     poll: Duration,
@@ -195,7 +228,10 @@ async fn run(
             }
             Err(_) => return,
         };
-        match serve(&host, &session, &view, &mut cmds, &events, poll, poll_slow).await {
+        let served = serve(
+            &host, &session, &view, &live, &mut cmds, &events, poll, poll_slow,
+        );
+        match served.await {
             Stop::Quit => return,
             Stop::Lost(reason) => {
                 tracing::info!(host = %host.name, "libvirt connection lost: {reason}");
@@ -249,10 +285,12 @@ async fn connector(session: &Arc<Session>, libvirt_uri: &str) -> Result<Connecto
     }))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     host: &ResolvedHost,
     session: &Arc<Session>,
     view: &Arc<Mutex<HostView>>,
+    live: &LiveSlot,
     cmds: &mut mpsc::UnboundedReceiver<Cmd>,
     events: &mpsc::UnboundedSender<Event>,
     poll: Duration,
@@ -284,6 +322,13 @@ async fn serve(
         }
         Err(_) => return Stop::Lost("opening libvirt timed out".to_string()),
     };
+    let worker = Arc::new(worker);
+    *lock(live) = Some(Live {
+        worker: worker.clone(),
+        session: session.clone(),
+        pool: host.pool.clone(),
+    });
+    let _live = LiveGuard(live.clone());
     // libvirt notices a dead tunnel through its own keepalive.
     if let Err(e) = worker.set_keepalive(5, 3).await {
         tracing::warn!(host = %host.name, "libvirt keepalive: {e}");

@@ -2,6 +2,7 @@
 //! libvirt) and, later, every job. Front ends send [`messages::Action`]s and
 //! receive [`messages::Event`]s; nothing else crosses.
 
+mod clone;
 mod host;
 pub mod messages;
 mod task;

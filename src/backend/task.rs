@@ -2,10 +2,11 @@
 //! state changes into host views.
 
 use super::Options;
+use super::clone;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
 use crate::config::{self, HostConfig, LoadedConfig};
-use crate::model::HostView;
+use crate::model::{CloneRequest, HostView};
 use crate::transport::supervisor::StateChange;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -165,16 +166,47 @@ impl Backend {
                 None => self.error(None, format!("no host named {host:?}")),
             },
             Action::AddHost(cfg) => self.add_host(cfg),
-            Action::ValidateClone(req) | Action::StartClone(req) => self.error(
+            Action::ValidateClone(req) => self.validate_clone(req),
+            Action::StartClone(req) => self.error(
                 Some(&req.from),
                 format!(
-                    "cannot clone {} yet: the clone job is not part of this build",
+                    "cannot start the clone of {}: the copy job is not part of this build yet \
+                     (validation is)",
                     req.vm
                 ),
             ),
             Action::CancelJob(id) => self.error(None, format!("no running job {id}")),
             Action::Quit => {}
         }
+    }
+
+    /// Validation runs in its own task: it takes seconds and must not hold up
+    /// other actions. The answer comes back as [`Event::Validation`].
+    fn validate_clone(&self, req: CloneRequest) {
+        let live = |name: &str| match self.find(name) {
+            None => Err(format!("no host named {name:?}")),
+            Some(h) => h
+                .live()
+                .ok_or_else(|| format!("{name} is not connected ({})", h.view().state.label())),
+        };
+        let (source, dest) = match (live(&req.from), live(&req.to)) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) | (_, Err(e)) => return self.error(Some(&req.from), e),
+        };
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let ev = match clone::validate(&req, &source, &dest).await {
+                Ok(checklist) => Event::Validation {
+                    request: req,
+                    checklist,
+                },
+                Err(message) => Event::Error {
+                    host: Some(req.from.clone()),
+                    message: format!("validating the clone of {}: {message}", req.vm),
+                },
+            };
+            let _ = events.send(ev);
+        });
     }
 
     fn add_host(&mut self, cfg: HostConfig) {
