@@ -218,10 +218,17 @@ fn choice(d: &CloneDialog, field: CloneField, value: &str) -> Span<'static> {
     }
 }
 
+/// "2 of 4 profiles"; `what` is the singular.
 fn position(options: &[String], value: &str, what: &str) -> String {
+    let n = options.len();
+    let what = if n == 1 {
+        what.to_string()
+    } else {
+        format!("{what}s")
+    };
     match options.iter().position(|o| o == value) {
-        Some(i) => format!("{} of {} {what}", i + 1, options.len()),
-        None => format!("not among the {} {what}", options.len()),
+        Some(i) => format!("{} of {n} {what}", i + 1),
+        None => format!("not among the {n} {what}"),
     }
 }
 
@@ -271,7 +278,7 @@ fn form(state: &AppState, d: &CloneDialog) -> Vec<Line<'static>> {
             label(d, CloneField::Destination, "Destination:", theme),
             choice(d, CloneField::Destination, &d.to),
             Span::styled(
-                format!("  {dest_state} · {}", position(&dests, &d.to, "hosts")),
+                format!("  {dest_state} · {}", position(&dests, &d.to, "host")),
                 theme.dim(),
             ),
         ]),
@@ -284,7 +291,7 @@ fn form(state: &AppState, d: &CloneDialog) -> Vec<Line<'static>> {
             label(d, CloneField::Profile, "Profile:", theme),
             choice(d, CloneField::Profile, &d.profile),
             Span::styled(
-                format!("  {}", position(&profiles, &d.profile, "profiles")),
+                format!("  {}", position(&profiles, &d.profile, "profile")),
                 theme.dim(),
             ),
         ]),
