@@ -1,7 +1,7 @@
 //! The clone flow: `c` opens the dialog, Enter checks, the checklist
 //! arrives, Enter starts; `x` asks, then cancels.
 
-use super::behaviour::{ch, key, press, screen_line, typed};
+use super::behaviour::{key, press, screen_line, typed};
 use super::fixtures::{checklist_failed, checklist_ok, full, profiles, two_disk_job};
 use crate::backend::messages::{Action, Event};
 use crate::model::{CloneRequest, JobPhase};
@@ -446,5 +446,4 @@ fn profiles_from_the_backend_are_kept() {
     assert_eq!(s.profile_names(), ["default"]);
     s.apply(Event::Profiles(profiles()));
     assert_eq!(s.profiles, profiles());
-    let _ = ch('c');
 }
