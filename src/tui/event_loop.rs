@@ -25,8 +25,18 @@ impl From<std::convert::Infallible> for TuiError {
     }
 }
 
-/// While a job runs, redraw at least this often.
+/// While a job runs, redraw at least this often (4 times a second).
 const JOB_TICK: Duration = Duration::from_millis(250);
+
+/// The redraw ticks the loop listens to while a job runs.
+fn job_ticks() -> impl Stream<Item = ()> + Unpin {
+    let mut tick = tokio::time::interval(JOB_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    Box::pin(futures::stream::unfold(tick, |mut t| async move {
+        t.tick().await;
+        Some(((), t))
+    }))
+}
 
 /// Run the TUI until the operator quits or the backend stops; restores the
 /// terminal and sends `Action::Quit` before returning.
@@ -40,6 +50,7 @@ pub async fn run(
     let result = event_loop(
         &mut term,
         EventStream::new(),
+        job_ticks(),
         &mut state,
         &keys,
         &actions,
@@ -55,10 +66,12 @@ pub async fn run(
 }
 
 /// Draw when something changed, then wait for the next terminal event,
-/// backend event or (only while a job runs) tick. Idle, it sleeps.
-pub(crate) async fn event_loop<B, S>(
+/// backend event or (only while a job runs) tick. Idle, it sleeps: the
+/// ticks are not even polled.
+pub(crate) async fn event_loop<B, S, T>(
     term: &mut Terminal<B>,
     mut input: S,
+    mut ticks: T,
     state: &mut AppState,
     keys: &KeyMap,
     actions: &UnboundedSender<Action>,
@@ -68,11 +81,10 @@ where
     B: Backend,
     TuiError: From<B::Error>,
     S: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+    T: Stream<Item = ()> + Unpin,
 {
     let size = term.size()?;
     state.area = Rect::new(0, 0, size.width, size.height);
-    let mut tick = tokio::time::interval(JOB_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     loop {
         if dirty {
@@ -99,7 +111,7 @@ where
                 }
                 (true, Vec::new())
             }
-            _ = tick.tick(), if state.has_running_jobs() => (true, Vec::new()),
+            _ = ticks.next(), if state.has_running_jobs() => (true, Vec::new()),
         };
         dirty = changed;
         for action in out {
@@ -161,15 +173,123 @@ mod tests {
             key('R'),
         ]);
         let keys = KeyMap::default();
-        event_loop(&mut term, input, &mut state, &keys, &act_tx, &mut ev_rx)
-            .await
-            .unwrap();
+        let ticks = futures::stream::pending();
+        event_loop(
+            &mut term, input, ticks, &mut state, &keys, &act_tx, &mut ev_rx,
+        )
+        .await
+        .unwrap();
         assert!(state.quit);
         assert_eq!(state.area, Rect::new(0, 0, 100, 30));
         assert!(matches!(act_rx.try_recv(), Ok(Action::Refresh(Some(h))) if h == "alpha"));
         // Nothing after q was read.
         assert!(act_rx.try_recv().is_err());
         assert!(term.backend().to_string().contains("alpha"));
+    }
+
+    /// A TestBackend that counts frames: ratatui flushes once per draw.
+    struct Counting {
+        inner: TestBackend,
+        frames: usize,
+    }
+
+    impl Backend for Counting {
+        type Error = std::convert::Infallible;
+        fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+        where
+            I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+        {
+            self.inner.draw(content)
+        }
+        fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+            self.inner.hide_cursor()
+        }
+        fn show_cursor(&mut self) -> Result<(), Self::Error> {
+            self.inner.show_cursor()
+        }
+        fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+            self.inner.get_cursor_position()
+        }
+        fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+            &mut self,
+            position: P,
+        ) -> Result<(), Self::Error> {
+            self.inner.set_cursor_position(position)
+        }
+        fn clear(&mut self) -> Result<(), Self::Error> {
+            self.inner.clear()
+        }
+        fn clear_region(
+            &mut self,
+            clear_type: ratatui::backend::ClearType,
+        ) -> Result<(), Self::Error> {
+            self.inner.clear_region(clear_type)
+        }
+        fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+            self.inner.size()
+        }
+        fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+            self.inner.window_size()
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            self.frames += 1;
+            self.inner.flush()
+        }
+    }
+
+    /// Frames drawn while `ticks` ticks are due and nothing else happens.
+    async fn frames_with(mut state: AppState, ticks: usize) -> usize {
+        let backend = Counting {
+            inner: TestBackend::new(80, 24),
+            frames: 0,
+        };
+        let mut term = Terminal::new(backend).unwrap();
+        term.backend_mut().frames = 0;
+        let (act_tx, _act_rx) = unbounded_channel();
+        let (_ev_tx, mut ev_rx) = unbounded_channel();
+        let (_in_tx, input) = mpsc::unbounded::<std::io::Result<TermEvent>>();
+        let ticks =
+            futures::stream::iter(std::iter::repeat_n((), ticks)).chain(futures::stream::pending());
+        let keys = KeyMap::default();
+        let run = event_loop(
+            &mut term, input, ticks, &mut state, &keys, &act_tx, &mut ev_rx,
+        );
+        // Give the loop turns until it waits on something that never comes.
+        let settle = async {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            r = run => panic!("the loop ended by itself: {r:?}"),
+            _ = settle => {}
+        }
+        term.backend().frames
+    }
+
+    #[tokio::test]
+    async fn ticks_redraw_while_a_job_runs_and_are_ignored_when_idle() {
+        // 4 redraws a second at least.
+        assert!(JOB_TICK <= Duration::from_millis(250));
+        let running = fixtures::full(80, 24);
+        assert!(running.has_running_jobs());
+        assert_eq!(
+            frames_with(running, 40).await,
+            41,
+            "first frame + one per tick"
+        );
+
+        let mut idle = fixtures::full(80, 24);
+        idle.jobs.clear();
+        assert_eq!(frames_with(idle, 40).await, 1, "idle: only the first frame");
+
+        // Finished jobs still on screen do not tick either.
+        let mut finished = fixtures::full(80, 24);
+        for j in &mut finished.jobs {
+            j.phase = crate::model::JobPhase::Done;
+        }
+        assert_eq!(frames_with(finished, 40).await, 1);
     }
 
     #[tokio::test]
@@ -189,9 +309,12 @@ mod tests {
             .unwrap();
         drop(ev_tx);
         let keys = KeyMap::default();
-        event_loop(&mut term, input, &mut state, &keys, &act_tx, &mut ev_rx)
-            .await
-            .unwrap();
+        let ticks = futures::stream::pending();
+        event_loop(
+            &mut term, input, ticks, &mut state, &keys, &act_tx, &mut ev_rx,
+        )
+        .await
+        .unwrap();
         let screen = term.backend().to_string();
         assert!(screen.contains("archive01"), "{screen}");
     }

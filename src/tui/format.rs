@@ -1,5 +1,6 @@
 //! Text forms of sizes, rates and durations, shared by every pane.
 
+use crate::model::JobPhase;
 use humansize::{BINARY, FormatSizeOptions, format_size};
 
 fn opts() -> FormatSizeOptions {
@@ -50,6 +51,20 @@ pub fn ratio(done: u64, total: u64) -> f64 {
         0.0
     } else {
         done as f64 / total as f64
+    }
+}
+
+/// A job phase as operators read it.
+pub fn phase_label(p: JobPhase) -> &'static str {
+    match p {
+        JobPhase::Validating => "validating",
+        JobPhase::Preparing => "preparing",
+        JobPhase::Copying => "copying",
+        JobPhase::Verifying => "verifying",
+        JobPhase::Defining => "defining",
+        JobPhase::Done => "done",
+        JobPhase::Failed => "failed",
+        JobPhase::Cancelled => "cancelled",
     }
 }
 

@@ -27,6 +27,7 @@ const HINTS: &[(&str, &str)] = &[
     ("quit", "quit"),
     ("filter", "filter"),
     ("details", "open"),
+    ("clone", "clone"),
     ("refresh", "refresh"),
     ("add_host", "add host"),
     ("next_pane", "pane"),

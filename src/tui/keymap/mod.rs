@@ -101,8 +101,18 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         "refresh all hosts",
     ),
     (Command::AddHost, "add_host", &["a"], "add a host"),
-    (Command::Clone, "clone", &["c"], "clone the selected VM"),
-    (Command::Cancel, "cancel", &["x"], "cancel the selected job"),
+    (
+        Command::Clone,
+        "clone",
+        &["c"],
+        "clone the selected VM: pick where, check, start",
+    ),
+    (
+        Command::Cancel,
+        "cancel",
+        &["x"],
+        "cancel the selected running job (asks first)",
+    ),
 ];
 
 impl Command {

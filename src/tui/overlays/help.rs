@@ -13,17 +13,30 @@ const WIDTH: u16 = 76;
 /// Keys that belong to dialogs and text fields; fixed, not rebindable.
 const FIXED: &[(&str, &str)] = &[
     ("esc", "close a dialog, clear the filter"),
-    ("y / a", "accept an unknown host key (y also confirms quit)"),
-    ("n / esc", "reject a host key, keep running"),
-    ("tab", "next field in the add-host form"),
-    ("ctrl-u", "clear the passphrase field"),
+    ("y / a", "accept an unknown host key"),
+    ("y", "confirm: quit, cancel a job, start a checked clone"),
+    ("n / esc", "reject a host key, keep running, keep the job"),
+    (
+        "tab",
+        "next field (shift-tab: previous) in add-host and clone",
+    ),
+    (
+        "←→ / ↑↓",
+        "clone: choose the destination host or the profile",
+    ),
+    ("enter", "clone: run the checks; start once none failed"),
+    (
+        "pgup/pgdn",
+        "clone: scroll the checklist (↑↓ on the button)",
+    ),
+    ("ctrl-u", "clear the passphrase or new-name field"),
 ];
 
 fn lines(entries: &[HelpEntry]) -> Vec<Line<'static>> {
     let kw = entries
         .iter()
         .map(|e| e.keys.chars().count())
-        .chain(FIXED.iter().map(|(k, _)| k.len()))
+        .chain(FIXED.iter().map(|(k, _)| k.chars().count()))
         .max()
         .unwrap_or(0)
         .max(7);

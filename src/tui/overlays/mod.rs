@@ -1,6 +1,8 @@
 //! Modal views drawn over the panes; one file each.
 
 pub mod add_host;
+pub mod clone;
+pub mod confirm_cancel;
 pub mod confirm_quit;
 pub mod detail;
 pub mod help;
@@ -28,6 +30,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         }
         Some(Overlay::Passphrase(p)) => passphrase::draw(frame, area, state, p),
         Some(Overlay::AddHost(form)) => add_host::draw(frame, area, state, form),
+        Some(Overlay::Clone(d)) => clone::draw(frame, area, state, d),
+        Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
+            confirm_cancel::draw(frame, area, state, kind, vm, to)
+        }
     }
 }
 

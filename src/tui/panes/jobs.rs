@@ -1,13 +1,16 @@
-//! Jobs pane: running and just-finished jobs with their progress.
+//! Jobs pane: running and just-finished jobs, one total line each, and the
+//! selected job's disks below them. A finished job stays until the history
+//! lists it.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
-use crate::model::{JobPhase, JobView};
-use crate::tui::format::{bar, duration, of, rate, ratio};
+use crate::model::{DiskProgress, JobPhase, JobView};
+use crate::tui::format::{bar, duration, of, phase_label, rate, ratio, size};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
+use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph};
 
 const BAR: usize = 6;
@@ -35,8 +38,24 @@ fn cols(jobs: &[JobView]) -> [Col; 10] {
     ]
 }
 
-pub fn rows_area(area: Rect) -> Rect {
-    below_header(inner(area))
+/// The job table (header plus one line per job) and, below it, the selected
+/// job's disk lines. The table keeps its header and one row however small the
+/// pane, so the selected job's total line always shows.
+fn split(area: Rect, state: &AppState) -> (Rect, Rect) {
+    let inner = inner(area);
+    let disks = state.selected_job().map_or(0, |j| j.disks.len()) as u16;
+    let disk_h = disks.min(inner.height.saturating_sub(2));
+    let table_h = (state.jobs.len() as u16 + 1).clamp(2, inner.height.saturating_sub(disk_h));
+    let [table, disks, _] = inner.layout(&Layout::vertical([
+        Constraint::Length(table_h),
+        Constraint::Length(disk_h),
+        Constraint::Fill(1),
+    ]));
+    (table, disks)
+}
+
+pub fn rows_area(area: Rect, state: &AppState) -> Rect {
+    below_header(split(area, state).0)
 }
 
 fn phase_style(p: JobPhase, theme: &Theme) -> Style {
@@ -45,19 +64,6 @@ fn phase_style(p: JobPhase, theme: &Theme) -> Style {
         JobPhase::Failed => theme.error(),
         JobPhase::Cancelled => theme.warn(),
         _ => Style::new(),
-    }
-}
-
-fn phase_label(p: JobPhase) -> &'static str {
-    match p {
-        JobPhase::Validating => "validating",
-        JobPhase::Preparing => "preparing",
-        JobPhase::Copying => "copying",
-        JobPhase::Verifying => "verifying",
-        JobPhase::Defining => "defining",
-        JobPhase::Done => "done",
-        JobPhase::Failed => "failed",
-        JobPhase::Cancelled => "cancelled",
     }
 }
 
@@ -78,6 +84,38 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
     ]
 }
 
+/// "  ↳ vda    ████······  45%  135 MiB of 300 MiB": bytes of one disk.
+fn disk_line(d: &DiskProgress, width: u16) -> Line<'static> {
+    let r = ratio(d.bytes_done, d.bytes_total);
+    let amount = format!("{} of {}", size(d.bytes_done), size(d.bytes_total));
+    // Marker, target, percentage and amount take about 40 columns.
+    let bar_w = (width as usize).saturating_sub(44).clamp(10, 40);
+    Line::from(format!(
+        "  ↳ {:<6} {} {:>3.0}%  {amount}",
+        d.target,
+        bar(r, bar_w),
+        r * 100.0
+    ))
+}
+
+fn disk_lines(job: &JobView, area: Rect) -> Vec<Line<'static>> {
+    let room = area.height as usize;
+    if job.disks.len() <= room {
+        return job.disks.iter().map(|d| disk_line(d, area.width)).collect();
+    }
+    // Not all fit: as many as do, and how many are left out.
+    let shown = room.saturating_sub(1);
+    let mut out: Vec<Line> = job.disks[..shown]
+        .iter()
+        .map(|d| disk_line(d, area.width))
+        .collect();
+    out.push(Line::from(format!(
+        "  ↳ … {} more disks",
+        job.disks.len() - shown
+    )));
+    out
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let focused = state.focus == Pane::Jobs;
     let title = format!(" Jobs ({}) ", state.jobs.len());
@@ -89,14 +127,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         );
         return;
     }
+    let (table, disks) = split(area, state);
     let rows = state.jobs.iter().map(|j| row(j, &state.theme)).collect();
     render_table(
         frame,
-        inner(area),
+        table,
         &cols(&state.jobs),
         rows,
         state.selection.jobs,
         focused,
         &state.theme,
     );
+    if let Some(job) = state.selected_job() {
+        frame.render_widget(Paragraph::new(disk_lines(job, disks)), disks);
+    }
 }

@@ -158,7 +158,7 @@ pub fn rows_area(pane: Pane, area: Rect, state: &AppState) -> Rect {
     match pane {
         Pane::Hosts => hosts::rows_area(area, state),
         Pane::Vms => vms::rows_area(area, state),
-        Pane::Jobs => jobs::rows_area(area),
+        Pane::Jobs => jobs::rows_area(area, state),
         Pane::History => history::rows_area(area),
     }
 }

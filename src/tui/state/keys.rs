@@ -8,7 +8,7 @@ use crate::tui::{layout::layout, overlays, panes};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// A printable character typed without ctrl/alt, for text inputs.
-fn typed_char(key: &KeyEvent) -> Option<char> {
+pub(super) fn typed_char(key: &KeyEvent) -> Option<char> {
     match key.code {
         KeyCode::Char(c)
             if !key
@@ -21,7 +21,7 @@ fn typed_char(key: &KeyEvent) -> Option<char> {
     }
 }
 
-fn is_ctrl(key: &KeyEvent, c: char) -> bool {
+pub(super) fn is_ctrl(key: &KeyEvent, c: char) -> bool {
     key.code == KeyCode::Char(c) && key.modifiers.contains(KeyModifiers::CONTROL)
 }
 
@@ -130,8 +130,8 @@ impl AppState {
             Command::PageDown => self.move_selection(pane, self.page(pane)),
             Command::Details => self.details(out),
             Command::AddHost => self.overlay = Some(Overlay::AddHost(AddHostForm::default())),
-            Command::Clone => self.set_status("clone: coming soon"),
-            Command::Cancel => self.set_status("cancel: coming soon"),
+            Command::Clone => self.open_clone(),
+            Command::Cancel => self.ask_cancel(),
         }
     }
 
@@ -294,6 +294,8 @@ impl AppState {
                 }
                 Some(Overlay::AddHost(form))
             }
+            Overlay::Clone(d) => self.clone_key(d, key, out),
+            ov @ Overlay::ConfirmCancel { .. } => self.confirm_cancel_key(ov, key, out),
         }
     }
 }

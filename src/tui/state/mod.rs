@@ -2,11 +2,16 @@
 //! event reducer ([`AppState::apply`]), keys ([`AppState::on_key`]) and mouse
 //! ([`AppState::on_mouse`]). Drawing only reads it.
 
+mod clone;
+mod clone_keys;
 mod keys;
 mod mouse;
 mod overlay;
 mod reducer;
 
+pub use clone::{
+    CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
+};
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
@@ -92,6 +97,8 @@ pub struct AppState {
     pub jobs: Vec<JobView>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
+    /// Job profile names from the backend, "default" first.
+    pub profiles: Vec<String>,
     pub focus: Pane,
     pub selection: Selection,
     pub filter: Filter,
@@ -120,6 +127,7 @@ impl AppState {
             vms: BTreeMap::new(),
             jobs: Vec::new(),
             history: Vec::new(),
+            profiles: Vec::new(),
             focus: Pane::Hosts,
             selection: Selection::default(),
             filter: Filter::default(),
@@ -161,6 +169,15 @@ impl AppState {
 
     pub fn selected_job(&self) -> Option<&JobView> {
         self.jobs.get(self.selection.jobs)
+    }
+
+    /// The profile picker's choices; "default" until the backend has sent its list.
+    pub fn profile_names(&self) -> Vec<String> {
+        if self.profiles.is_empty() {
+            vec!["default".into()]
+        } else {
+            self.profiles.clone()
+        }
     }
 
     /// Rows shown in a pane.

@@ -1,7 +1,7 @@
 //! Mouse: click focuses a pane and selects the row under the pointer; the
 //! wheel moves the selection of the pane under the pointer.
 
-use super::{AppState, Overlay};
+use super::{AppState, CloneDialog, Overlay};
 use crate::backend::messages::Action;
 use crate::tui::{layout::layout, panes};
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -18,7 +18,10 @@ impl AppState {
         };
         if let Some(ov) = &mut self.overlay {
             // Modal: only scrolling views react, and only to the wheel.
-            if let Overlay::Help { scroll, .. } | Overlay::VmDetail { scroll, .. } = ov {
+            if let Overlay::Help { scroll, .. }
+            | Overlay::VmDetail { scroll, .. }
+            | Overlay::Clone(CloneDialog { scroll, .. }) = ov
+            {
                 *scroll = if delta < 0 {
                     scroll.saturating_sub(1)
                 } else {
@@ -51,10 +54,14 @@ impl AppState {
             Some(Overlay::VmDetail { host, vm, .. }) => {
                 crate::tui::overlays::detail::max_scroll(self, host, vm, self.area)
             }
+            Some(Overlay::Clone(d)) => crate::tui::overlays::clone::max_scroll(self, d, self.area),
             _ => return,
         };
-        if let Some(Overlay::Help { scroll, .. } | Overlay::VmDetail { scroll, .. }) =
-            &mut self.overlay
+        if let Some(
+            Overlay::Help { scroll, .. }
+            | Overlay::VmDetail { scroll, .. }
+            | Overlay::Clone(CloneDialog { scroll, .. }),
+        ) = &mut self.overlay
         {
             *scroll = (*scroll).min(max);
         }

@@ -1,6 +1,7 @@
 //! Overlays: modal views drawn over the panes, and the add-host form's
 //! validation.
 
+use super::CloneDialog;
 use crate::backend::messages::Secret;
 use crate::config::{HostConfig, default_libvirt_uri, default_pool};
 use crate::tui::keymap::HelpEntry;
@@ -25,6 +26,15 @@ pub enum Overlay {
     },
     Passphrase(PassphrasePrompt),
     AddHost(AddHostForm),
+    Clone(CloneDialog),
+    /// Asks before cancelling a running job; the words are kept so the
+    /// question stays readable if the job changes meanwhile.
+    ConfirmCancel {
+        id: u64,
+        kind: String,
+        vm: String,
+        to: String,
+    },
 }
 
 /// What the operator has typed for an encrypted key; only ever in a `Secret`.

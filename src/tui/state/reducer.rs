@@ -1,6 +1,6 @@
 //! Backend events into view state.
 
-use super::{AppState, Overlay, PassphrasePrompt, is_running};
+use super::{AppState, CheckState, Overlay, PassphrasePrompt, is_running};
 use crate::backend::messages::Event;
 use crate::model::{ConnState, HostView};
 
@@ -28,8 +28,17 @@ impl AppState {
                     None => self.hosts.push(view),
                 }
             }
-            // The clone dialog consumes these; until it exists they carry nothing to show.
-            Event::Profiles(_) | Event::Validation { .. } => {}
+            Event::Profiles(names) => self.profiles = names,
+            Event::Validation { request, checklist } => {
+                // Only the answer to what the open dialog asked; a late one is dropped.
+                if let Some(Overlay::Clone(d)) = &mut self.overlay
+                    && d.asked(&request)
+                    && let Some(check) = &mut d.check
+                {
+                    check.state = CheckState::Done(checklist);
+                    d.scroll = 0;
+                }
+            }
             Event::HostInfo { host, info } => {
                 if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
                     h.info = Some(info);
@@ -58,10 +67,20 @@ impl AppState {
                     .retain(|j| is_running(j.phase) || !entries.iter().any(|e| e.id == j.id));
                 self.history = entries;
             }
-            Event::Error { host, message } => match host {
-                Some(h) => self.set_error(format!("{h}: {message}")),
-                None => self.set_error(message),
-            },
+            Event::Error { host, message } => {
+                // The dialog waiting on its source host shows why no checklist comes.
+                if let Some(Overlay::Clone(d)) = &mut self.overlay
+                    && host.as_deref() == Some(d.from.as_str())
+                    && let Some(check) = &mut d.check
+                    && check.state == CheckState::Waiting
+                {
+                    check.state = CheckState::Error(message.clone());
+                }
+                match host {
+                    Some(h) => self.set_error(format!("{h}: {message}")),
+                    None => self.set_error(message),
+                }
+            }
             Event::Stopped => {
                 self.set_error("backend stopped");
                 self.quit = true;

@@ -11,11 +11,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::collections::BTreeMap;
 
-fn key(code: KeyCode) -> KeyEvent {
+pub(super) fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
-fn ch(c: char) -> KeyEvent {
+pub(super) fn ch(c: char) -> KeyEvent {
     let mods = if c.is_ascii_uppercase() || c == '?' {
         KeyModifiers::SHIFT
     } else {
@@ -25,12 +25,12 @@ fn ch(c: char) -> KeyEvent {
 }
 
 /// Press keys with the default key map; collect every action.
-fn press(s: &mut AppState, keys: &[KeyEvent]) -> Vec<Action> {
+pub(super) fn press(s: &mut AppState, keys: &[KeyEvent]) -> Vec<Action> {
     let map = KeyMap::default();
     keys.iter().flat_map(|k| s.on_key(*k, &map)).collect()
 }
 
-fn typed(s: &mut AppState, text: &str) -> Vec<Action> {
+pub(super) fn typed(s: &mut AppState, text: &str) -> Vec<Action> {
     let keys: Vec<KeyEvent> = text.chars().map(ch).collect();
     press(s, &keys)
 }
@@ -48,7 +48,7 @@ fn click(col: u16, row: u16) -> MouseEvent {
     }
 }
 
-fn screen_line(s: &AppState, y: u16) -> String {
+pub(super) fn screen_line(s: &AppState, y: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(s.area.width, s.area.height)).unwrap();
     t.draw(|f| ui::draw(f, s)).unwrap();
     let buf = t.backend().buffer();
@@ -386,15 +386,6 @@ fn q_quits_at_once_without_jobs_and_asks_while_one_runs() {
     );
     typed(&mut s, "y");
     assert!(s.quit);
-}
-
-#[test]
-fn clone_and_cancel_say_they_are_coming() {
-    let mut s = full(80, 24);
-    assert!(typed(&mut s, "c").is_empty());
-    assert_eq!(s.status.as_ref().unwrap().text, "clone: coming soon");
-    assert!(typed(&mut s, "x").is_empty());
-    assert_eq!(s.status.as_ref().unwrap().text, "cancel: coming soon");
 }
 
 #[test]

@@ -269,3 +269,163 @@ pub fn full(w: u16, h: u16) -> AppState {
     s.history = history();
     s
 }
+
+/// The built-in profiles, as the backend sends them: "default" first.
+pub fn profiles() -> Vec<String> {
+    ["default", "fast", "raw", "throttled"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// multi01 to beta, first disk copied, second under way.
+pub fn two_disk_job() -> JobView {
+    JobView {
+        id: 9,
+        kind: "clone".into(),
+        vm: "multi01".into(),
+        from: "alpha".into(),
+        to: "beta".into(),
+        phase: JobPhase::Copying,
+        disks: vec![
+            DiskProgress {
+                target: "vda".into(),
+                bytes_done: 512 * MIB,
+                bytes_total: 512 * MIB,
+            },
+            DiskProgress {
+                target: "vdb".into(),
+                bytes_done: 25 * MIB,
+                bytes_total: 64 * MIB,
+            },
+        ],
+        rate_bytes_per_sec: 85.2 * MIB as f64,
+        eta_secs: Some(1),
+        message: None,
+    }
+}
+
+fn check(
+    id: &str,
+    title: &str,
+    status: CheckStatus,
+    message: &str,
+    hint: Option<&str>,
+) -> CheckItem {
+    CheckItem {
+        id: id.into(),
+        title: title.into(),
+        status,
+        message: message.into(),
+        hint: hint.map(String::from),
+    }
+}
+
+/// What validating web01 → beta as web01-clone could say: all pass but memory.
+pub fn checklist_ok() -> Checklist {
+    use CheckStatus::*;
+    Checklist {
+        items: vec![
+            check(
+                "source_exists",
+                "Source VM",
+                Pass,
+                "web01 exists on alpha (running)",
+                None,
+            ),
+            check(
+                "live_clone",
+                "Live clone",
+                Pass,
+                "libvirt 9.0.0, qcow2 disks, no backup job running: copied without downtime",
+                None,
+            ),
+            check(
+                "name_valid",
+                "New name",
+                Pass,
+                "web01-clone is a valid domain name",
+                None,
+            ),
+            check(
+                "name_free",
+                "Name on beta",
+                Pass,
+                "no domain named web01-clone",
+                None,
+            ),
+            check(
+                "volumes_free",
+                "Target volumes",
+                Pass,
+                "/var/lib/libvirt/images/web01-clone.qcow2 does not exist",
+                None,
+            ),
+            check("pool", "Destination pool", Pass, "default is active", None),
+            check(
+                "space",
+                "Free space",
+                Pass,
+                "pool default on beta: 44 GiB free, 330 MiB needed (300 MiB × 1.1)",
+                None,
+            ),
+            check(
+                "memory",
+                "Memory",
+                Warn,
+                "beta would commit 9 GiB of its 8 GiB RAM if all VMs run",
+                Some("the clone is defined but not started; stop another VM before starting it"),
+            ),
+            check(
+                "networks",
+                "Networks",
+                Pass,
+                "network default exists on beta",
+                None,
+            ),
+            check(
+                "compat",
+                "CPU and machine",
+                Pass,
+                "x86_64, pc-q35-7.2 and host-model are supported by beta",
+                None,
+            ),
+        ],
+    }
+}
+
+/// The same request failing on a name clash and a missing network.
+pub fn checklist_failed() -> Checklist {
+    use CheckStatus::*;
+    Checklist {
+        items: vec![
+            check(
+                "source_exists",
+                "Source VM",
+                Pass,
+                "web01 exists on alpha (running)",
+                None,
+            ),
+            check(
+                "name_free",
+                "Name on beta",
+                Fail,
+                "a domain named web01-clone already exists",
+                Some("choose another name, or undefine the old clone on beta first"),
+            ),
+            check(
+                "networks",
+                "Networks",
+                Fail,
+                "network lan0 (NIC 52:54:00:12:34:01) does not exist on beta",
+                Some("define and start it on beta (virsh net-define, net-start)"),
+            ),
+            check(
+                "space",
+                "Free space",
+                Pass,
+                "pool default on beta: 44 GiB free",
+                None,
+            ),
+        ],
+    }
+}

@@ -2,5 +2,6 @@
 //! and overlay, and the behaviour of keys, mouse and backend events.
 
 mod behaviour;
+mod clone_flow;
 pub(crate) mod fixtures;
 mod snapshots;

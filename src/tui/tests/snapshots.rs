@@ -1,9 +1,12 @@
 //! Screen snapshots at 80×24 (the minimum we promise) and 120×40.
 
-use super::fixtures::{empty, full};
+use super::fixtures::{checklist_failed, checklist_ok, empty, full, profiles, two_disk_job};
+use crate::backend::messages::Event;
+use crate::tui::keymap::KeyMap;
 use crate::tui::panes::{history, hosts, jobs, vms};
 use crate::tui::state::{AddHostField, AddHostForm, AppState, Overlay, Pane, PassphrasePrompt};
 use crate::tui::ui;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -142,6 +145,94 @@ fn quit_confirmation() {
     both("confirm_quit", |w, h| {
         let mut s = full(w, h);
         s.overlay = Some(Overlay::ConfirmQuit);
+        s
+    });
+}
+
+fn press(s: &mut AppState, codes: &[KeyCode]) {
+    for c in codes {
+        s.on_key(KeyEvent::new(*c, KeyModifiers::NONE), &KeyMap::default());
+    }
+}
+
+/// The clone dialog of web01 as `c` opens it, profiles received.
+fn clone_dialog(w: u16, h: u16) -> AppState {
+    let mut s = full(w, h);
+    s.apply(Event::Profiles(profiles()));
+    s.focus = Pane::Vms;
+    press(&mut s, &[KeyCode::Char('c')]);
+    assert!(matches!(s.overlay, Some(Overlay::Clone(_))));
+    s
+}
+
+/// The dialog after Enter, with the backend's checklist for its request.
+fn clone_checked(w: u16, h: u16, checklist: crate::model::Checklist) -> AppState {
+    let mut s = clone_dialog(w, h);
+    press(&mut s, &[KeyCode::Enter]);
+    let Some(Overlay::Clone(d)) = &s.overlay else {
+        panic!("dialog closed")
+    };
+    let request = d.request();
+    s.apply(Event::Validation { request, checklist });
+    s
+}
+
+#[test]
+fn clone_dialog_as_opened() {
+    both("clone_empty", clone_dialog);
+}
+
+#[test]
+fn clone_dialog_with_a_name_error() {
+    both("clone_name_error", |w, h| {
+        let mut s = clone_dialog(w, h);
+        press(&mut s, &[KeyCode::Tab, KeyCode::Backspace]);
+        press(&mut s, &"/x".chars().map(KeyCode::Char).collect::<Vec<_>>());
+        s
+    });
+}
+
+#[test]
+fn clone_dialog_validating() {
+    both("clone_validating", |w, h| {
+        let mut s = clone_dialog(w, h);
+        press(&mut s, &[KeyCode::Enter]);
+        s
+    });
+}
+
+#[test]
+fn clone_dialog_checklist_ok() {
+    both("clone_checklist_ok", |w, h| {
+        clone_checked(w, h, checklist_ok())
+    });
+}
+
+#[test]
+fn clone_dialog_checklist_failed() {
+    both("clone_checklist_failed", |w, h| {
+        clone_checked(w, h, checklist_failed())
+    });
+}
+
+#[test]
+fn cancel_confirmation() {
+    both("confirm_cancel", |w, h| {
+        let mut s = full(w, h);
+        s.focus = Pane::Jobs;
+        press(&mut s, &[KeyCode::Char('x')]);
+        assert!(matches!(s.overlay, Some(Overlay::ConfirmCancel { .. })));
+        s
+    });
+}
+
+#[test]
+fn jobs_pane_with_a_two_disk_job_selected() {
+    both("jobs_two_disk", |w, h| {
+        let mut s = full(w, h);
+        s.jobs = vec![s.jobs[0].clone(), two_disk_job()];
+        s.focus = Pane::Jobs;
+        s.selection.jobs = 1;
         s
     });
 }
