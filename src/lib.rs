@@ -9,6 +9,8 @@
 //! - [`transport`]: the SSH connection to each host (russh), host keys, auth.
 //! - [`libvirt`]: libvirt reached through that SSH connection, one thread per host.
 //! - [`nbd`]: the NBD client of the block data plane.
+//! - [`pipeline`]: block copy from a source to a sink (throttle, hash,
+//!   progress, retry and resume), over NBD.
 //! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
 //! - [`model`]: plain view data shared by backend and front ends.
 
@@ -20,6 +22,7 @@ pub mod libvirt;
 pub mod model;
 pub mod nbd;
 pub mod paths;
+pub mod pipeline;
 pub mod transport;
 pub mod tui;
 pub mod xml;
