@@ -41,7 +41,7 @@ impl RangeSet {
         if start >= end {
             return;
         }
-        let hit: Vec<(u64, u64)> = self.overlapping(start, end).map(|(a, b)| (a, b)).collect();
+        let hit: Vec<(u64, u64)> = self.overlapping(start, end).collect();
         for (a, b) in hit {
             self.map.remove(&a);
             if a < start {
