@@ -151,7 +151,7 @@ async fn copy_to(format: &str) {
     assert_eq!(stats.bytes_done, expected_data);
     assert_eq!(stats.bytes_zeroed, 0, "fresh sink: zeros skipped");
     // Memory: never more than one piece per worker in flight.
-    let piece = WINDOW.min(u64::from(out.source.max_io_for_test()));
+    let piece = WINDOW.min(u64::from(out.source.pool().max_io()));
     assert!(
         stats.buffered_max <= WORKERS as u64 * piece,
         "{}",
@@ -211,16 +211,6 @@ async fn copy_to(format: &str) {
         .await
         .unwrap();
     assert_ne!(flipped, copy_digest);
-}
-
-/// Test-only accessor: the source's max_io through the public trait.
-trait MaxIo {
-    fn max_io_for_test(&self) -> u32;
-}
-impl MaxIo for NbdSource {
-    fn max_io_for_test(&self) -> u32 {
-        self.pool().max_io()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

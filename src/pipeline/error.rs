@@ -145,3 +145,42 @@ impl CopyError {
             .is_some_and(|e| e == Errno::NoSpc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::nbd::{Command, ProtocolError, ServerError};
+
+    fn server(errno: Errno) -> BlockError {
+        BlockError::Nbd(NbdError::Server(ServerError {
+            command: Command::Write,
+            errno,
+            message: String::new(),
+            offset: None,
+        }))
+    }
+
+    #[test]
+    fn transient_or_final() {
+        let reset = || NbdError::Io(std::io::ErrorKind::ConnectionReset.into());
+        let lost = |e| BlockError::Nbd(NbdError::ConnectionLost(Arc::new(e)));
+        assert!(lost(reset()).is_transient());
+        assert!(BlockError::Nbd(reset()).is_transient());
+        assert!(BlockError::transport("channel closed".to_string()).is_transient());
+        assert!(server(Errno::Shutdown).is_transient());
+        assert!(!lost(NbdError::Protocol(ProtocolError::OverlappingChunks)).is_transient());
+        assert!(!server(Errno::NoSpc).is_transient());
+        assert!(!server(Errno::Io).is_transient());
+        assert!(!BlockError::Nbd(NbdError::Closed).is_transient());
+        assert!(!BlockError::fatal("no".to_string()).is_transient());
+        let e = CopyError::Failed {
+            op: Op::Write,
+            offset: 0,
+            error: server(Errno::NoSpc),
+        };
+        assert!(e.is_no_space());
+        assert!(e.to_string().contains("ENOSPC"), "{e}");
+    }
+}

@@ -37,7 +37,7 @@ pub use error::{BlockError, CopyError, Op};
 pub use hash::{DIGEST_BLOCK, Digest};
 pub use nbd_sink::NbdSink;
 pub use nbd_source::NbdSource;
-pub use pool::NbdPool;
+pub use pool::{DEFAULT_CONNECTIONS, NbdPool};
 pub use progress::{Progress, ProgressSnapshot, RateEstimator};
 pub use ranges::RangeSet;
 pub use retry::RetryPolicy;

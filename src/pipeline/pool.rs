@@ -9,6 +9,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::error::BlockError;
 use crate::nbd::{ConnectOptions, NbdClient};
 
+/// Connections per disk a job opens by default (as nbdcopy does); with
+/// [`crate::pipeline::engine::DEFAULT_WORKERS`] that is 4 requests each.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
 /// Connections to one export; each request goes to the next one.
 #[derive(Debug)]
 pub struct NbdPool {
