@@ -10,6 +10,8 @@
 //! - [`libvirt`]: libvirt reached through that SSH connection, one thread per host.
 //! - [`nbd`]: the NBD client of the block data plane.
 //! - [`remote`]: the host-side NBD endpoints (qemu-nbd, pull backups, images).
+//! - [`pipeline`]: block copy from a source to a sink (throttle, hash,
+//!   progress, retry and resume), over NBD.
 //! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
 //! - [`model`]: plain view data shared by backend and front ends.
 
@@ -21,6 +23,7 @@ pub mod libvirt;
 pub mod model;
 pub mod nbd;
 pub mod paths;
+pub mod pipeline;
 pub mod remote;
 pub mod transport;
 pub mod tui;

@@ -1,0 +1,252 @@
+//! Progress accounting: lock-free counters a UI samples as often as it
+//! likes, and a rate/ETA estimator for the consumer side.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Live counters of one copy (one disk). Share it in an `Arc`; reading is
+/// a handful of relaxed atomic loads.
+#[derive(Debug, Default)]
+pub struct Progress {
+    bytes_total: AtomicU64,
+    bytes_done: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    bytes_zeroed: AtomicU64,
+    retries: AtomicU32,
+    buffered: AtomicU64,
+    buffered_max: AtomicU64,
+}
+
+/// One consistent-enough reading of [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProgressSnapshot {
+    /// Bytes to move: the sum of the source's data extents (0 until the
+    /// map has been scanned).
+    pub bytes_total: u64,
+    /// Data bytes written and still counted as done. It can step back
+    /// after a failure, by what was written since the last flush.
+    pub bytes_done: u64,
+    /// Data bytes read from the source, re-reads included.
+    pub bytes_read: u64,
+    /// Data bytes written to the sink, re-writes after a resume included.
+    pub bytes_written: u64,
+    /// Bytes zeroed with WRITE_ZEROES (never sent as data).
+    pub bytes_zeroed: u64,
+    /// Reconnect attempts so far.
+    pub retries: u32,
+    /// Data buffers held by the engine right now, and at most so far.
+    pub buffered: u64,
+    pub buffered_max: u64,
+}
+
+impl ProgressSnapshot {
+    /// Bytes written more than once (re-copied after a resume).
+    pub fn recopied(&self) -> u64 {
+        self.bytes_written.saturating_sub(self.bytes_done)
+    }
+
+    /// `bytes_done / bytes_total` in `0.0..=1.0` (1.0 for an empty disk).
+    pub fn fraction(&self) -> f64 {
+        if self.bytes_total == 0 {
+            1.0
+        } else {
+            (self.bytes_done as f64 / self.bytes_total as f64).min(1.0)
+        }
+    }
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            bytes_total: self.bytes_total.load(Relaxed),
+            bytes_done: self.bytes_done.load(Relaxed),
+            bytes_read: self.bytes_read.load(Relaxed),
+            bytes_written: self.bytes_written.load(Relaxed),
+            bytes_zeroed: self.bytes_zeroed.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            buffered: self.buffered.load(Relaxed),
+            buffered_max: self.buffered_max.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn set_total(&self, n: u64) {
+        self.bytes_total.store(n, Relaxed);
+    }
+    pub(crate) fn set_done(&self, n: u64) {
+        self.bytes_done.store(n, Relaxed);
+    }
+    pub(crate) fn add_read(&self, n: u64) {
+        self.bytes_read.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn add_written(&self, n: u64) {
+        self.bytes_written.fetch_add(n, Relaxed);
+        self.bytes_done.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn add_zeroed(&self, n: u64) {
+        self.bytes_zeroed.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn add_retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    /// Counts `n` bytes of buffer until the lease is dropped.
+    pub(crate) fn lease(&self, n: u64) -> BufferLease<'_> {
+        let now = self.buffered.fetch_add(n, Relaxed) + n;
+        self.buffered_max.fetch_max(now, Relaxed);
+        BufferLease { progress: self, n }
+    }
+}
+
+/// A data buffer the engine holds, counted in [`Progress`].
+#[derive(Debug)]
+pub(crate) struct BufferLease<'a> {
+    progress: &'a Progress,
+    n: u64,
+}
+
+impl Drop for BufferLease<'_> {
+    fn drop(&mut self) {
+        self.progress.buffered.fetch_sub(self.n, Relaxed);
+    }
+}
+
+/// Smoothed transfer rate and ETA from periodic `bytes_done` samples.
+///
+/// Only the bytes moved *between* samples count, so a job resumed with
+/// half its data already done does not claim a huge rate, and a step back
+/// in `bytes_done` (a rollback after a reconnect) re-bases instead of
+/// producing a negative rate. The rate is an exponential moving average
+/// with time constant `tau`; stalls pull it down as they should.
+#[derive(Debug, Clone)]
+pub struct RateEstimator {
+    tau: Duration,
+    last: Option<(Instant, u64)>,
+    rate: Option<f64>,
+}
+
+impl Default for RateEstimator {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(5))
+    }
+}
+
+impl RateEstimator {
+    pub fn new(tau: Duration) -> Self {
+        Self {
+            tau: tau.max(Duration::from_millis(1)),
+            last: None,
+            rate: None,
+        }
+    }
+
+    /// Feeds a sample; returns the smoothed rate in bytes per second once
+    /// two samples are known.
+    pub fn update(&mut self, now: Instant, bytes_done: u64) -> Option<f64> {
+        match self.last {
+            None => self.last = Some((now, bytes_done)),
+            Some((t, b)) => {
+                let dt = now.saturating_duration_since(t).as_secs_f64();
+                if bytes_done < b {
+                    self.last = Some((now, bytes_done));
+                } else if dt > 0.0 {
+                    let inst = (bytes_done - b) as f64 / dt;
+                    let alpha = 1.0 - (-dt / self.tau.as_secs_f64()).exp();
+                    self.rate = Some(match self.rate {
+                        None => inst,
+                        Some(r) => r + alpha * (inst - r),
+                    });
+                    self.last = Some((now, bytes_done));
+                }
+            }
+        }
+        self.rate
+    }
+
+    /// Bytes per second, once known.
+    pub fn rate(&self) -> Option<f64> {
+        self.rate
+    }
+
+    /// Time left for `bytes_total - bytes_done` at the current rate.
+    pub fn eta(&self, bytes_done: u64, bytes_total: u64) -> Option<Duration> {
+        let left = bytes_total.saturating_sub(bytes_done);
+        if left == 0 {
+            return Some(Duration::ZERO);
+        }
+        let rate = self.rate.filter(|r| *r > 0.0)?;
+        Duration::try_from_secs_f64(left as f64 / rate).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1_000_000;
+
+    #[test]
+    fn steady_rate_gives_right_eta() {
+        let t0 = Instant::now();
+        let mut r = RateEstimator::default();
+        assert_eq!(r.update(t0, 0), None);
+        for i in 1..=40u64 {
+            r.update(t0 + Duration::from_millis(250 * i), 25 * MB * i);
+        }
+        let rate = r.rate().unwrap();
+        assert!((rate - 100.0 * MB as f64).abs() < 1.0, "{rate}");
+        // 1000 MB done of 2000 MB at 100 MB/s.
+        let eta = r.eta(1000 * MB, 2000 * MB).unwrap();
+        assert!((eta.as_secs_f64() - 10.0).abs() < 0.01, "{eta:?}");
+    }
+
+    #[test]
+    fn resume_with_work_already_done_does_not_inflate_the_rate() {
+        let t0 = Instant::now();
+        let mut r = RateEstimator::default();
+        // A restarted job starts at 60% done; it moves 50 MB/s from here.
+        r.update(t0, 600 * MB);
+        for i in 1..=8u64 {
+            r.update(t0 + Duration::from_millis(500 * i), 600 * MB + 25 * MB * i);
+        }
+        let rate = r.rate().unwrap();
+        assert!((rate - 50.0 * MB as f64).abs() < 1.0, "{rate}");
+        let eta = r.eta(800 * MB, 1000 * MB).unwrap();
+        assert!((eta.as_secs_f64() - 4.0).abs() < 0.01, "{eta:?}");
+    }
+
+    #[test]
+    fn rollback_rebases_and_stall_lowers_the_rate() {
+        let t0 = Instant::now();
+        let mut r = RateEstimator::new(Duration::from_secs(2));
+        r.update(t0, 0);
+        r.update(t0 + Duration::from_secs(1), 100 * MB);
+        // The copy lost 30 MB after a reconnect: no negative rate.
+        let rate = r.update(t0 + Duration::from_secs(2), 70 * MB).unwrap();
+        assert!((rate - 100.0 * MB as f64).abs() < 1.0);
+        // Then back at 100 MB/s from the new base.
+        let rate = r.update(t0 + Duration::from_secs(3), 170 * MB).unwrap();
+        assert!((rate - 100.0 * MB as f64).abs() < 1.0);
+        // A stall (reconnecting) pulls the rate down, not to a stale value.
+        let stalled = r.update(t0 + Duration::from_secs(5), 170 * MB).unwrap();
+        assert!(stalled < 50.0 * MB as f64, "{stalled}");
+        assert_eq!(r.eta(5, 5), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn lease_tracks_the_maximum() {
+        let p = Progress::new();
+        {
+            let _a = p.lease(10);
+            let _b = p.lease(5);
+            assert_eq!(p.snapshot().buffered, 15);
+        }
+        let _c = p.lease(3);
+        let s = p.snapshot();
+        assert_eq!((s.buffered, s.buffered_max), (3, 15));
+    }
+}
