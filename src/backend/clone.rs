@@ -1,10 +1,9 @@
 //! The backend's side of the clone flow: validation runs and clone jobs on
 //! the two hosts' live connections, with progress and history.
 
-use super::host::Live;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{self, CloneError, CloneSpec};
+use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
 use crate::jobs::history;
 use crate::model::{Checklist, CloneRequest, HistoryEntry};
@@ -25,8 +24,8 @@ pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
 /// Runs every pre-flight check of `req`. Read-only on both hosts.
 pub(super) async fn validate(
     req: &CloneRequest,
-    source: &Live,
-    dest: &Live,
+    source: &HostLink,
+    dest: &HostLink,
 ) -> Result<Checklist, String> {
     let p = find_profile(&req.profile)?;
     let v = run::validation_request(req, &p, &dest.pool);
@@ -47,8 +46,8 @@ fn unix_now() -> u64 {
 pub(super) async fn run_job(
     id: u64,
     req: CloneRequest,
-    source: Live,
-    dest: Live,
+    source: HostLink,
+    dest: HostLink,
     cancel: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
 ) {
@@ -74,7 +73,7 @@ pub(super) async fn run_job(
             let report: run::Report = Arc::new(move |v| {
                 let _ = tx.send(Event::Job(v));
             });
-            run::run(&spec, &source.link(), &dest.link(), report, cancel).await
+            run::run(&spec, &source, &dest, report, cancel).await
         }
     };
     let (outcome, bytes, message, job_result) = match result {

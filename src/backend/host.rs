@@ -5,6 +5,7 @@
 use super::Options;
 use super::messages::{Event, Secret};
 use crate::config::{self, HostConfig, ResolvedHost};
+use crate::jobs::clone::run::HostLink;
 use crate::libvirt::tunnel::{Connector, TunnelStream};
 use crate::libvirt::{HostEvent, HostEventKind, HostWorker, Tunnel, remote};
 use crate::model::{ConnState, HostView};
@@ -38,17 +39,18 @@ pub(super) struct Live {
     pub pool: String,
 }
 
-impl Live {
-    /// The job layer's view of this host.
-    pub fn link(&self) -> crate::jobs::clone::run::HostLink {
-        crate::jobs::clone::run::HostLink {
-            name: self.name.clone(),
-            worker: self.worker.clone(),
-            conn: self.conn.clone(),
-            session: self.session.clone(),
-            pool: self.pool.clone(),
-        }
-    }
+/// The job layer's view of a host, from its slot: None while it is down.
+pub(super) fn link_of(slot: &LiveSlot) -> Option<HostLink> {
+    let live = lock(slot).clone()?;
+    let again = slot.clone();
+    Some(HostLink {
+        name: live.name,
+        worker: live.worker,
+        conn: live.conn,
+        session: live.session,
+        pool: live.pool,
+        current: Arc::new(move || link_of(&again)),
+    })
 }
 
 pub(super) type LiveSlot = Arc<Mutex<Option<Live>>>;
@@ -82,8 +84,8 @@ impl HostHandle {
     }
 
     /// The host's libvirt and SSH handles, when it is up.
-    pub fn live(&self) -> Option<Live> {
-        lock(&self.live).clone()
+    pub fn link(&self) -> Option<HostLink> {
+        link_of(&self.live)
     }
 
     /// Where [`Self::live`] comes from, for tasks that wait for the host.

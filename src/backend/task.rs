@@ -6,6 +6,7 @@ use super::clone;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
 use crate::config::{self, HostConfig, LoadedConfig};
+use crate::jobs::clone::run::HostLink;
 use crate::jobs::journal::Journal;
 use crate::jobs::recover;
 use crate::model::{CloneRequest, HostView};
@@ -251,17 +252,21 @@ impl Backend {
                     slots
                         .iter()
                         .find(|(n, _)| n == name)
-                        .and_then(|(_, s)| host::lock(s).as_ref().map(host::Live::link))
+                        .and_then(|(_, s)| host::link_of(s))
                 };
                 // Wait for the hosts; quitting before they come stops waiting,
                 // but a cleanup that has begun runs to its end.
-                while !needed.iter().all(|n| link(n).is_some()) {
+                let ready = || needed.iter().all(|n| link(n).is_some());
+                while !ready() {
                     tokio::select! {
+                        // Quitting: clean up anyway if the hosts are there now.
                         _ = token.cancelled() => {
-                            let _ = ended.send(id);
-                            return;
+                            if !ready() {
+                                let _ = ended.send(id);
+                                return;
+                            }
                         }
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                     }
                 }
                 let summary = journal.entry().summary.clone();
@@ -282,11 +287,11 @@ impl Backend {
         }
     }
 
-    fn live_pair(&self, req: &CloneRequest) -> Result<(host::Live, host::Live), String> {
+    fn live_pair(&self, req: &CloneRequest) -> Result<(HostLink, HostLink), String> {
         let live = |name: &str| match self.find(name) {
             None => Err(format!("no host named {name:?}")),
             Some(h) => h
-                .live()
+                .link()
                 .ok_or_else(|| format!("{name} is not connected ({})", h.view().state.label())),
         };
         Ok((live(&req.from)?, live(&req.to)?))

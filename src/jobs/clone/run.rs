@@ -34,6 +34,38 @@ pub struct HostLink {
     pub conn: HostConnection,
     pub session: Arc<Session>,
     pub pool: String,
+    /// The host's handles as they are now: after a reconnect, the worker
+    /// and session above are dead and these are their successors.
+    pub current: Arc<dyn Fn() -> Option<HostLink> + Send + Sync>,
+}
+
+/// How long a job waits for a host to come back before giving up.
+const RECONNECT_WAIT: Duration = Duration::from_secs(120);
+
+impl HostLink {
+    fn alive(&self) -> bool {
+        !self.session.is_closed() && !self.worker.is_closed()
+    }
+
+    /// Live handles for this host, waiting for a reconnect if needed.
+    pub async fn fresh(&self) -> Result<HostLink, CloneError> {
+        if self.alive() {
+            return Ok(self.clone());
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(l) = (self.current)().filter(HostLink::alive) {
+                return Ok(l);
+            }
+            if start.elapsed() > RECONNECT_WAIT {
+                return Err(CloneError::Step {
+                    step: "reconnecting",
+                    message: format!("{} did not come back within {RECONNECT_WAIT:?}", self.name),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
 
 /// Everything one clone needs besides the hosts.
@@ -97,6 +129,8 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// Opens `count` connections. The allocation map is wanted on both
+    /// sides: verification reads the sink back and must skip its holes.
     async fn pool(&self, count: usize, want_allocation: bool) -> Result<NbdPool, BlockError> {
         let session = self.conn.session().await.map_err(|e| match e {
             SupervisorError::NeedsOperator { .. } => BlockError::fatal(e),
@@ -115,6 +149,8 @@ impl Endpoint {
 }
 
 /// What the job made so far, undone in reverse by [`Made::undo`].
+/// The journal's resources: what a path-based cleanup works from when the
+/// handles above lost their connection (their cleanup then fails).
 #[derive(Default)]
 struct Made {
     src_dir: Option<RunDir>,
@@ -123,9 +159,58 @@ struct Made {
     dst_dir: Option<RunDir>,
     dst_nbd: Vec<QemuNbd>,
     images: Vec<Image>,
+    resources: Vec<Resource>,
 }
 
 impl Made {
+    /// Stops the NBD servers and ends the backup; when a connection was
+    /// replaced meanwhile, does the same from the recorded paths over the
+    /// hosts' current connections.
+    async fn release_on(&mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
+        if self.release().await.is_ok() {
+            return Ok(());
+        }
+        self.by_path(src, dst, |r| !matches!(r, Resource::Image { .. }))
+            .await
+    }
+
+    /// Removes everything, images included, falling back as `release_on` does.
+    async fn undo_on(mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
+        let resources = std::mem::take(&mut self.resources);
+        if self.undo().await.is_ok() {
+            return Ok(());
+        }
+        let mut again = Made {
+            resources,
+            ..Made::default()
+        };
+        again.by_path(src, dst, |_| true).await
+    }
+
+    async fn by_path(
+        &mut self,
+        src: &HostLink,
+        dst: &HostLink,
+        which: impl Fn(&Resource) -> bool,
+    ) -> Result<(), String> {
+        let (s, d) = match (src.fresh().await, dst.fresh().await) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+        };
+        let mut errors = Vec::new();
+        for r in self.resources.iter().rev().filter(|r| which(r)) {
+            let host = if r.host() == s.name { &s } else { &d };
+            if let Err(e) = crate::jobs::recover::undo(r, host).await {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
     /// Stops the NBD servers and ends the backup: the copy is over either way.
     async fn release(&mut self) -> Result<(), String> {
         let mut errors = Vec::new();
@@ -168,6 +253,17 @@ impl Made {
             Err(errors.join("; "))
         }
     }
+}
+
+/// Records a resource in the journal (for a restart) and in `made` (for
+/// this run's own path-based cleanup).
+fn note(
+    journal: &mut Journal,
+    made: &mut Made,
+    r: Resource,
+) -> Result<(), crate::jobs::journal::JournalError> {
+    made.resources.push(r.clone());
+    journal.record(r)
 }
 
 fn journal_err(e: crate::jobs::journal::JournalError) -> CloneError {
@@ -233,6 +329,7 @@ impl Job<'_> {
     }
 
     fn phase(&self, phase: JobPhase) {
+        tracing::info!(job = %self.tag, ?phase, "clone phase");
         (self.report)(self.view(phase, Vec::new()));
     }
 
@@ -323,7 +420,7 @@ pub async fn run(
             } else {
                 JobPhase::Failed
             };
-            match made.undo().await {
+            match made.undo_on(src, dst).await {
                 // Nothing is left: the journal has nothing to tell a restart.
                 Ok(()) => {
                     let _ = journal.finish();
@@ -354,24 +451,30 @@ impl Job<'_> {
         let src_dir = RunDir::create(src.session.clone(), &self.tag)
             .await
             .map_err(step("preparing the source"))?;
-        journal
-            .record(Resource::RemoteDir {
+        note(
+            journal,
+            made,
+            Resource::RemoteDir {
                 host: src.name.clone(),
                 path: src_dir.path().as_str().into(),
-            })
-            .map_err(journal_err)?;
+            },
+        )
+        .map_err(journal_err)?;
         let mut sources = Vec::new();
         if live {
             let socket = PullBackup::socket_for(&src_dir).map_err(step("preparing the source"))?;
-            journal
-                .record(Resource::BackupJob {
+            note(
+                journal,
+                made,
+                Resource::BackupJob {
                     host: src.name.clone(),
                     domain: spec.request.vm.clone(),
                     socket: socket.as_str().into(),
                     pool: src.pool.clone(),
                     tag: self.tag.clone(),
-                })
-                .map_err(journal_err)?;
+                },
+            )
+            .map_err(journal_err)?;
             let targets: Vec<&str> = plan.disks.iter().map(|d| d.target.as_str()).collect();
             let backup = PullBackup::begin(
                 &src_dir,
@@ -416,12 +519,15 @@ impl Job<'_> {
         let dst_dir = RunDir::create(dst.session.clone(), &self.tag)
             .await
             .map_err(step("preparing the destination"))?;
-        journal
-            .record(Resource::RemoteDir {
+        note(
+            journal,
+            made,
+            Resource::RemoteDir {
                 host: dst.name.clone(),
                 path: dst_dir.path().as_str().into(),
-            })
-            .map_err(journal_err)?;
+            },
+        )
+        .map_err(journal_err)?;
         let mut sinks = Vec::new();
         for d in &plan.disks {
             let file = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
@@ -435,13 +541,16 @@ impl Job<'_> {
             )
             .await
             .map_err(step("creating the destination image"))?;
-            journal
-                .record(Resource::Image {
+            note(
+                journal,
+                made,
+                Resource::Image {
                     host: dst.name.clone(),
                     path: image.path().as_str().into(),
                     pool: dst.pool.clone(),
-                })
-                .map_err(journal_err)?;
+                },
+            )
+            .map_err(journal_err)?;
             let nbd = QemuNbd::start(
                 &dst_dir,
                 ExportSpec::writable(image.path().clone(), image_format(d.format), &d.target),
@@ -461,10 +570,13 @@ impl Job<'_> {
 
         // Copy every disk at once, sharing one bandwidth limit.
         let (bytes_moved, verified) = self.copy_all(plan, &sources, &sinks).await?;
-        made.release().await.map_err(|message| CloneError::Step {
-            step: "stopping the NBD exports",
-            message,
-        })?;
+        tracing::info!(job = %self.tag, "copy done; stopping the exports");
+        made.release_on(src, dst)
+            .await
+            .map_err(|message| CloneError::Step {
+                step: "stopping the NBD exports",
+                message,
+            })?;
         self.check_cancel()?;
 
         // Define the rewritten domain: the last step, and the only one that
@@ -488,9 +600,11 @@ impl Job<'_> {
             host: dst.name.clone(),
             name: spec.request.new_name.clone(),
         };
-        journal.record(domain.clone()).map_err(journal_err)?;
+        note(journal, made, domain.clone()).map_err(journal_err)?;
         let start = spec.profile.start;
-        dst.worker
+        dst.fresh()
+            .await?
+            .worker
             .call(move |c| {
                 let d = c.define_domain_xml(&xml)?;
                 if start {
@@ -569,7 +683,7 @@ impl Job<'_> {
                     let (from, to) = (from.clone(), to.clone());
                     async move {
                         let s = NbdSource::new(from.pool(connections, true).await?);
-                        let k = NbdSink::new(to.pool(connections, false).await?, true);
+                        let k = NbdSink::new(to.pool(connections, true).await?, true);
                         Ok::<_, BlockError>((s, k))
                     }
                 };
