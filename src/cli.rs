@@ -34,6 +34,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Clone a VM to another host: validate, copy, verify, define.
+    Clone {
+        /// Source host.
+        #[arg(long, value_name = "HOST")]
+        from: String,
+        /// The VM to clone.
+        #[arg(long, value_name = "NAME")]
+        vm: String,
+        /// Destination host.
+        #[arg(long, value_name = "HOST")]
+        to: String,
+        /// Name of the clone (default: <vm>-clone).
+        #[arg(long, value_name = "NEW")]
+        name: Option<String>,
+        /// Profile (docs/profiles.md).
+        #[arg(long, value_name = "P", default_value = "default")]
+        profile: String,
+        /// Start the clone once it is defined.
+        #[arg(long)]
+        start: bool,
+        /// Print the result and the validation report as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -189,4 +213,182 @@ pub async fn vms(config: Option<&Path>, host: Option<&str>, json: bool) -> Resul
     } else {
         Err(eyre!("no VM list from: {}", missing.join("; ")))
     }
+}
+
+/// Exit codes of `kvm-clone clone` (docs/json.md).
+pub mod exit {
+    pub const FAILED: u8 = 1;
+    pub const INVALID: u8 = 3;
+    pub const CANCELLED: u8 = 4;
+    /// A host could not be reached: try again later (EX_TEMPFAIL).
+    pub const UNREACHABLE: u8 = 75;
+}
+
+#[derive(serde::Serialize)]
+struct CloneJson<'a> {
+    ok: bool,
+    job_id: Option<u64>,
+    result: Option<&'a kvm_clone::jobs::clone::run::CloneReport>,
+    error: Option<&'a str>,
+    validation: Option<&'a kvm_clone::model::Checklist>,
+}
+
+fn print_clone_json(
+    job_id: Option<u64>,
+    result: Option<&kvm_clone::jobs::clone::run::CloneReport>,
+    error: Option<&str>,
+    validation: Option<&kvm_clone::model::Checklist>,
+) -> Result<()> {
+    let doc = CloneJson {
+        ok: result.is_some(),
+        job_id,
+        result,
+        error,
+        validation: validation.or(result.map(|r| &r.checklist)),
+    };
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+/// `kvm-clone clone`: waits for both hosts, runs the job, reports. Ctrl-C
+/// cancels the job, which removes what it created before the command exits.
+pub async fn clone(
+    config: Option<&Path>,
+    request: kvm_clone::model::CloneRequest,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    use kvm_clone::backend::messages::JobResult;
+    use std::io::Write;
+    let loaded = load(config)?;
+    for h in [&request.from, &request.to] {
+        if !loaded.config.hosts.iter().any(|c| &c.name == h) {
+            return Err(eyre!("no host named {h:?} in {}", loaded.path.display()));
+        }
+    }
+    if request.from == request.to {
+        return Err(eyre!(
+            "--from and --to name the same host ({})",
+            request.from
+        ));
+    }
+    let Backend {
+        actions,
+        mut events,
+        task,
+    } = backend::spawn(loaded, backend::Options::default());
+    // Both hosts must be up with libvirt before the job can start.
+    let mut ready = std::collections::BTreeSet::new();
+    let mut states: BTreeMap<String, ConnState> = BTreeMap::new();
+    let wait = tokio::time::sleep(HEADLESS_TIMEOUT);
+    tokio::pin!(wait);
+    while ready.len() < 2 {
+        tokio::select! {
+            _ = &mut wait => {
+                let why: Vec<String> = states
+                    .iter()
+                    .map(|(h, s)| format!("{h}: {}{}", s.label(), s.reason().map(|r| format!(" ({r})")).unwrap_or_default()))
+                    .collect();
+                eprintln!("kvm-clone: hosts not ready after {}s: {}", HEADLESS_TIMEOUT.as_secs(), why.join("; "));
+                let _ = actions.send(Action::Quit);
+                return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
+            }
+            ev = events.recv() => match ev {
+                None | Some(Event::Stopped) => return Err(eyre!("the backend stopped")),
+                Some(Event::Host(h)) => {
+                    let failed = !matches!(h.state, ConnState::Up | ConnState::Connecting | ConnState::Idle | ConnState::Unreachable { .. });
+                    if failed && (h.name == request.from || h.name == request.to) {
+                        eprintln!("kvm-clone: {}: {}: {}", h.name, h.state.label(), h.state.reason().unwrap_or(""));
+                        let _ = actions.send(Action::Quit);
+                        return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
+                    }
+                    states.insert(h.name.clone(), h.state);
+                }
+                Some(Event::Vms { host, .. }) if host == request.from || host == request.to => {
+                    ready.insert(host);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    actions
+        .send(Action::StartClone(request.clone()))
+        .map_err(|_| eyre!("the backend stopped"))?;
+    let mut job_id = None;
+    let mut last_line = std::time::Instant::now();
+    let code = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(id) = job_id {
+                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
+                    let _ = actions.send(Action::CancelJob(id));
+                }
+            }
+            ev = events.recv() => match ev {
+                None | Some(Event::Stopped) => break exit::FAILED,
+                Some(Event::Job(v)) => {
+                    job_id = Some(v.id);
+                    // A progress line a second on stderr; stdout stays for the result.
+                    if !json && last_line.elapsed() >= Duration::from_secs(1) {
+                        last_line = std::time::Instant::now();
+                        let (done, total) = (v.bytes_done(), v.bytes_total());
+                        eprintln!(
+                            "{:?}: {} of {} at {}/s{}",
+                            v.phase,
+                            headless::size(done),
+                            headless::size(total),
+                            headless::size(v.rate_bytes_per_sec as u64),
+                            v.eta_secs.map(|s| format!(", ETA {s}s")).unwrap_or_default()
+                        );
+                    }
+                }
+                Some(Event::Error { host, message }) if job_id.is_none() => {
+                    eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
+                    break exit::FAILED;
+                }
+                Some(Event::JobDone { id, result }) => {
+                    let code = match &result {
+                        JobResult::Cloned(r) => {
+                            if json {
+                                print_clone_json(Some(id), Some(r), None, None)?;
+                            } else {
+                                println!(
+                                    "cloned {} from {} to {} as {} ({}): {} moved{}{}",
+                                    request.vm, request.from, request.to, r.new_name, r.new_uuid,
+                                    headless::size(r.bytes_moved),
+                                    if r.verified { ", verified" } else { "" },
+                                    if r.started { ", started" } else { "" },
+                                );
+                            }
+                            0
+                        }
+                        JobResult::Failed { message, checklist } => {
+                            if json {
+                                print_clone_json(Some(id), None, Some(message), checklist.as_ref())?;
+                            } else {
+                                if let Some(c) = checklist {
+                                    print!("{}", c.render_text());
+                                }
+                                eprintln!("kvm-clone: clone failed: {message}");
+                            }
+                            if checklist.is_some() { exit::INVALID } else { exit::FAILED }
+                        }
+                        JobResult::Cancelled => {
+                            if json {
+                                print_clone_json(Some(id), None, Some("cancelled"), None)?;
+                            } else {
+                                eprintln!("kvm-clone: cancelled; nothing was left on {}", request.to);
+                            }
+                            exit::CANCELLED
+                        }
+                    };
+                    break code;
+                }
+                Some(_) => {}
+            }
+        }
+    };
+    let _ = actions.send(Action::Quit);
+    let _ = tokio::time::timeout(Duration::from_secs(90), task).await;
+    let _ = std::io::stdout().flush();
+    Ok(std::process::ExitCode::from(code))
 }

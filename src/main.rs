@@ -7,7 +7,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use color_eyre::eyre::{Result, WrapErr};
 
-fn main() -> Result<()> {
+fn main() -> Result<std::process::ExitCode> {
     color_eyre::install()?;
     let cli = Cli::parse();
     let _log = logging::init(cli.command.is_none()).wrap_err("cannot set up logging")?;
@@ -15,12 +15,33 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .wrap_err("cannot start the async runtime")?;
+    let ok = |r: Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     runtime.block_on(async move {
         match cli.command {
-            None => cli::run_tui(cli.config.as_deref()).await,
-            Some(Command::Hosts { json }) => cli::hosts(cli.config.as_deref(), json).await,
+            None => ok(cli::run_tui(cli.config.as_deref()).await),
+            Some(Command::Hosts { json }) => ok(cli::hosts(cli.config.as_deref(), json).await),
             Some(Command::Vms { host, json }) => {
-                cli::vms(cli.config.as_deref(), host.as_deref(), json).await
+                ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
+            }
+            Some(Command::Clone {
+                from,
+                vm,
+                to,
+                name,
+                profile,
+                start,
+                json,
+            }) => {
+                let new_name = name.unwrap_or_else(|| format!("{vm}-clone"));
+                let request = kvm_clone::model::CloneRequest {
+                    from,
+                    vm,
+                    to,
+                    new_name,
+                    profile,
+                    start,
+                };
+                cli::clone(cli.config.as_deref(), request, json).await
             }
         }
     })

@@ -248,4 +248,7 @@ pub struct CloneRequest {
     pub new_name: String,
     /// Profile name (docs/profiles.md).
     pub profile: String,
+    /// Start the clone once defined, whatever the profile says.
+    #[serde(default)]
+    pub start: bool,
 }

@@ -1,11 +1,16 @@
-//! The backend's side of the clone flow: turning a [`CloneRequest`] into a
-//! validation run on the two hosts' live connections.
+//! The backend's side of the clone flow: validation runs and clone jobs on
+//! the two hosts' live connections, with progress and history.
 
 use super::host::Live;
-use crate::config::profile::{self, ImageFormat, Profile};
-use crate::jobs::clone::validate::{self, ValidationRequest};
-use crate::jobs::clone::xml_rewrite::DiskFormat;
-use crate::model::{Checklist, CloneRequest};
+use super::messages::{Event, JobResult};
+use crate::config::profile::{self, Profile};
+use crate::jobs::clone::run::{self, CloneError, CloneSpec};
+use crate::jobs::clone::validate;
+use crate::jobs::history;
+use crate::model::{Checklist, CloneRequest, HistoryEntry};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The named profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
@@ -17,19 +22,6 @@ pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
         .ok_or_else(|| format!("no profile named {name:?} (have: {})", names.join(", ")))
 }
 
-/// What validation is asked, from the request, the profile and the
-/// destination's default pool.
-pub(super) fn validation_request(req: &CloneRequest, p: &Profile, pool: &str) -> ValidationRequest {
-    let mut v = ValidationRequest::new(&req.vm, &req.new_name, pool);
-    v.allow_shutdown = p.allow_shutdown;
-    v.space_margin = p.space_margin;
-    v.format = match p.format {
-        ImageFormat::Qcow2 => DiskFormat::Qcow2,
-        ImageFormat::Raw => DiskFormat::Raw,
-    };
-    v
-}
-
 /// Runs every pre-flight check of `req`. Read-only on both hosts.
 pub(super) async fn validate(
     req: &CloneRequest,
@@ -37,8 +29,97 @@ pub(super) async fn validate(
     dest: &Live,
 ) -> Result<Checklist, String> {
     let p = find_profile(&req.profile)?;
-    let v = validation_request(req, &p, &dest.pool);
+    let v = run::validation_request(req, &p, &dest.pool);
     validate::validate(&source.worker, &dest.worker, &dest.session, &v)
         .await
         .map_err(|e| e.to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs one clone job to its end: progress as [`Event::Job`], then the
+/// history entry, [`Event::History`] and [`Event::JobDone`].
+pub(super) async fn run_job(
+    id: u64,
+    req: CloneRequest,
+    source: Live,
+    dest: Live,
+    cancel: CancellationToken,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let started = unix_now();
+    let clock = std::time::Instant::now();
+    let result = match find_profile(&req.profile) {
+        Err(message) => Err(CloneError::Step {
+            step: "profile",
+            message,
+        }),
+        Ok(mut profile) => {
+            profile.start |= req.start;
+            let journal_dir = crate::paths::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("journal");
+            let spec = CloneSpec {
+                job_id: id,
+                request: req.clone(),
+                profile,
+                journal_dir,
+            };
+            let tx = events.clone();
+            let report: run::Report = Arc::new(move |v| {
+                let _ = tx.send(Event::Job(v));
+            });
+            run::run(&spec, &source.link(), &dest.link(), report, cancel).await
+        }
+    };
+    let (outcome, bytes, message, job_result) = match result {
+        Ok(r) => ("done", r.bytes_moved, None, JobResult::Cloned(r)),
+        Err(CloneError::Cancelled) => ("cancelled", 0, None, JobResult::Cancelled),
+        Err(CloneError::Invalid(checklist)) => {
+            let message = CloneError::Invalid(checklist.clone()).to_string();
+            let r = JobResult::Failed {
+                message: message.clone(),
+                checklist: Some(checklist),
+            };
+            ("failed", 0, Some(message), r)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let r = JobResult::Failed {
+                message: message.clone(),
+                checklist: None,
+            };
+            ("failed", 0, Some(message), r)
+        }
+    };
+    if let Some(dir) = crate::paths::data_dir() {
+        let entry = HistoryEntry {
+            id,
+            kind: "clone".into(),
+            vm: req.vm.clone(),
+            from: req.from.clone(),
+            to: req.to.clone(),
+            started,
+            duration_secs: clock.elapsed().as_secs(),
+            bytes_moved: bytes,
+            outcome: outcome.into(),
+            message,
+        };
+        let file = history::file(&dir);
+        if let Err(e) = history::append(&file, &entry) {
+            tracing::warn!("{e}");
+        }
+        if let Ok(all) = history::load(&file, super::task::HISTORY_SHOWN) {
+            let _ = events.send(Event::History(all));
+        }
+    }
+    let _ = events.send(Event::JobDone {
+        id,
+        result: job_result,
+    });
 }

@@ -30,10 +30,25 @@ enum Cmd {
 /// session. Cleared as soon as the connection is lost.
 #[derive(Clone)]
 pub(super) struct Live {
+    pub name: String,
+    pub conn: HostConnection,
     pub worker: Arc<HostWorker>,
     pub session: Arc<Session>,
     /// The host's default storage pool (config).
     pub pool: String,
+}
+
+impl Live {
+    /// The job layer's view of this host.
+    pub fn link(&self) -> crate::jobs::clone::run::HostLink {
+        crate::jobs::clone::run::HostLink {
+            name: self.name.clone(),
+            worker: self.worker.clone(),
+            conn: self.conn.clone(),
+            session: self.session.clone(),
+            pool: self.pool.clone(),
+        }
+    }
 }
 
 type LiveSlot = Arc<Mutex<Option<Live>>>;
@@ -229,7 +244,7 @@ async fn run(
             Err(_) => return,
         };
         let served = serve(
-            &host, &session, &view, &live, &mut cmds, &events, poll, poll_slow,
+            &host, &conn, &session, &view, &live, &mut cmds, &events, poll, poll_slow,
         );
         match served.await {
             Stop::Quit => return,
@@ -288,6 +303,7 @@ async fn connector(session: &Arc<Session>, libvirt_uri: &str) -> Result<Connecto
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     host: &ResolvedHost,
+    conn: &HostConnection,
     session: &Arc<Session>,
     view: &Arc<Mutex<HostView>>,
     live: &LiveSlot,
@@ -324,6 +340,8 @@ async fn serve(
     };
     let worker = Arc::new(worker);
     *lock(live) = Some(Live {
+        name: host.name.clone(),
+        conn: conn.clone(),
         worker: worker.clone(),
         session: session.clone(),
         pool: host.pool.clone(),

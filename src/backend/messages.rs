@@ -76,6 +76,11 @@ pub enum Event {
         checklist: Checklist,
     },
     Job(JobView),
+    /// A job ended; its last [`Event::Job`] has the final phase.
+    JobDone {
+        id: u64,
+        result: JobResult,
+    },
     History(Vec<HistoryEntry>),
     /// Something the operator should see, tied to a host when there is one.
     Error {
@@ -84,4 +89,16 @@ pub enum Event {
     },
     /// The backend has stopped.
     Stopped,
+}
+
+/// How a job ended, with what a headless caller prints.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    Cloned(crate::jobs::clone::run::CloneReport),
+    Failed {
+        message: String,
+        /// The pre-flight checklist, when that is what stopped the job.
+        checklist: Option<crate::model::Checklist>,
+    },
+    Cancelled,
 }

@@ -8,12 +8,16 @@ use super::messages::{Action, Event};
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::model::{CloneRequest, HostView};
 use crate::transport::supervisor::StateChange;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// How many finished jobs the history pane receives.
-const HISTORY_SHOWN: usize = 200;
+pub(super) const HISTORY_SHOWN: usize = 200;
+/// How long quitting waits for cancelled jobs to clean up.
+const JOB_CLEANUP: Duration = Duration::from_secs(60);
 
 struct Backend {
     config: LoadedConfig,
@@ -21,6 +25,10 @@ struct Backend {
     hosts: Vec<HostHandle>,
     events: mpsc::UnboundedSender<Event>,
     states: mpsc::UnboundedSender<StateChange>,
+    /// Running jobs' cancel tokens; a job removes itself when it ends.
+    jobs: HashMap<u64, (CancellationToken, tokio::task::JoinHandle<()>)>,
+    next_job: u64,
+    job_ended: mpsc::UnboundedSender<u64>,
 }
 
 pub(super) async fn run(
@@ -30,12 +38,20 @@ pub(super) async fn run(
     events: mpsc::UnboundedSender<Event>,
 ) {
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
     let mut backend = Backend {
         config,
         options,
         hosts: Vec::new(),
         events,
         states: state_tx,
+        jobs: HashMap::new(),
+        // Job ids only need to be unique among this run and its history.
+        next_job: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() * 1000)
+            .unwrap_or(1),
+        job_ended: ended_tx,
     };
     let wanted: Vec<HostConfig> = backend
         .config
@@ -64,6 +80,7 @@ pub(super) async fn run(
                 Some(a) => backend.handle(a),
             },
             Some(change) = state_rx.recv() => backend.state_changed(change),
+            Some(id) = ended_rx.recv() => { backend.jobs.remove(&id); }
         }
     }
     backend.shutdown().await;
@@ -167,15 +184,11 @@ impl Backend {
             },
             Action::AddHost(cfg) => self.add_host(cfg),
             Action::ValidateClone(req) => self.validate_clone(req),
-            Action::StartClone(req) => self.error(
-                Some(&req.from),
-                format!(
-                    "cannot start the clone of {}: the copy job is not part of this build yet \
-                     (validation is)",
-                    req.vm
-                ),
-            ),
-            Action::CancelJob(id) => self.error(None, format!("no running job {id}")),
+            Action::StartClone(req) => self.start_clone(req),
+            Action::CancelJob(id) => match self.jobs.get(&id) {
+                Some((token, _)) => token.cancel(),
+                None => self.error(None, format!("no running job {id}")),
+            },
             Action::Quit => {}
         }
     }
@@ -183,15 +196,9 @@ impl Backend {
     /// Validation runs in its own task: it takes seconds and must not hold up
     /// other actions. The answer comes back as [`Event::Validation`].
     fn validate_clone(&self, req: CloneRequest) {
-        let live = |name: &str| match self.find(name) {
-            None => Err(format!("no host named {name:?}")),
-            Some(h) => h
-                .live()
-                .ok_or_else(|| format!("{name} is not connected ({})", h.view().state.label())),
-        };
-        let (source, dest) = match (live(&req.from), live(&req.to)) {
-            (Ok(s), Ok(d)) => (s, d),
-            (Err(e), _) | (_, Err(e)) => return self.error(Some(&req.from), e),
+        let (source, dest) = match self.live_pair(&req) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.from), e),
         };
         let events = self.events.clone();
         tokio::spawn(async move {
@@ -209,6 +216,35 @@ impl Backend {
         });
     }
 
+    fn live_pair(&self, req: &CloneRequest) -> Result<(host::Live, host::Live), String> {
+        let live = |name: &str| match self.find(name) {
+            None => Err(format!("no host named {name:?}")),
+            Some(h) => h
+                .live()
+                .ok_or_else(|| format!("{name} is not connected ({})", h.view().state.label())),
+        };
+        Ok((live(&req.from)?, live(&req.to)?))
+    }
+
+    /// Starts a clone job in its own task; it validates again first.
+    fn start_clone(&mut self, req: CloneRequest) {
+        let (source, dest) = match self.live_pair(&req) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.from), e),
+        };
+        self.next_job += 1;
+        let id = self.next_job;
+        let cancel = CancellationToken::new();
+        let events = self.events.clone();
+        let ended = self.job_ended.clone();
+        let token = cancel.clone();
+        let task = tokio::spawn(async move {
+            clone::run_job(id, req, source, dest, token, events).await;
+            let _ = ended.send(id);
+        });
+        self.jobs.insert(id, (cancel, task));
+    }
+
     fn add_host(&mut self, cfg: HostConfig) {
         if self.find(&cfg.name).is_some() {
             return self.error(None, format!("a host named {:?} already exists", cfg.name));
@@ -222,7 +258,15 @@ impl Backend {
         self.send_hosts();
     }
 
-    async fn shutdown(self) {
+    async fn shutdown(mut self) {
+        // Cancelled jobs undo what they made, which needs the hosts: wait
+        // for them before closing connections.
+        for (token, _) in self.jobs.values() {
+            token.cancel();
+        }
+        for (_, (_, task)) in self.jobs.drain() {
+            let _ = tokio::time::timeout(JOB_CLEANUP, task).await;
+        }
         for h in &self.hosts {
             h.quit();
         }

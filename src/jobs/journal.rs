@@ -38,12 +38,23 @@ pub enum Resource {
         pid: u32,
         socket: String,
     },
-    /// A disk image created on the destination.
-    Image { host: String, path: String },
+    /// A disk image created on the destination, in `pool`.
+    Image {
+        host: String,
+        path: String,
+        pool: String,
+    },
     /// A scratch file of a pull-mode backup.
     Scratch { host: String, path: String },
-    /// A libvirt backup job running on the source VM.
-    BackupJob { host: String, domain: String },
+    /// A libvirt pull-mode backup of the source VM: its NBD socket, and the
+    /// pool and tag that name its scratch files.
+    BackupJob {
+        host: String,
+        domain: String,
+        socket: String,
+        pool: String,
+        tag: String,
+    },
     /// A domain defined on the destination (the last step of a clone).
     Domain { host: String, name: String },
 }
@@ -198,6 +209,7 @@ mod tests {
         let img = Resource::Image {
             host: "beta".into(),
             path: "/var/lib/libvirt/images/web01-clone-vda.qcow2".into(),
+            pool: "default".into(),
         };
         let nbd = Resource::QemuNbd {
             host: "beta".into(),

@@ -2,5 +2,6 @@
 //! name. [`xml_rewrite`] turns the source domain XML into the clone's;
 //! [`validate`] is the pre-flight checklist and the clone's path rule.
 
+pub mod run;
 pub mod validate;
 pub mod xml_rewrite;

@@ -121,6 +121,7 @@ impl CloneDialog {
             to: self.to.clone(),
             new_name: self.name.clone(),
             profile: self.profile.clone(),
+            start: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Backend events into view state.
 
 use super::{AppState, CheckState, Overlay, PassphrasePrompt, is_running};
-use crate::backend::messages::Event;
+use crate::backend::messages::{Event, JobResult};
 use crate::model::{ConnState, HostView};
 
 impl AppState {
@@ -56,6 +56,20 @@ impl AppState {
                     self.selection.vms = i;
                 }
             }
+            Event::JobDone { id, result } => match result {
+                JobResult::Cloned(r) => {
+                    self.set_status(format!(
+                        "job {id}: cloned as {} ({})",
+                        r.new_name, r.new_uuid
+                    ));
+                }
+                JobResult::Failed { message, .. } => {
+                    self.set_error(format!("job {id} failed: {message}"))
+                }
+                JobResult::Cancelled => {
+                    self.set_status(format!("job {id} cancelled; nothing left behind"))
+                }
+            },
             Event::Job(job) => match self.jobs.iter_mut().find(|j| j.id == job.id) {
                 Some(j) => *j = job,
                 None => self.jobs.push(job),

@@ -37,6 +37,7 @@ fn request(to: &str, name: &str, profile: &str) -> CloneRequest {
         to: to.into(),
         new_name: name.into(),
         profile: profile.into(),
+        start: false,
     }
 }
 

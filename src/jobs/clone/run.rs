@@ -1,0 +1,685 @@
+//! The clone job itself: validate, export the source disks over NBD (a
+//! pull-mode backup for a running VM, qemu-nbd for a shut-off one), create
+//! and export fresh images on the destination, copy through the pipeline,
+//! verify, then define the rewritten domain. Anything that fails or is
+//! cancelled is undone in reverse; the journal covers an app that dies.
+
+use super::validate::{self, PlannedDisk, TargetPlan, ValidationRequest};
+use super::xml_rewrite::{self, DiskFormat, MacPolicy, RewritePlan};
+use crate::config::profile::{ImageFormat as ProfileFormat, Profile};
+use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::libvirt::HostWorker;
+use crate::model::{Checklist, CloneRequest, DiskProgress, JobPhase, JobView, VmState};
+use crate::nbd::ConnectOptions;
+use crate::pipeline::{
+    BlockError, CopyJob, CopyOptions, Digest, NbdPool, NbdSink, NbdSource, Progress, RateEstimator,
+    RetryPolicy, Throttle,
+};
+use crate::remote::backup::PullBackup;
+use crate::remote::qemu_nbd::{ExportSpec, ImageFormat, QemuNbd};
+use crate::remote::socket::{self, SocketTransport};
+use crate::remote::{Image, RemotePath, RunDir};
+use crate::transport::{HostConnection, Session, SupervisorError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// One host as a job sees it: its libvirt thread, its SSH connection (which
+/// may be replaced by a reconnect) and its default pool.
+#[derive(Clone)]
+pub struct HostLink {
+    pub name: String,
+    pub worker: Arc<HostWorker>,
+    pub conn: HostConnection,
+    pub session: Arc<Session>,
+    pub pool: String,
+}
+
+/// Everything one clone needs besides the hosts.
+pub struct CloneSpec {
+    pub job_id: u64,
+    pub request: CloneRequest,
+    pub profile: Profile,
+    /// Where the job journal goes (`<data dir>/journal`).
+    pub journal_dir: PathBuf,
+}
+
+/// What a finished clone reports (headless `--json` prints it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CloneReport {
+    pub checklist: Checklist,
+    pub new_name: String,
+    pub new_uuid: String,
+    /// Bytes of data read from the source and written (holes excluded).
+    pub bytes_moved: u64,
+    /// True when the copy was read back and its digest compared.
+    pub verified: bool,
+    pub live: bool,
+    pub started: bool,
+    pub disks: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    #[error("pre-flight checks failed: {}", summary(.0))]
+    Invalid(Checklist),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{step}: {message}")]
+    Step { step: &'static str, message: String },
+}
+
+fn summary(c: &Checklist) -> String {
+    c.failures()
+        .map(|i| format!("{}: {}", i.title, i.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> CloneError {
+    move |e| CloneError::Step {
+        step,
+        message: e.to_string(),
+    }
+}
+
+/// Receives progress: called at least 4 times a second while copying.
+pub type Report = Arc<dyn Fn(JobView) + Send + Sync>;
+
+/// Where one disk is exported, so a connection can be reopened after the
+/// SSH session was replaced.
+#[derive(Clone)]
+struct Endpoint {
+    conn: HostConnection,
+    socket: RemotePath,
+    export: String,
+}
+
+impl Endpoint {
+    async fn pool(&self, count: usize, want_allocation: bool) -> Result<NbdPool, BlockError> {
+        let session = self.conn.session().await.map_err(|e| match e {
+            SupervisorError::NeedsOperator { .. } => BlockError::fatal(e),
+            other => BlockError::transport(other),
+        })?;
+        let mut opts = ConnectOptions::new(self.export.clone());
+        opts.want_allocation = want_allocation;
+        let socket = self.socket.clone();
+        NbdPool::connect(count, &opts, || {
+            let session = session.clone();
+            let socket = socket.clone();
+            async move { socket::open(&session, &socket, SocketTransport::Auto).await }
+        })
+        .await
+    }
+}
+
+/// What the job made so far, undone in reverse by [`Made::undo`].
+#[derive(Default)]
+struct Made {
+    src_dir: Option<RunDir>,
+    backup: Option<PullBackup>,
+    src_nbd: Vec<QemuNbd>,
+    dst_dir: Option<RunDir>,
+    dst_nbd: Vec<QemuNbd>,
+    images: Vec<Image>,
+}
+
+impl Made {
+    /// Stops the NBD servers and ends the backup: the copy is over either way.
+    async fn release(&mut self) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for n in self.dst_nbd.drain(..).chain(self.src_nbd.drain(..)) {
+            if let Err(e) = n.stop().await {
+                errors.push(e.to_string());
+            }
+        }
+        if let Some(b) = self.backup.take()
+            && let Err(e) = b.end().await
+        {
+            errors.push(e.to_string());
+        }
+        for d in [self.dst_dir.take(), self.src_dir.take()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = d.remove().await {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Removes everything, images included.
+    async fn undo(mut self) -> Result<(), String> {
+        let mut errors: Vec<String> = self.release().await.err().into_iter().collect();
+        for img in self.images.drain(..) {
+            if let Err(e) = img.remove().await {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
+fn journal_err(e: crate::jobs::journal::JournalError) -> CloneError {
+    CloneError::Step {
+        step: "journal",
+        message: e.to_string(),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The validation request a clone with this profile makes.
+pub fn validation_request(req: &CloneRequest, p: &Profile, pool: &str) -> ValidationRequest {
+    let mut v = ValidationRequest::new(&req.vm, &req.new_name, pool);
+    v.allow_shutdown = p.allow_shutdown;
+    v.space_margin = p.space_margin;
+    v.format = disk_format(p.format);
+    v
+}
+
+fn disk_format(f: ProfileFormat) -> DiskFormat {
+    match f {
+        ProfileFormat::Qcow2 => DiskFormat::Qcow2,
+        ProfileFormat::Raw => DiskFormat::Raw,
+    }
+}
+
+fn image_format(f: DiskFormat) -> ImageFormat {
+    match f {
+        DiskFormat::Qcow2 => ImageFormat::Qcow2,
+        DiskFormat::Raw => ImageFormat::Raw,
+    }
+}
+
+struct Job<'a> {
+    spec: &'a CloneSpec,
+    src: &'a HostLink,
+    dst: &'a HostLink,
+    report: Report,
+    cancel: CancellationToken,
+    tag: String,
+}
+
+impl Job<'_> {
+    fn view(&self, phase: JobPhase, disks: Vec<DiskProgress>) -> JobView {
+        JobView {
+            id: self.spec.job_id,
+            kind: "clone".into(),
+            vm: self.spec.request.vm.clone(),
+            from: self.spec.request.from.clone(),
+            to: self.spec.request.to.clone(),
+            phase,
+            disks,
+            rate_bytes_per_sec: 0.0,
+            eta_secs: None,
+            message: None,
+        }
+    }
+
+    fn phase(&self, phase: JobPhase) {
+        (self.report)(self.view(phase, Vec::new()));
+    }
+
+    fn check_cancel(&self) -> Result<(), CloneError> {
+        if self.cancel.is_cancelled() {
+            Err(CloneError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs one clone to the end. On error or cancel, everything it created on
+/// either host is removed before it returns (the journal keeps what could
+/// not be removed for the next start).
+pub async fn run(
+    spec: &CloneSpec,
+    src: &HostLink,
+    dst: &HostLink,
+    report: Report,
+    cancel: CancellationToken,
+) -> Result<CloneReport, CloneError> {
+    let job = Job {
+        spec,
+        src,
+        dst,
+        report,
+        cancel,
+        tag: format!("c{}", spec.job_id),
+    };
+    job.phase(JobPhase::Validating);
+    let vreq = validation_request(&spec.request, &spec.profile, &dst.pool);
+    let facts = validate::gather(&src.worker, &dst.worker, &dst.session, &vreq)
+        .await
+        .map_err(step("validating"))?;
+    let checklist = validate::check(&vreq, &facts);
+    if !checklist.ok() {
+        return Err(CloneError::Invalid(checklist));
+    }
+    let plan = validate::planned_targets(&vreq, &facts)
+        .ok_or_else(|| CloneError::Step {
+            step: "planning",
+            message: "validation found no VM or pool to plan with".into(),
+        })?
+        .map_err(step("planning"))?;
+    if plan.nvram.is_some() {
+        return Err(CloneError::Step {
+            step: "planning",
+            message: "copying a UEFI NVRAM store is not supported yet; this VM cannot be cloned"
+                .into(),
+        });
+    }
+    let live = facts
+        .source
+        .vm
+        .as_ref()
+        .is_some_and(|v| v.state != VmState::ShutOff);
+    job.check_cancel()?;
+
+    let mut journal = Journal::create(
+        &spec.journal_dir,
+        JournalEntry {
+            job_id: job.tag.clone(),
+            kind: "clone".into(),
+            started: unix_now(),
+            summary: format!(
+                "{} {}→{} as {}",
+                spec.request.vm, spec.request.from, spec.request.to, spec.request.new_name
+            ),
+            resources: Vec::new(),
+        },
+    )
+    .map_err(journal_err)?;
+    let mut made = Made::default();
+    let result = job
+        .copy_and_define(&plan, live, &mut made, &mut journal)
+        .await;
+    match result {
+        Ok(mut done) => {
+            done.checklist = checklist;
+            journal.finish().map_err(journal_err)?;
+            job.phase(JobPhase::Done);
+            Ok(done)
+        }
+        Err(e) => {
+            let phase = if matches!(e, CloneError::Cancelled) {
+                JobPhase::Cancelled
+            } else {
+                JobPhase::Failed
+            };
+            match made.undo().await {
+                // Nothing is left: the journal has nothing to tell a restart.
+                Ok(()) => {
+                    let _ = journal.finish();
+                }
+                Err(left) => {
+                    tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
+                }
+            }
+            job.phase(phase);
+            Err(e)
+        }
+    }
+}
+
+impl Job<'_> {
+    async fn copy_and_define(
+        &self,
+        plan: &TargetPlan,
+        live: bool,
+        made: &mut Made,
+        journal: &mut Journal,
+    ) -> Result<CloneReport, CloneError> {
+        let (spec, src, dst) = (self.spec, self.src, self.dst);
+        self.phase(JobPhase::Preparing);
+        let source_xml = self.source_xml().await?;
+
+        // Source side.
+        let src_dir = RunDir::create(src.session.clone(), &self.tag)
+            .await
+            .map_err(step("preparing the source"))?;
+        journal
+            .record(Resource::RemoteDir {
+                host: src.name.clone(),
+                path: src_dir.path().as_str().into(),
+            })
+            .map_err(journal_err)?;
+        let mut sources = Vec::new();
+        if live {
+            let socket = PullBackup::socket_for(&src_dir).map_err(step("preparing the source"))?;
+            journal
+                .record(Resource::BackupJob {
+                    host: src.name.clone(),
+                    domain: spec.request.vm.clone(),
+                    socket: socket.as_str().into(),
+                    pool: src.pool.clone(),
+                    tag: self.tag.clone(),
+                })
+                .map_err(journal_err)?;
+            let targets: Vec<&str> = plan.disks.iter().map(|d| d.target.as_str()).collect();
+            let backup = PullBackup::begin(
+                &src_dir,
+                src.worker.clone(),
+                &spec.request.vm,
+                &targets,
+                &src.pool,
+                &self.tag,
+            )
+            .await
+            .map_err(step("starting the backup job"))?;
+            for d in &plan.disks {
+                let export = backup
+                    .disk(&d.target)
+                    .map(|b| b.export_name.clone())
+                    .ok_or_else(|| CloneError::Step {
+                        step: "starting the backup job",
+                        message: format!("disk {} is not exported", d.target),
+                    })?;
+                sources.push(Endpoint {
+                    conn: src.conn.clone(),
+                    socket: backup.socket().clone(),
+                    export,
+                });
+            }
+            made.backup = Some(backup);
+        } else {
+            for d in &plan.disks {
+                let nbd = start_source(&src_dir, d).await?;
+                sources.push(Endpoint {
+                    conn: src.conn.clone(),
+                    socket: nbd.socket().clone(),
+                    export: nbd.export_name().to_string(),
+                });
+                made.src_nbd.push(nbd);
+            }
+        }
+        made.src_dir = Some(src_dir);
+        self.check_cancel()?;
+
+        // Destination side: fresh images, exported writable.
+        let dst_dir = RunDir::create(dst.session.clone(), &self.tag)
+            .await
+            .map_err(step("preparing the destination"))?;
+        journal
+            .record(Resource::RemoteDir {
+                host: dst.name.clone(),
+                path: dst_dir.path().as_str().into(),
+            })
+            .map_err(journal_err)?;
+        let mut sinks = Vec::new();
+        for d in &plan.disks {
+            let file = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
+            let image = Image::create(
+                dst.session.clone(),
+                dst.worker.clone(),
+                &dst.pool,
+                &file,
+                image_format(d.format),
+                d.capacity_bytes,
+            )
+            .await
+            .map_err(step("creating the destination image"))?;
+            journal
+                .record(Resource::Image {
+                    host: dst.name.clone(),
+                    path: image.path().as_str().into(),
+                    pool: dst.pool.clone(),
+                })
+                .map_err(journal_err)?;
+            let nbd = QemuNbd::start(
+                &dst_dir,
+                ExportSpec::writable(image.path().clone(), image_format(d.format), &d.target),
+            )
+            .await
+            .map_err(step("exporting the destination image"))?;
+            sinks.push(Endpoint {
+                conn: dst.conn.clone(),
+                socket: nbd.socket().clone(),
+                export: nbd.export_name().to_string(),
+            });
+            made.images.push(image);
+            made.dst_nbd.push(nbd);
+        }
+        made.dst_dir = Some(dst_dir);
+        self.check_cancel()?;
+
+        // Copy every disk at once, sharing one bandwidth limit.
+        let (bytes_moved, verified) = self.copy_all(plan, &sources, &sinks).await?;
+        made.release().await.map_err(|message| CloneError::Step {
+            step: "stopping the NBD exports",
+            message,
+        })?;
+        self.check_cancel()?;
+
+        // Define the rewritten domain: the last step, and the only one that
+        // makes the clone visible.
+        self.phase(JobPhase::Defining);
+        let new_uuid = uuid::Uuid::new_v4();
+        let xml = {
+            let mut rp = RewritePlan::new(&spec.request.new_name, new_uuid);
+            rp.disks = plan.rewrite_disks();
+            rp.mac_policy = if spec.profile.preserve_macs {
+                MacPolicy::Preserve
+            } else {
+                MacPolicy::Fresh
+            };
+            let mut rng = rand::rng();
+            xml_rewrite::rewrite_domain(&source_xml, &rp, &mut rng)
+                .map_err(step("rewriting the domain XML"))?
+                .xml
+        };
+        let domain = Resource::Domain {
+            host: dst.name.clone(),
+            name: spec.request.new_name.clone(),
+        };
+        journal.record(domain.clone()).map_err(journal_err)?;
+        let start = spec.profile.start;
+        dst.worker
+            .call(move |c| {
+                let d = c.define_domain_xml(&xml)?;
+                if start {
+                    d.create()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(step("defining the clone"))?;
+        // From here on the clone is the operator's: keep its images.
+        let disks: Vec<String> = made
+            .images
+            .drain(..)
+            .map(|i| i.keep().as_str().to_string())
+            .collect();
+        Ok(CloneReport {
+            checklist: Checklist::default(),
+            new_name: spec.request.new_name.clone(),
+            new_uuid: new_uuid.to_string(),
+            bytes_moved,
+            verified,
+            live,
+            started: start,
+            disks,
+        })
+    }
+
+    async fn source_xml(&self) -> Result<String, CloneError> {
+        let name = self.spec.request.vm.clone();
+        self.src
+            .worker
+            .call(move |c| {
+                c.lookup_domain_by_name(&name)?
+                    .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE)
+            })
+            .await
+            .map_err(step("reading the source domain"))
+    }
+
+    /// Copies each disk from its source to its sink, reporting progress,
+    /// and verifies by reading the copies back when the profile asks.
+    async fn copy_all(
+        &self,
+        plan: &TargetPlan,
+        sources: &[Endpoint],
+        sinks: &[Endpoint],
+    ) -> Result<(u64, bool), CloneError> {
+        let profile = &self.spec.profile;
+        let throttle = Throttle::from_limit(profile.bandwidth_limit);
+        let connections = usize::from(profile.connections);
+        let opts = CopyOptions {
+            hash: profile.verify,
+            retry: RetryPolicy {
+                attempts: profile.retry.attempts.saturating_sub(1),
+                initial: profile.retry.initial(),
+                max: profile.retry.max(),
+                ..RetryPolicy::default()
+            },
+            ..CopyOptions::default()
+        };
+        let progress: Vec<Arc<Progress>> = plan
+            .disks
+            .iter()
+            .map(|_| Arc::new(Progress::new()))
+            .collect();
+        self.phase(JobPhase::Copying);
+        let ticker = self.spawn_ticker(plan, &progress, JobPhase::Copying);
+        let copies = plan.disks.iter().enumerate().map(|(i, _)| {
+            let job = CopyJob::new(opts.clone())
+                .with_progress(progress[i].clone())
+                .with_throttle(throttle.clone())
+                .with_cancel(self.cancel.child_token());
+            let (from, to) = (sources[i].clone(), sinks[i].clone());
+            async move {
+                let pair = || {
+                    let (from, to) = (from.clone(), to.clone());
+                    async move {
+                        let s = NbdSource::new(from.pool(connections, true).await?);
+                        let k = NbdSink::new(to.pool(connections, false).await?, true);
+                        Ok::<_, BlockError>((s, k))
+                    }
+                };
+                let (s, k) = pair().await.map_err(step("connecting NBD"))?;
+                let out = job.run(s, k, pair).await.map_err(|e| match e {
+                    crate::pipeline::CopyError::Cancelled => CloneError::Cancelled,
+                    other => CloneError::Step {
+                        step: "copying",
+                        message: other.to_string(),
+                    },
+                })?;
+                Ok::<_, CloneError>((job, out, to))
+            }
+        });
+        let results = futures::future::join_all(copies).await;
+        ticker.abort();
+        let mut done = Vec::new();
+        for r in results {
+            done.push(r?);
+        }
+        let moved = done.iter().map(|(_, o, _)| o.stats.bytes_written).sum();
+        if !profile.verify {
+            for (_, out, _) in &done {
+                let _ = out.sink.pool().close().await;
+                let _ = out.source.pool().close().await;
+            }
+            return Ok((moved, false));
+        }
+        self.phase(JobPhase::Verifying);
+        for (i, (job, out, to)) in done.iter().enumerate() {
+            let expected: Option<Digest> = out.digest;
+            let to = to.clone();
+            let reread = || {
+                let to = to.clone();
+                async move { Ok::<_, BlockError>(NbdSource::new(to.pool(connections, true).await?)) }
+            };
+            let got = job
+                .digest(out.sink.as_source(), reread)
+                .await
+                .map_err(step("verifying"))?;
+            if Some(got) != expected {
+                return Err(CloneError::Step {
+                    step: "verifying",
+                    message: format!(
+                        "disk {}: the copy's BLAKE3 digest {got} differs from the source's {}",
+                        plan.disks[i].target,
+                        expected.map(|d| d.to_string()).unwrap_or_default()
+                    ),
+                });
+            }
+            let _ = out.sink.pool().close().await;
+            let _ = out.source.pool().close().await;
+        }
+        Ok((moved, true))
+    }
+
+    /// Sends the job's progress 4 times a second until aborted.
+    fn spawn_ticker(
+        &self,
+        plan: &TargetPlan,
+        progress: &[Arc<Progress>],
+        phase: JobPhase,
+    ) -> tokio::task::JoinHandle<()> {
+        let targets: Vec<String> = plan.disks.iter().map(|d| d.target.clone()).collect();
+        let progress = progress.to_vec();
+        let base = self.view(phase, Vec::new());
+        let report = self.report.clone();
+        tokio::spawn(async move {
+            let mut rate = RateEstimator::new(Duration::from_secs(3));
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let disks: Vec<DiskProgress> = targets
+                    .iter()
+                    .zip(&progress)
+                    .map(|(t, p)| {
+                        let s = p.snapshot();
+                        DiskProgress {
+                            target: t.clone(),
+                            bytes_done: s.bytes_done,
+                            bytes_total: s.bytes_total,
+                        }
+                    })
+                    .collect();
+                let done: u64 = disks.iter().map(|d| d.bytes_done).sum();
+                let total: u64 = disks.iter().map(|d| d.bytes_total).sum();
+                rate.update(Instant::now(), done);
+                let mut v = base.clone();
+                v.disks = disks;
+                v.rate_bytes_per_sec = rate.rate().unwrap_or(0.0);
+                v.eta_secs = rate.eta(done, total).map(|d| d.as_secs());
+                report(v);
+            }
+        })
+    }
+}
+
+async fn start_source(dir: &RunDir, d: &PlannedDisk) -> Result<QemuNbd, CloneError> {
+    let path = d.source_path.as_deref().ok_or_else(|| CloneError::Step {
+        step: "preparing the source",
+        message: format!("disk {} has no local image to copy", d.target),
+    })?;
+    let path = RemotePath::new(path).map_err(step("preparing the source"))?;
+    let format: ImageFormat = d
+        .source_format
+        .as_deref()
+        .unwrap_or("raw")
+        .parse()
+        .map_err(step("preparing the source"))?;
+    QemuNbd::start(dir, ExportSpec::read_only(path, format, &d.target))
+        .await
+        .map_err(step("exporting the source disk"))
+}
