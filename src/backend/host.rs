@@ -51,7 +51,7 @@ impl Live {
     }
 }
 
-type LiveSlot = Arc<Mutex<Option<Live>>>;
+pub(super) type LiveSlot = Arc<Mutex<Option<Live>>>;
 
 /// Empties the slot when the libvirt side of a host stops, however it stops.
 struct LiveGuard(LiveSlot);
@@ -84,6 +84,11 @@ impl HostHandle {
     /// The host's libvirt and SSH handles, when it is up.
     pub fn live(&self) -> Option<Live> {
         lock(&self.live).clone()
+    }
+
+    /// Where [`Self::live`] comes from, for tasks that wait for the host.
+    pub fn live_slot(&self) -> LiveSlot {
+        self.live.clone()
     }
 
     /// Records a new connection state; returns the view to publish.
@@ -132,7 +137,7 @@ impl HostHandle {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned view is still a valid view: take it.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -6,6 +6,8 @@ use super::clone;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
 use crate::config::{self, HostConfig, LoadedConfig};
+use crate::jobs::journal::Journal;
+use crate::jobs::recover;
 use crate::model::{CloneRequest, HostView};
 use crate::transport::supervisor::StateChange;
 use std::collections::HashMap;
@@ -73,6 +75,7 @@ pub(super) async fn run(
     backend.send_hosts();
     backend.send_history();
     backend.send_profiles();
+    backend.recover_leftovers();
     loop {
         tokio::select! {
             action = actions.recv() => match action {
@@ -214,6 +217,69 @@ impl Backend {
             };
             let _ = events.send(ev);
         });
+    }
+
+    /// Jobs an earlier, killed run left unfinished: once their hosts are
+    /// connected, undo what they made (docs/journal.md).
+    fn recover_leftovers(&mut self) {
+        let Some(dir) = crate::paths::data_dir() else {
+            return;
+        };
+        let journals = match Journal::leftovers(&dir.join("journal")) {
+            Ok(j) => j,
+            Err(e) => return self.error(None, e.to_string()),
+        };
+        for journal in journals {
+            let slots: Vec<(String, host::LiveSlot)> = self
+                .hosts
+                .iter()
+                .map(|h| (h.name().to_string(), h.live_slot()))
+                .collect();
+            let needed: Vec<String> = journal
+                .entry()
+                .resources
+                .iter()
+                .map(|r| r.host().to_string())
+                .collect();
+            let (events, ended) = (self.events.clone(), self.job_ended.clone());
+            let cancel = CancellationToken::new();
+            let token = cancel.clone();
+            self.next_job += 1;
+            let id = self.next_job;
+            let task = tokio::spawn(async move {
+                let link = |name: &str| {
+                    slots
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, s)| host::lock(s).as_ref().map(host::Live::link))
+                };
+                // Wait for the hosts; quitting before they come stops waiting,
+                // but a cleanup that has begun runs to its end.
+                while !needed.iter().all(|n| link(n).is_some()) {
+                    tokio::select! {
+                        _ = token.cancelled() => {
+                            let _ = ended.send(id);
+                            return;
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+                let summary = journal.entry().summary.clone();
+                let message = match recover::undo_journal(journal, link).await {
+                    Ok(()) => format!("cleaned up after an interrupted job: {summary}"),
+                    Err(e) => {
+                        format!("cleanup after an interrupted job ({summary}) is incomplete: {e}")
+                    }
+                };
+                tracing::info!("{message}");
+                let _ = events.send(Event::Error {
+                    host: None,
+                    message,
+                });
+                let _ = ended.send(id);
+            });
+            self.jobs.insert(id, (cancel, task));
+        }
     }
 
     fn live_pair(&self, req: &CloneRequest) -> Result<(host::Live, host::Live), String> {

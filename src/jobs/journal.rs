@@ -44,8 +44,12 @@ pub enum Resource {
         path: String,
         pool: String,
     },
-    /// A scratch file of a pull-mode backup.
-    Scratch { host: String, path: String },
+    /// A scratch file of a pull-mode backup, in `pool`.
+    Scratch {
+        host: String,
+        path: String,
+        pool: String,
+    },
     /// A libvirt pull-mode backup of the source VM: its NBD socket, and the
     /// pool and tag that name its scratch files.
     BackupJob {
@@ -84,11 +88,37 @@ pub struct JournalEntry {
     pub resources: Vec<Resource>,
 }
 
-/// The journal of one running job.
+/// The journal of one running job. It holds an exclusive lock on
+/// `<job>.lock` for as long as it lives, so another kvm-clone process never
+/// mistakes a running job for an interrupted one.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     entry: JournalEntry,
+    _lock: std::fs::File,
+}
+
+/// Takes the job's lock; None when another process holds it.
+fn lock(path: &Path) -> Result<Option<std::fs::File>, JournalError> {
+    use std::os::fd::AsRawFd;
+    let lock_path = path.with_extension("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(Some(f));
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(io(&lock_path)(e))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -113,9 +143,15 @@ impl Journal {
                 }
             })
             .collect();
+        let path = dir.join(format!("{safe}.json"));
+        let lock = lock(&path)?.ok_or_else(|| JournalError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("another process runs a job with this id"),
+        })?;
         let j = Journal {
-            path: dir.join(format!("{safe}.json")),
+            path,
             entry,
+            _lock: lock,
         };
         j.save()?;
         Ok(j)
@@ -141,6 +177,7 @@ impl Journal {
 
     /// The job ended and nothing of it needs undoing.
     pub fn finish(self) -> Result<(), JournalError> {
+        let _ = std::fs::remove_file(self.path.with_extension("lock"));
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -175,13 +212,21 @@ impl Journal {
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
+            // A job another process is running right now is not a leftover.
+            let Some(lock) = lock(&path)? else {
+                continue;
+            };
             let text = std::fs::read(&path).map_err(io(&path))?;
             let entry: JournalEntry =
                 serde_json::from_slice(&text).map_err(|source| JournalError::Damaged {
                     path: path.clone(),
                     source,
                 })?;
-            out.push(Journal { path, entry });
+            out.push(Journal {
+                path,
+                entry,
+                _lock: lock,
+            });
         }
         out.sort_by_key(|j| j.entry.started);
         Ok(out)
@@ -219,7 +264,14 @@ mod tests {
         j.record(img.clone()).unwrap();
         j.record(nbd.clone()).unwrap();
         j.forget(&nbd).unwrap();
-        Journal::create(dir.path(), entry("job-1", 10)).unwrap();
+        drop(Journal::create(dir.path(), entry("job-1", 10)).unwrap());
+        // While job-2 still runs in this process, it is nobody's leftover.
+        let running: Vec<String> = Journal::leftovers(dir.path())
+            .unwrap()
+            .iter()
+            .map(|j| j.entry().job_id.clone())
+            .collect();
+        assert_eq!(running, ["job-1"]);
         drop(j); // the app dies here: no finish()
 
         let left = Journal::leftovers(dir.path()).unwrap();

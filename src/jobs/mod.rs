@@ -5,3 +5,4 @@
 pub mod clone;
 pub mod history;
 pub mod journal;
+pub mod recover;

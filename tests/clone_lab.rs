@@ -1,0 +1,208 @@
+//! Clones between the lab hosts through the real binary: offline, live and
+//! multi-disk, and every validation failure leaving beta untouched.
+
+mod clone_util;
+
+use clone_util::{Cleanup, Env, identical, lab, local, snapshot};
+use serde_json::Value;
+
+fn uuid(host: &str, vm: &str) -> String {
+    lab().virsh(host, &["domuuid", vm]).trim().to_string()
+}
+
+fn macs(host: &str, vm: &str) -> Vec<String> {
+    lab()
+        .virsh(host, &["dumpxml", vm])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("<mac address='"))
+        .filter_map(|l| l.split('\'').next())
+        .map(String::from)
+        .collect()
+}
+
+fn disks(doc: &Value) -> Vec<String> {
+    doc["result"]["disks"]
+        .as_array()
+        .expect("disks")
+        .iter()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect()
+}
+
+/// Clones `vm` from alpha to beta and checks what every clone must satisfy.
+fn clone_and_check(vm: &str, sources: &[&str]) -> Cleanup {
+    let env = Env::new();
+    let name = format!("t-{vm}-{}", std::process::id());
+    let guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let (code, doc) = env.clone_json(&[
+        "--from", "alpha", "--vm", vm, "--to", "beta", "--name", &name,
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(
+        doc["result"]["verified"], true,
+        "the default profile verifies"
+    );
+    assert_eq!(doc["validation"]["ok"], true);
+    // Guest-visible content of every disk equals the source's.
+    let copies = disks(&doc);
+    assert_eq!(copies.len(), sources.len(), "{doc:#}");
+    for (src, dst) in sources.iter().zip(&copies) {
+        assert!(
+            identical(&clone_util::images("alpha").join(src), &local("beta", dst)),
+            "{src} vs {dst}"
+        );
+    }
+    // A new identity, defined on beta, and it starts.
+    assert_ne!(uuid("beta", &name), uuid("alpha", vm));
+    assert_eq!(
+        doc["result"]["new_uuid"].as_str(),
+        Some(uuid("beta", &name).as_str())
+    );
+    let (old, new) = (macs("alpha", vm), macs("beta", &name));
+    assert_eq!(old.len(), new.len());
+    for m in &new {
+        assert!(
+            m.starts_with("52:54:00:") && !old.contains(m),
+            "{m} in {old:?}"
+        );
+    }
+    lab().virsh("beta", &["start", &name]);
+    assert_eq!(lab().virsh("beta", &["domstate", &name]).trim(), "running");
+    guard
+}
+
+#[test]
+fn offline_raw_vm_clones_with_identical_content_and_stays_sparse() {
+    let _serial = clone_util::serial();
+    let _g = clone_and_check("archive01", &["archive01.raw"]);
+    let name = format!("t-archive01-{}", std::process::id());
+    let copy = local("beta", &format!("{name}-vda.qcow2"));
+    let used = std::fs::metadata(&copy).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.blocks() * 512
+    });
+    // 64 MiB written of 1 GiB: holes stayed holes.
+    assert!(used.as_ref().is_ok_and(|b| *b < 100 << 20), "{used:?}");
+}
+
+#[test]
+fn running_vm_clones_live_and_keeps_running() {
+    let _serial = clone_util::serial();
+    let _g = clone_and_check("web01", &["web01.qcow2"]);
+    assert_eq!(
+        lab().virsh("alpha", &["domstate", "web01"]).trim(),
+        "running"
+    );
+    let job = lab().virsh("alpha", &["domjobinfo", "web01"]);
+    assert!(job.contains("None"), "a job is left on web01: {job}");
+}
+
+#[test]
+fn two_disk_two_nic_vm_clones_both_disks() {
+    let _serial = clone_util::serial();
+    let _g = clone_and_check("multi01", &["multi01-sys.qcow2", "multi01-data.raw"]);
+}
+
+fn refused(args: &[&str], why: &str) {
+    let env = Env::new();
+    let before = snapshot("beta");
+    let (code, doc) = env.clone_json(args);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(doc["ok"], false);
+    let err = doc["error"].as_str().unwrap_or_default();
+    assert!(err.contains(why), "{err}");
+    assert_eq!(snapshot("beta"), before, "beta changed");
+}
+
+#[test]
+fn name_conflict_is_refused_and_beta_is_unchanged() {
+    let _serial = clone_util::serial();
+    refused(
+        &[
+            "--from",
+            "alpha",
+            "--vm",
+            "archive01",
+            "--to",
+            "beta",
+            "--name",
+            "shared01",
+        ],
+        "already exists on beta",
+    );
+}
+
+#[test]
+fn missing_vm_is_refused() {
+    let _serial = clone_util::serial();
+    refused(
+        &["--from", "alpha", "--vm", "no-such-vm", "--to", "beta"],
+        "no-such-vm",
+    );
+}
+
+#[test]
+fn missing_network_is_refused() {
+    let _serial = clone_util::serial();
+    let name = format!("t-net-{}", std::process::id());
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type></os>\
+         <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+         <interface type='network'><source network='t-missing-net'/></interface>\
+         <memballoon model='none'/></devices></domain>"
+    );
+    let file = lab().dir.join(format!("{name}.xml"));
+    std::fs::write(&file, xml).expect("xml");
+    lab().virsh("alpha", &["define", file.to_str().expect("utf8")]);
+    let _g = Cleanup {
+        host: "alpha",
+        name: name.clone(),
+    };
+    refused(
+        &["--from", "alpha", "--vm", &name, "--to", "beta"],
+        "t-missing-net",
+    );
+}
+
+#[test]
+fn insufficient_space_is_refused() {
+    let _serial = clone_util::serial();
+    // A 16 MiB pool on beta, made inside beta's namespace, as its default.
+    let pool = format!("t-small-{}", std::process::id());
+    let dir = format!("/var/lib/libvirt/{pool}");
+    let setup = format!(
+        "mkdir -p {dir} && mount -t tmpfs -o size=16m tmpfs {dir} && \
+         virsh -q pool-create-as {pool} dir --target {dir}"
+    );
+    lab().run(&["ssh", "beta", &setup]);
+    struct Pool(String, String);
+    impl Drop for Pool {
+        fn drop(&mut self) {
+            let (pool, dir) = (&self.0, &self.1);
+            let cmd = format!("virsh -q pool-destroy {pool}; umount {dir}; rmdir {dir}");
+            let _ = std::process::Command::new(&lab().script)
+                .args(["ssh", "beta", &cmd])
+                .status();
+        }
+    }
+    let _p = Pool(pool.clone(), dir);
+    let config = std::fs::read_to_string(lab().config()).expect("config");
+    let mut env = Env::new();
+    let small = env.home.path().join("small.toml");
+    // beta's entry is the second one: point its pool at the small one.
+    let at = config.rfind("pool = \"default\"").expect("beta pool line");
+    let patched = format!("{}pool = \"{pool}\"{}", &config[..at], &config[at + 16..]);
+    std::fs::write(&small, patched).expect("config");
+    env.config = small;
+    let before = snapshot("beta");
+    let (code, doc) = env.clone_json(&["--from", "alpha", "--vm", "web01", "--to", "beta"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let err = doc["error"].as_str().unwrap_or_default();
+    assert!(err.contains("16 MiB"), "{err}");
+    assert_eq!(snapshot("beta"), before);
+}
