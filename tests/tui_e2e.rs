@@ -11,7 +11,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16, cmd: &str) -> Tmux {
-        let session = format!("kvm-clone-e2e-{}", std::process::id());
+        // Unique per test: tests of this file run in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("kvm-clone-e2e-{}-{n}", std::process::id());
         let st = Command::new("tmux")
             .args(["new-session", "-d", "-s", &session])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
@@ -115,4 +118,69 @@ fn navigate_to_beta_and_see_its_vms() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!tmux.alive(), "kvm-clone did not quit on q");
+}
+
+/// Removes the TUI's clone from beta, even if the test fails.
+struct CloneCleanup(&'static str);
+
+impl Drop for CloneCleanup {
+    fn drop(&mut self) {
+        let lab = common::lab();
+        let uri = lab.socket_uri("beta");
+        for args in [["destroy", self.0], ["undefine", self.0]] {
+            let _ = Command::new("virsh")
+                .args(["-q", "-c", &uri])
+                .args(args)
+                .output();
+        }
+        if let Ok(rd) = std::fs::read_dir(lab.dir.join("hosts/beta/lib/images")) {
+            for e in rd.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}-", self.0))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let _ = Command::new("virsh")
+            .args(["-q", "-c", &uri, "pool-refresh", "default"])
+            .output();
+    }
+}
+
+#[test]
+fn clone_a_vm_from_the_tui_and_see_it_in_history() {
+    let lab = common::lab();
+    let _cleanup = CloneCleanup("archive01-clone");
+    let data = tempfile::tempdir().expect("tempdir");
+    let cmd = format!(
+        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {}",
+        lab.config().display(),
+        data.path().display(),
+        env!("CARGO_BIN_EXE_kvm-clone")
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for("alpha's VMs", |s| {
+        s.contains("archive01") && s.contains("web01")
+    });
+    tmux.wait_for("beta up", |s| {
+        s.contains("beta") && s.matches(" up").count() >= 2
+    });
+    // VMs pane; archive01 is the first row.
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["c"]);
+    tmux.wait_for("the clone dialog", |s| s.contains("archive01-clone"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("a passing checklist", |s| s.contains("Start clone"));
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the finished clone in history", |s| {
+        s.contains("done") && s.contains("alpha→beta")
+    });
+    assert!(s.contains("archive01"), "{s}");
+    assert!(
+        lab.domains("beta").contains(&"archive01-clone".to_string()),
+        "the clone is not defined on beta"
+    );
+    tmux.keys(&["q"]);
 }

@@ -83,11 +83,6 @@ impl HostHandle {
         lock(&self.view).clone()
     }
 
-    /// The host's libvirt and SSH handles, when it is up.
-    pub fn link(&self) -> Option<HostLink> {
-        link_of(&self.live)
-    }
-
     /// Where [`Self::live`] comes from, for tasks that wait for the host.
     pub fn live_slot(&self) -> LiveSlot {
         self.live.clone()

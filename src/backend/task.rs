@@ -200,13 +200,17 @@ impl Backend {
     /// Validation runs in its own task: it takes seconds and must not hold up
     /// other actions. The answer comes back as [`Event::Validation`].
     fn validate_clone(&self, req: CloneRequest) {
-        let (source, dest) = match self.live_pair(&req) {
-            Ok(p) => p,
+        let slots = match self.slots(&req) {
+            Ok(s) => s,
             Err(e) => return self.error(Some(&req.from), e),
         };
         let events = self.events.clone();
         tokio::spawn(async move {
-            let ev = match clone::validate(&req, &source, &dest).await {
+            let checked = match links(&slots).await {
+                Ok((source, dest)) => clone::validate(&req, &source, &dest).await,
+                Err(e) => Err(e),
+            };
+            let ev = match checked {
                 Ok(checklist) => Event::Validation {
                     request: req,
                     checklist,
@@ -287,20 +291,19 @@ impl Backend {
         }
     }
 
-    fn live_pair(&self, req: &CloneRequest) -> Result<(HostLink, HostLink), String> {
-        let live = |name: &str| match self.find(name) {
+    /// The two hosts' slots; the links are awaited in the job's own task.
+    fn slots(&self, req: &CloneRequest) -> Result<[(String, host::LiveSlot); 2], String> {
+        let slot = |name: &str| match self.find(name) {
             None => Err(format!("no host named {name:?}")),
-            Some(h) => h
-                .link()
-                .ok_or_else(|| format!("{name} is not connected ({})", h.view().state.label())),
+            Some(h) => Ok((name.to_string(), h.live_slot())),
         };
-        Ok((live(&req.from)?, live(&req.to)?))
+        Ok([slot(&req.from)?, slot(&req.to)?])
     }
 
     /// Starts a clone job in its own task; it validates again first.
     fn start_clone(&mut self, req: CloneRequest) {
-        let (source, dest) = match self.live_pair(&req) {
-            Ok(p) => p,
+        let slots = match self.slots(&req) {
+            Ok(s) => s,
             Err(e) => return self.error(Some(&req.from), e),
         };
         self.next_job += 1;
@@ -310,7 +313,15 @@ impl Backend {
         let ended = self.job_ended.clone();
         let token = cancel.clone();
         let task = tokio::spawn(async move {
-            clone::run_job(id, req, source, dest, token, events).await;
+            match links(&slots).await {
+                Ok((source, dest)) => clone::run_job(id, req, source, dest, token, events).await,
+                Err(message) => {
+                    let _ = events.send(Event::Error {
+                        host: Some(req.from.clone()),
+                        message: format!("cannot clone {}: {message}", req.vm),
+                    });
+                }
+            }
             let _ = ended.send(id);
         });
         self.jobs.insert(id, (cancel, task));
@@ -345,5 +356,28 @@ impl Backend {
             let _ = tokio::time::timeout(Duration::from_secs(3), h.join()).await;
         }
         let _ = self.events.send(Event::Stopped);
+    }
+}
+
+/// How long a clone waits for its hosts' libvirt to be reachable (SSH may
+/// be up a moment before libvirt is).
+const LINK_WAIT: Duration = Duration::from_secs(30);
+
+/// Both hosts' live links, waiting up to [`LINK_WAIT`] for them.
+async fn links(slots: &[(String, host::LiveSlot); 2]) -> Result<(HostLink, HostLink), String> {
+    let start = std::time::Instant::now();
+    loop {
+        if let (Some(a), Some(b)) = (host::link_of(&slots[0].1), host::link_of(&slots[1].1)) {
+            return Ok((a, b));
+        }
+        if start.elapsed() > LINK_WAIT {
+            let down: Vec<&str> = slots
+                .iter()
+                .filter(|(_, s)| host::link_of(s).is_none())
+                .map(|(n, _)| n.as_str())
+                .collect();
+            return Err(format!("{} not connected", down.join(" and ")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
