@@ -206,3 +206,97 @@ fn insufficient_space_is_refused() {
     assert!(err.contains("16 MiB"), "{err}");
     assert_eq!(snapshot("beta"), before);
 }
+
+#[test]
+fn uefi_vm_clones_with_its_own_nvram_copy() {
+    let _serial = clone_util::serial();
+    let name = format!("t-uefi-{}", std::process::id());
+    let img = clone_util::images("alpha").join(format!("{name}-vda.qcow2"));
+    let st = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&img)
+        .arg("64M")
+        .status()
+        .expect("qemu-img");
+    assert!(st.success());
+    lab().virsh("alpha", &["pool-refresh", "default"]);
+    let kind = if std::fs::metadata("/dev/kvm").is_ok() {
+        "kvm"
+    } else {
+        "qemu"
+    };
+    let xml = format!(
+        "<domain type='{kind}'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='q35'>hvm</type>\
+         <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>\
+         <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/{name}_VARS.fd</nvram></os>\
+         <features><acpi/></features><cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>\
+         <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+         <source file='/var/lib/libvirt/images/{name}-vda.qcow2'/><target dev='vda' bus='virtio'/></disk>\
+         <memballoon model='none'/></devices></domain>"
+    );
+    let file = lab().dir.join(format!("{name}.xml"));
+    std::fs::write(&file, xml).expect("xml");
+    lab().virsh("alpha", &["define", file.to_str().expect("utf8")]);
+    struct Source(String);
+    impl Drop for Source {
+        fn drop(&mut self) {
+            let uri = lab().socket_uri("alpha");
+            for args in [
+                vec!["destroy", &self.0],
+                vec!["undefine", "--nvram", &self.0],
+            ] {
+                let _ = std::process::Command::new("virsh")
+                    .args(["-q", "-c", &uri])
+                    .args(args)
+                    .output();
+            }
+            let _ = std::fs::remove_file(
+                clone_util::images("alpha").join(format!("{}-vda.qcow2", self.0)),
+            );
+        }
+    }
+    let _source = Source(name.clone());
+    // libvirt makes the varstore from the template on the first start.
+    lab().virsh("alpha", &["start", &name]);
+    lab().virsh("alpha", &["destroy", &name]);
+
+    let env = Env::new();
+    let new = format!("{name}-c");
+    let _g = Cleanup {
+        host: "beta",
+        name: new.clone(),
+    };
+    let (code, doc) = env.clone_json(&[
+        "--from", "alpha", "--vm", &name, "--to", "beta", "--name", &new,
+    ]);
+    let copy = clone_util::images("beta").join(format!("{new}_VARS.fd"));
+    let copy_guard = scopeguard(copy.clone());
+    assert_eq!(code, 0, "{doc:#}");
+    let source_vars = lab()
+        .dir
+        .join(format!("hosts/alpha/lib/qemu/nvram/{name}_VARS.fd"));
+    assert_eq!(
+        std::fs::read(&source_vars).expect("source varstore"),
+        std::fs::read(&copy).expect("copied varstore")
+    );
+    let xml = lab().virsh("beta", &["dumpxml", &new]);
+    assert!(
+        xml.contains(&format!("/var/lib/libvirt/images/{new}_VARS.fd")),
+        "{xml}"
+    );
+    lab().virsh("beta", &["start", &new]);
+    drop(copy_guard);
+}
+
+/// Removes a file when dropped.
+fn scopeguard(path: std::path::PathBuf) -> impl Drop {
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    Rm(path)
+}

@@ -159,6 +159,8 @@ struct Made {
     dst_dir: Option<RunDir>,
     dst_nbd: Vec<QemuNbd>,
     images: Vec<Image>,
+    /// The NVRAM copy: a plain file with no handle, removed by path.
+    nvram: Option<Resource>,
     resources: Vec<Resource>,
 }
 
@@ -177,8 +179,15 @@ impl Made {
     /// Removes everything, images included, falling back as `release_on` does.
     async fn undo_on(mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
         let resources = std::mem::take(&mut self.resources);
+        let nvram = self.nvram.take();
         if self.undo().await.is_ok() {
-            return Ok(());
+            return match nvram {
+                Some(r) => {
+                    let d = dst.fresh().await.map_err(|e| e.to_string())?;
+                    crate::jobs::recover::undo(&r, &d).await
+                }
+                None => Ok(()),
+            };
         }
         let mut again = Made {
             resources,
@@ -375,13 +384,6 @@ pub async fn run(
             message: "validation found no VM or pool to plan with".into(),
         })?
         .map_err(step("planning"))?;
-    if plan.nvram.is_some() {
-        return Err(CloneError::Step {
-            step: "planning",
-            message: "copying a UEFI NVRAM store is not supported yet; this VM cannot be cloned"
-                .into(),
-        });
-    }
     let live = facts
         .source
         .vm
@@ -579,6 +581,11 @@ impl Job<'_> {
             })?;
         self.check_cancel()?;
 
+        // The UEFI variable store: a small file, copied whole.
+        if let Some(n) = &plan.nvram {
+            self.copy_nvram(&n.source, &n.path, made, journal).await?;
+        }
+
         // Define the rewritten domain: the last step, and the only one that
         // makes the clone visible.
         self.phase(JobPhase::Defining);
@@ -586,6 +593,7 @@ impl Job<'_> {
         let xml = {
             let mut rp = RewritePlan::new(&spec.request.new_name, new_uuid);
             rp.disks = plan.rewrite_disks();
+            rp.nvram_path = plan.nvram.as_ref().map(|n| n.path.clone());
             rp.mac_policy = if spec.profile.preserve_macs {
                 MacPolicy::Preserve
             } else {
@@ -630,6 +638,65 @@ impl Job<'_> {
             started: start,
             disks,
         })
+    }
+
+    /// Copies the source's NVRAM file to `dest` on the destination, never
+    /// overwriting (`set -C`). The file is recorded as an image of the pool,
+    /// so an undo removes it like the disks.
+    async fn copy_nvram(
+        &self,
+        source: &str,
+        dest: &str,
+        made: &mut Made,
+        journal: &mut Journal,
+    ) -> Result<(), CloneError> {
+        use tokio::io::AsyncWriteExt;
+        let from = RemotePath::new(source).map_err(step("copying NVRAM"))?;
+        let to = RemotePath::new(dest).map_err(step("copying NVRAM"))?;
+        let src = self.src.fresh().await?;
+        let dst = self.dst.fresh().await?;
+        let read = crate::transport::quote::Command::new("cat")
+            .arg("--")
+            .arg(from.as_str())
+            .build();
+        let data = src
+            .session
+            .exec(&read)
+            .await
+            .and_then(|o| o.check(&read))
+            .map_err(step("reading the source NVRAM"))?
+            .stdout;
+        let file = Resource::Image {
+            host: dst.name.clone(),
+            path: to.as_str().into(),
+            pool: dst.pool.clone(),
+        };
+        note(journal, made, file.clone()).map_err(journal_err)?;
+        made.nvram = Some(file);
+        let write = format!(
+            "set -C; umask 077; cat > {}",
+            crate::transport::quote::quote(to.as_str())
+        );
+        let mut stream = dst
+            .session
+            .exec_stream(&write)
+            .await
+            .map_err(step("writing the NVRAM copy"))?;
+        stream
+            .write_all(&data)
+            .await
+            .map_err(step("writing the NVRAM copy"))?;
+        let exit = stream
+            .finish()
+            .await
+            .map_err(step("writing the NVRAM copy"))?;
+        if !exit.success() {
+            return Err(CloneError::Step {
+                step: "writing the NVRAM copy",
+                message: exit.describe(),
+            });
+        }
+        Ok(())
     }
 
     async fn source_xml(&self) -> Result<String, CloneError> {
