@@ -211,6 +211,26 @@ fn insufficient_space_is_refused() {
 fn uefi_vm_clones_with_its_own_nvram_copy() {
     let _serial = clone_util::serial();
     let name = format!("t-uefi-{}", std::process::id());
+    // Removes the source VM, its varstore and image, even when a step fails.
+    struct Source(String);
+    impl Drop for Source {
+        fn drop(&mut self) {
+            let uri = lab().socket_uri("alpha");
+            for args in [
+                vec!["destroy", &self.0],
+                vec!["undefine", "--nvram", &self.0],
+            ] {
+                let _ = std::process::Command::new("virsh")
+                    .args(["-q", "-c", &uri])
+                    .args(args)
+                    .output();
+            }
+            let _ = std::fs::remove_file(
+                clone_util::images("alpha").join(format!("{}-vda.qcow2", self.0)),
+            );
+        }
+    }
+    let _source = Source(name.clone());
     let img = clone_util::images("alpha").join(format!("{name}-vda.qcow2"));
     let st = std::process::Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
@@ -239,25 +259,6 @@ fn uefi_vm_clones_with_its_own_nvram_copy() {
     let file = lab().dir.join(format!("{name}.xml"));
     std::fs::write(&file, xml).expect("xml");
     lab().virsh("alpha", &["define", file.to_str().expect("utf8")]);
-    struct Source(String);
-    impl Drop for Source {
-        fn drop(&mut self) {
-            let uri = lab().socket_uri("alpha");
-            for args in [
-                vec!["destroy", &self.0],
-                vec!["undefine", "--nvram", &self.0],
-            ] {
-                let _ = std::process::Command::new("virsh")
-                    .args(["-q", "-c", &uri])
-                    .args(args)
-                    .output();
-            }
-            let _ = std::fs::remove_file(
-                clone_util::images("alpha").join(format!("{}-vda.qcow2", self.0)),
-            );
-        }
-    }
-    let _source = Source(name.clone());
     // libvirt makes the varstore from the template on the first start.
     lab().virsh("alpha", &["start", &name]);
     lab().virsh("alpha", &["destroy", &name]);
