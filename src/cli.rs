@@ -54,6 +54,9 @@ pub enum Command {
         /// Start the clone once it is defined.
         #[arg(long)]
         start: bool,
+        /// Only run the pre-flight checks and print them; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Print the result and the validation report as JSON (docs/json.md).
         #[arg(long)]
         json: bool,
@@ -256,6 +259,7 @@ pub async fn clone(
     config: Option<&Path>,
     request: kvm_clone::model::CloneRequest,
     json: bool,
+    dry_run: bool,
 ) -> Result<std::process::ExitCode> {
     use kvm_clone::backend::messages::JobResult;
     use std::io::Write;
@@ -309,6 +313,9 @@ pub async fn clone(
                 Some(_) => {}
             }
         }
+    }
+    if dry_run {
+        return dry_run_report(&actions, &mut events, request, json, task).await;
     }
     actions
         .send(Action::StartClone(request.clone()))
@@ -391,4 +398,44 @@ pub async fn clone(
     let _ = tokio::time::timeout(Duration::from_secs(90), task).await;
     let _ = std::io::stdout().flush();
     Ok(std::process::ExitCode::from(code))
+}
+
+/// `clone --dry-run`: the pre-flight checklist alone; exit 0 when the clone
+/// could start, 3 when a check fails. Read-only on both hosts.
+async fn dry_run_report(
+    actions: &tokio::sync::mpsc::UnboundedSender<Action>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    request: kvm_clone::model::CloneRequest,
+    json: bool,
+    task: tokio::task::JoinHandle<()>,
+) -> Result<std::process::ExitCode> {
+    actions
+        .send(Action::ValidateClone(request.clone()))
+        .map_err(|_| eyre!("the backend stopped"))?;
+    let outcome = loop {
+        match events.recv().await {
+            None | Some(Event::Stopped) => break Err(eyre!("the backend stopped")),
+            Some(Event::Validation {
+                request: r,
+                checklist,
+            }) if r == request => break Ok(checklist),
+            Some(Event::Error { host, message }) if host.as_deref() == Some(&request.from) => {
+                break Err(eyre!("{message}"));
+            }
+            Some(_) => {}
+        }
+    };
+    let _ = actions.send(Action::Quit);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    let checklist = outcome?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checklist)?);
+    } else {
+        print!("{}", checklist.render_text());
+    }
+    Ok(std::process::ExitCode::from(if checklist.ok() {
+        0
+    } else {
+        exit::INVALID
+    }))
 }

@@ -30,6 +30,7 @@ fn main() -> Result<std::process::ExitCode> {
                 name,
                 profile,
                 start,
+                dry_run,
                 json,
             }) => {
                 let new_name = name.unwrap_or_else(|| format!("{vm}-clone"));
@@ -41,7 +42,7 @@ fn main() -> Result<std::process::ExitCode> {
                     profile,
                     start,
                 };
-                cli::clone(cli.config.as_deref(), request, json).await
+                cli::clone(cli.config.as_deref(), request, json, dry_run).await
             }
         }
     })

@@ -301,3 +301,47 @@ fn scopeguard(path: std::path::PathBuf) -> impl Drop {
     }
     Rm(path)
 }
+
+#[test]
+fn dry_run_only_checks_and_changes_nothing() {
+    let _serial = clone_util::serial();
+    let env = Env::new();
+    let before = snapshot("beta");
+    let args = [
+        "clone",
+        "--from",
+        "alpha",
+        "--vm",
+        "archive01",
+        "--to",
+        "beta",
+        "--dry-run",
+        "--json",
+    ];
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    assert!(doc["items"].as_array().is_some_and(|i| !i.is_empty()));
+    let conflict = env.run(&[
+        "clone",
+        "--from",
+        "alpha",
+        "--vm",
+        "archive01",
+        "--to",
+        "beta",
+        "--name",
+        "shared01",
+        "--dry-run",
+    ]);
+    assert_eq!(conflict.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&conflict.stdout);
+    assert!(text.contains("shared01"), "{text}");
+    assert_eq!(snapshot("beta"), before, "a dry run changed beta");
+}
