@@ -94,8 +94,16 @@ pub fn parse_domain(xml: &str) -> Result<DomainXml, DomainXmlError> {
 }
 
 /// Direct child only: a disk's `<backingStore>` has its own `<source>`.
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+pub(crate) fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     node.children().find(|n| n.has_tag_name(name))
+}
+
+/// An element's trimmed text, if it has any.
+pub(crate) fn text(node: Node) -> Option<String> {
+    node.text()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 fn attr(node: Option<Node>, name: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Parsing `virConnectGetDomainCapabilities` XML (`virsh domcapabilities`)
 //! into what the platform checks compare against. Pure.
 
+use crate::libvirt::domain_xml::{child, text};
 use roxmltree::{Document, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,17 +127,6 @@ fn enum_values(node: Node, name: &str) -> Option<Vec<String>> {
                 .filter_map(text)
                 .collect()
         })
-}
-
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children().find(|n| n.has_tag_name(name))
-}
-
-fn text(node: Node) -> Option<String> {
-    node.text()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What the platform checks need from the source domain's XML: hypervisor
 //! type, arch, machine, emulator, CPU, firmware, TPM, memory, vCPUs. Pure.
 
+use crate::libvirt::domain_xml::{child, text};
 use roxmltree::{Document, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,17 +158,6 @@ fn memory_bytes(node: Node) -> u64 {
         _ => 1 << 10,
     };
     value.saturating_mul(mult)
-}
-
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children().find(|n| n.has_tag_name(name))
-}
-
-fn text(node: Node) -> Option<String> {
-    node.text()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]
