@@ -1,0 +1,104 @@
+//! Command-line interface: argument parsing and the glue between the
+//! backend and each front end (TUI or headless output).
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use kvm_clone::backend::{self, Backend};
+use kvm_clone::config;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kvm-clone",
+    version,
+    about = "Clone, export, back up and restore KVM VMs between libvirt hosts over SSH"
+)]
+pub struct Cli {
+    /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show every configured host: connection state, versions, CPUs, memory, pools.
+    Hosts {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clone a VM to another host: validate, copy, verify, define.
+    Clone {
+        /// Source host.
+        #[arg(long, value_name = "HOST")]
+        from: String,
+        /// The VM to clone.
+        #[arg(long, value_name = "NAME")]
+        vm: String,
+        /// Destination host.
+        #[arg(long, value_name = "HOST")]
+        to: String,
+        /// Name of the clone (default: <vm>-clone).
+        #[arg(long, value_name = "NEW")]
+        name: Option<String>,
+        /// Profile (docs/profiles.md).
+        #[arg(long, value_name = "P", default_value = "default")]
+        profile: String,
+        /// Start the clone once it is defined.
+        #[arg(long)]
+        start: bool,
+        /// Only run the pre-flight checks and print them; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result and the validation report as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the VMs of one host, or of every host.
+    Vms {
+        /// Only this host.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How long headless commands wait for hosts to answer before reporting them as they are.
+const HEADLESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn load(config: Option<&Path>) -> Result<config::LoadedConfig> {
+    // The error already names the file, line and reason.
+    config::load(config).map_err(|e| eyre!("{e}"))
+}
+
+pub async fn run_tui(config: Option<&Path>) -> Result<()> {
+    let loaded = load(config)?;
+    let keys = kvm_clone::tui::KeyMap::from_config(&loaded.config.keys)
+        .map_err(|e| eyre!("{}: [keys]: {e}", loaded.path.display()))?;
+    let state = kvm_clone::tui::AppState::new(
+        &keys,
+        kvm_clone::tui::Theme::from_env(),
+        Some(loaded.path.clone()),
+    );
+    let Backend {
+        actions,
+        events,
+        task,
+    } = backend::spawn(loaded, backend::Options::default());
+    kvm_clone::tui::run(state, keys, actions, events)
+        .await
+        .wrap_err("the terminal UI failed")?;
+    // The TUI sent Action::Quit; let the backend close connections.
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    Ok(())
+}
+
+mod clone;
+mod inventory;
+pub use clone::clone;
+pub use inventory::{hosts, vms};
