@@ -49,8 +49,14 @@ async fn exists(session: &kvm_clone::transport::Session, path: &str) -> bool {
         == "y"
 }
 
+/// Running, that is: a zombie waiting for init to reap it holds nothing.
 async fn pid_alive(session: &kvm_clone::transport::Session, pid: u32) -> bool {
-    exists(session, &format!("/proc/{pid}")).await
+    let state = sh_str(
+        session,
+        &format!("sed -n 's/^State:[[:space:]]*//p' /proc/{pid}/status 2>/dev/null"),
+    )
+    .await;
+    !state.trim().is_empty() && !state.trim_start().starts_with('Z')
 }
 
 /// Every data range of `map` (up to `limit` ranges, `chunk` bytes from each

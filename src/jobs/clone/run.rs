@@ -222,22 +222,22 @@ impl Made {
 
     /// Stops the NBD servers and ends the backup: the copy is over either way.
     async fn release(&mut self) -> Result<(), String> {
-        let mut errors = Vec::new();
-        for n in self.dst_nbd.drain(..).chain(self.src_nbd.drain(..)) {
-            if let Err(e) = n.stop().await {
-                errors.push(e.to_string());
-            }
-        }
+        // Each stop is a round trip to a host: run them side by side.
+        let stops = self.dst_nbd.drain(..).chain(self.src_nbd.drain(..));
+        let mut errors: Vec<String> = futures::future::join_all(stops.map(|n| n.stop()))
+            .await
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect();
         if let Some(b) = self.backup.take()
             && let Err(e) = b.end().await
         {
             errors.push(e.to_string());
         }
-        for d in [self.dst_dir.take(), self.src_dir.take()]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(e) = d.remove().await {
+        let dirs = [self.dst_dir.take(), self.src_dir.take()];
+        let removals = dirs.into_iter().flatten().map(|d| d.remove());
+        for r in futures::future::join_all(removals).await {
+            if let Err(e) = r {
                 errors.push(e.to_string());
             }
         }
