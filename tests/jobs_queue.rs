@@ -237,7 +237,8 @@ async fn second_clone_on_the_same_hosts_waits_for_the_first() {
     assert_eq!(phases.last(), Some(&JobPhase::Done), "{phases:?}");
     let log = &h.logs[&ja];
     assert!(
-        log.iter().any(|l| l.contains("clone phase") && l.contains("Copying")),
+        log.iter()
+            .any(|l| l.contains("clone phase") && l.contains("Copying")),
         "{log:?}"
     );
     assert!(
@@ -270,9 +271,7 @@ async fn a_job_that_failed_is_retried_once_its_cause_is_gone() {
     placeholder_on_beta(&name);
     let mut h = Harness::start(2).await;
     h.send(Action::StartClone(request(&name)));
-    let first = h
-        .until("the job listed", |_, h| h.job_named(&name))
-        .await;
+    let first = h.until("the job listed", |_, h| h.job_named(&name)).await;
     let result = h
         .until("the first run's end", |ev, _| done_of(ev, first))
         .await;

@@ -306,7 +306,11 @@ impl AppState {
                     return None;
                 }
                 let max = overlays::job_detail::max_scroll(self, id, self.area);
-                let scroll = scrolled(scroll, cmd, max);
+                // End follows the log as it grows (the view clamps at draw time).
+                let scroll = match cmd {
+                    Some(Command::Bottom) => u16::MAX,
+                    _ => scrolled(scroll.min(max), cmd, max),
+                };
                 Some(Overlay::JobDetail { id, scroll })
             }
         }

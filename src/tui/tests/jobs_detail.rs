@@ -139,16 +139,31 @@ fn queued_jobs_show_their_place_in_the_jobs_pane() {
 }
 
 #[test]
-fn detail_scrolls_within_its_content_and_esc_closes() {
+fn detail_scrolls_within_its_content_end_follows_the_log_and_esc_closes() {
     let mut s = running(80, 24);
     open_detail(&mut s);
+    let bottom = |s: &AppState| crate::tui::overlays::job_detail::max_scroll(s, 9, s.area);
+    let max = bottom(&s);
+    assert!(max > 0, "the body is longer than the screen");
+    press(
+        &mut s,
+        &[
+            key(KeyCode::PageDown),
+            key(KeyCode::PageDown),
+            key(KeyCode::PageDown),
+        ],
+    );
+    assert!(matches!(s.overlay, Some(Overlay::JobDetail { scroll, .. }) if scroll == max));
+    // End sticks to the bottom: new log lines come into view.
     press(&mut s, &[key(KeyCode::End)]);
-    let Some(Overlay::JobDetail { scroll, .. }) = s.overlay else {
-        panic!("detail closed");
-    };
-    assert!(scroll > 0, "the body is longer than the screen");
-    press(&mut s, &[key(KeyCode::Down)]);
-    assert!(matches!(s.overlay, Some(Overlay::JobDetail { scroll: s2, .. }) if s2 == scroll));
+    let new = vec!["14:14:00 INFO  newest line".to_string()];
+    detail(&mut s, 9, DetailUpdate::Log(new));
+    assert_eq!(bottom(&s), max + 1);
+    let last = super::behaviour::screen_line(&s, 21);
+    assert!(last.contains("newest line"), "{last}");
+    // Up from there moves one line up from the bottom.
+    press(&mut s, &[key(KeyCode::Up)]);
+    assert!(matches!(s.overlay, Some(Overlay::JobDetail { scroll, .. }) if scroll == max));
     press(&mut s, &[key(KeyCode::Esc)]);
     assert!(s.overlay.is_none());
 }
