@@ -174,6 +174,8 @@ pub struct VmInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobPhase {
+    /// Waiting for the concurrency limits (`[jobs]` in the config) to allow it.
+    Queued,
     Validating,
     Preparing,
     Copying,
@@ -206,6 +208,9 @@ pub struct JobView {
     pub rate_bytes_per_sec: f64,
     pub eta_secs: Option<u64>,
     pub message: Option<String>,
+    /// 1-based place in the queue while the phase is [`JobPhase::Queued`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 impl JobView {

@@ -812,3 +812,25 @@ fn include_loop_is_an_error_not_a_hang() {
         .to_string();
     assert!(e.contains("Include nested more than 16 levels deep"), "{e}");
 }
+
+#[test]
+fn jobs_limits_parse_with_defaults_and_reject_zero_at_its_line() {
+    let c = parse("[jobs]\nper_host = 1\n", Path::new(P)).unwrap();
+    let s = c.job_settings();
+    assert_eq!((s.per_host, s.max), (1, 4));
+    let s = parse("", Path::new(P)).unwrap().job_settings();
+    assert_eq!((s.per_host, s.max), (2, 4));
+
+    let (line, _, msg, _) = reject("[jobs]\nper_host = 2\nmax = 0\n");
+    assert_eq!(line, 3);
+    assert_eq!(msg, "max in [jobs]: must be at least 1");
+    let (line, _, msg, _) = reject("[jobs]\nper_hosts = 2\n");
+    assert_eq!(line, 2);
+    assert!(
+        msg.starts_with("unknown field `per_hosts` in [jobs]; expected per_host or max"),
+        "{msg}"
+    );
+    let (line, _, msg, _) = reject("[jobs]\nmax = -1\n");
+    assert_eq!(line, 2);
+    assert!(msg.starts_with("max in [jobs]:"), "{msg}");
+}

@@ -7,7 +7,6 @@ use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
 use crate::jobs::history;
 use crate::model::{Checklist, CloneRequest, HistoryEntry};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +33,15 @@ pub(super) async fn validate(
         .map_err(|e| e.to_string())
 }
 
+/// The message the detail view shows for how the job ended.
+fn job_error(r: &JobResult) -> Option<String> {
+    match r {
+        JobResult::Cloned(_) => None,
+        JobResult::Failed { message, .. } => Some(message.clone()),
+        JobResult::Cancelled => Some("cancelled".into()),
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -41,11 +49,13 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs one clone job to its end: progress as [`Event::Job`], then the
+/// Runs one clone job to its end with the profile resolved when it was
+/// queued: progress as [`Event::Job`] and [`Event::JobDetail`], then the
 /// history entry, [`Event::History`] and [`Event::JobDone`].
 pub(super) async fn run_job(
     id: u64,
     req: CloneRequest,
+    mut profile: Profile,
     source: HostLink,
     dest: HostLink,
     cancel: CancellationToken,
@@ -53,29 +63,18 @@ pub(super) async fn run_job(
 ) {
     let started = unix_now();
     let clock = std::time::Instant::now();
-    let result = match find_profile(&req.profile) {
-        Err(message) => Err(CloneError::Step {
-            step: "profile",
-            message,
-        }),
-        Ok(mut profile) => {
-            profile.start |= req.start;
-            let journal_dir = crate::paths::data_dir()
-                .unwrap_or_else(std::env::temp_dir)
-                .join("journal");
-            let spec = CloneSpec {
-                job_id: id,
-                request: req.clone(),
-                profile,
-                journal_dir,
-            };
-            let tx = events.clone();
-            let report: run::Report = Arc::new(move |v| {
-                let _ = tx.send(Event::Job(v));
-            });
-            run::run(&spec, &source, &dest, report, cancel).await
-        }
+    let watch = super::job_watch::Watch::start(id, events.clone());
+    profile.start |= req.start;
+    let journal_dir = crate::paths::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("journal");
+    let spec = CloneSpec {
+        job_id: id,
+        request: req.clone(),
+        profile,
+        journal_dir,
     };
+    let result = run::run(&spec, &source, &dest, watch.report(), cancel).await;
     let (outcome, bytes, message, job_result) = match result {
         Ok(r) => ("done", r.bytes_moved, None, JobResult::Cloned(r)),
         Err(CloneError::Cancelled) => ("cancelled", 0, None, JobResult::Cancelled),
@@ -117,6 +116,7 @@ pub(super) async fn run_job(
             let _ = events.send(Event::History(all));
         }
     }
+    watch.finish(job_error(&job_result)).await;
     let _ = events.send(Event::JobDone {
         id,
         result: job_result,

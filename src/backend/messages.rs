@@ -46,8 +46,12 @@ pub enum Action {
     ValidateClone(CloneRequest),
     /// Validate again and, if nothing fails, start the clone job.
     StartClone(CloneRequest),
-    /// Cancel a running job; the job cleans up what it created.
+    /// Cancel a job: a queued one never starts; a running one cleans up
+    /// what it created.
     CancelJob(u64),
+    /// Run an ended job again, with the same request and profile settings,
+    /// as a new job.
+    RetryJob(u64),
     /// Stop the backend: close connections, end jobs.
     Quit,
 }
@@ -76,6 +80,11 @@ pub enum Event {
         checklist: Checklist,
     },
     Job(JobView),
+    /// More of a job's detail (phases, checklist, retries, rate, log).
+    JobDetail {
+        id: u64,
+        update: crate::jobs::detail::DetailUpdate,
+    },
     /// A job ended; its last [`Event::Job`] has the final phase.
     JobDone {
         id: u64,

@@ -4,6 +4,7 @@
 
 mod clone;
 mod host;
+mod job_watch;
 pub mod messages;
 mod task;
 

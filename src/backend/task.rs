@@ -4,18 +4,23 @@
 use super::Options;
 use super::clone;
 use super::host::{self, HostHandle};
-use super::messages::{Action, Event};
+use super::job_watch;
+use super::messages::{Action, Event, JobResult};
+use crate::config::profile::Profile;
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::jobs::clone::run::HostLink;
+use crate::jobs::detail::DetailUpdate;
 use crate::jobs::journal::Journal;
+use crate::jobs::queue::Queue;
 use crate::jobs::recover;
-use crate::model::{CloneRequest, HostView};
+use crate::model::{CloneRequest, HostView, JobPhase};
 use crate::transport::supervisor::StateChange;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How many finished jobs the history pane receives.
 pub(super) const HISTORY_SHOWN: usize = 200;
@@ -32,7 +37,17 @@ struct Backend {
     jobs: HashMap<u64, (CancellationToken, tokio::task::JoinHandle<()>)>,
     next_job: u64,
     job_ended: mpsc::UnboundedSender<u64>,
+    /// Clone jobs waiting for the limits, and those running under them.
+    queue: Queue,
+    /// What each clone job of this run was asked to do, for its start and
+    /// a retry; the newest [`REQUESTS_KEPT`].
+    requests: std::collections::BTreeMap<u64, (CloneRequest, Profile)>,
+    /// Queue places last sent, so only changes are sent again.
+    positions: HashMap<u64, usize>,
 }
+
+/// Job requests kept for retries.
+const REQUESTS_KEPT: usize = 200;
 
 pub(super) async fn run(
     config: LoadedConfig,
@@ -55,7 +70,11 @@ pub(super) async fn run(
             .map(|d| d.as_secs() * 1000)
             .unwrap_or(1),
         job_ended: ended_tx,
+        queue: Queue::default(),
+        requests: Default::default(),
+        positions: HashMap::new(),
     };
+    backend.queue = Queue::new(backend.config.config.job_settings().limits());
     let wanted: Vec<HostConfig> = backend
         .config
         .config
@@ -84,7 +103,11 @@ pub(super) async fn run(
                 Some(a) => backend.handle(a),
             },
             Some(change) = state_rx.recv() => backend.state_changed(change),
-            Some(id) = ended_rx.recv() => { backend.jobs.remove(&id); }
+            Some(id) = ended_rx.recv() => {
+                backend.jobs.remove(&id);
+                backend.queue.finish(id);
+                backend.schedule();
+            }
         }
     }
     backend.shutdown().await;
@@ -189,10 +212,8 @@ impl Backend {
             Action::AddHost(cfg) => self.add_host(cfg),
             Action::ValidateClone(req) => self.validate_clone(req),
             Action::StartClone(req) => self.start_clone(req),
-            Action::CancelJob(id) => match self.jobs.get(&id) {
-                Some((token, _)) => token.cancel(),
-                None => self.error(None, format!("no running job {id}")),
-            },
+            Action::CancelJob(id) => self.cancel_job(id),
+            Action::RetryJob(id) => self.retry_job(id),
             Action::Quit => {}
         }
     }
@@ -300,30 +321,131 @@ impl Backend {
         Ok([slot(&req.from)?, slot(&req.to)?])
     }
 
-    /// Starts a clone job in its own task; it validates again first.
+    /// Queues a clone job with the profile as it is now; it starts when
+    /// the limits allow, and validates again then.
     fn start_clone(&mut self, req: CloneRequest) {
-        let slots = match self.slots(&req) {
-            Ok(s) => s,
-            Err(e) => return self.error(Some(&req.from), e),
+        if let Err(e) = self.slots(&req) {
+            return self.error(Some(&req.from), e);
+        }
+        let profile = match clone::find_profile(&req.profile) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.from), format!("cannot clone {}: {e}", req.vm)),
         };
+        self.enqueue(req, profile);
+    }
+
+    fn enqueue(&mut self, req: CloneRequest, profile: Profile) {
         self.next_job += 1;
         let id = self.next_job;
+        self.queue.push(id, [req.from.as_str(), req.to.as_str()]);
+        // Listed as queued first; if it starts at once, its progress follows.
+        let place = self.queue.positions().len();
+        self.positions.insert(id, place);
+        let _ = self
+            .events
+            .send(Event::Job(job_watch::queued_view(id, &req, place)));
+        job_watch::send(&self.events, id, DetailUpdate::Request(req.clone()));
+        job_watch::stamp(&self.events, id, JobPhase::Queued);
+        self.requests.insert(id, (req, profile));
+        while self.requests.len() > REQUESTS_KEPT {
+            self.requests.pop_first();
+        }
+        self.schedule();
+    }
+
+    /// Starts what the limits allow, and tells the waiting jobs their place.
+    fn schedule(&mut self) {
+        for id in self.queue.startable() {
+            self.positions.remove(&id);
+            self.spawn_clone(id);
+        }
+        let positions = self.queue.positions();
+        self.positions
+            .retain(|id, _| positions.iter().any(|(w, _)| w == id));
+        for (id, place) in positions {
+            if self.positions.insert(id, place) == Some(place) {
+                continue;
+            }
+            if let Some((req, _)) = self.requests.get(&id) {
+                let view = job_watch::queued_view(id, req, place);
+                let _ = self.events.send(Event::Job(view));
+            }
+        }
+    }
+
+    /// A queued job leaves the line and never starts; a running one is
+    /// cancelled and cleans up.
+    fn cancel_job(&mut self, id: u64) {
+        if self.queue.remove(id) {
+            self.positions.remove(&id);
+            if let Some((req, _)) = self.requests.get(&id) {
+                let message = "cancelled before it started".to_string();
+                job_watch::unstarted(&self.events, id, req, message, JobResult::Cancelled);
+            }
+            return self.schedule();
+        }
+        match self.jobs.get(&id) {
+            Some((token, _)) => token.cancel(),
+            None => self.error(None, format!("no running job {id}")),
+        }
+    }
+
+    /// Queues an ended job again, as a new job with the same request and
+    /// the profile settings it ran with.
+    fn retry_job(&mut self, id: u64) {
+        if self.queue.is_waiting(id) || self.jobs.contains_key(&id) {
+            return self.error(None, format!("job {id} has not ended; nothing to retry"));
+        }
+        match self.requests.get(&id).cloned() {
+            Some((req, profile)) => {
+                tracing::info!(job = id, "retrying as a new job");
+                self.enqueue(req, profile);
+            }
+            None => self.error(
+                None,
+                format!("job {id} is not known to this run; start it again"),
+            ),
+        }
+    }
+
+    /// Starts a queued clone job in its own task; it validates again first.
+    fn spawn_clone(&mut self, id: u64) {
+        let Some((req, profile)) = self.requests.get(&id).cloned() else {
+            return;
+        };
+        let slots = match self.slots(&req) {
+            Ok(s) => s,
+            Err(message) => {
+                self.queue.finish(id);
+                let failed = JobResult::Failed {
+                    message: message.clone(),
+                    checklist: None,
+                };
+                return job_watch::unstarted(&self.events, id, &req, message, failed);
+            }
+        };
         let cancel = CancellationToken::new();
         let events = self.events.clone();
         let ended = self.job_ended.clone();
         let token = cancel.clone();
-        let task = tokio::spawn(async move {
+        let task = async move {
             match links(&slots).await {
-                Ok((source, dest)) => clone::run_job(id, req, source, dest, token, events).await,
+                Ok((source, dest)) => {
+                    clone::run_job(id, req, profile, source, dest, token, events).await
+                }
                 Err(message) => {
-                    let _ = events.send(Event::Error {
-                        host: Some(req.from.clone()),
-                        message: format!("cannot clone {}: {message}", req.vm),
-                    });
+                    let message = format!("cannot clone {}: {message}", req.vm);
+                    let failed = JobResult::Failed {
+                        message: message.clone(),
+                        checklist: None,
+                    };
+                    job_watch::unstarted(&events, id, &req, message, failed);
                 }
             }
             let _ = ended.send(id);
-        });
+        };
+        // Everything logged inside the job lands in its own log too.
+        let task = tokio::spawn(task.instrument(tracing::info_span!("job", id)));
         self.jobs.insert(id, (cancel, task));
     }
 

@@ -44,6 +44,9 @@ pub struct Config {
     /// Defaults for clone jobs; `None` when the file has no `[clone]` table.
     #[serde(default)]
     pub clone: Option<CloneSettings>,
+    /// Job concurrency limits; `None` when the file has no `[jobs]` table.
+    #[serde(default)]
+    pub jobs: Option<JobSettings>,
 }
 
 impl Config {
@@ -57,6 +60,11 @@ impl Config {
     /// The `[clone]` settings, or their defaults when the table is absent.
     pub fn clone_settings(&self) -> CloneSettings {
         self.clone.clone().unwrap_or_default()
+    }
+
+    /// The `[jobs]` settings, or their defaults when the table is absent.
+    pub fn job_settings(&self) -> JobSettings {
+        self.jobs.unwrap_or_default()
     }
 }
 
@@ -136,4 +144,42 @@ impl Default for CloneSettings {
 
 fn yes() -> bool {
     true
+}
+
+/// `[jobs]`: how many jobs run at once; the rest wait in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Jobs touching one host (as source or destination) at once.
+    #[serde(default = "default_per_host")]
+    pub per_host: usize,
+    /// Jobs running at once overall.
+    #[serde(default = "default_max_jobs")]
+    pub max: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            per_host: default_per_host(),
+            max: default_max_jobs(),
+        }
+    }
+}
+
+impl JobSettings {
+    pub fn limits(&self) -> crate::jobs::queue::Limits {
+        crate::jobs::queue::Limits {
+            per_host: self.per_host,
+            max: self.max,
+        }
+    }
+}
+
+fn default_per_host() -> usize {
+    crate::jobs::queue::Limits::default().per_host
+}
+
+fn default_max_jobs() -> usize {
+    crate::jobs::queue::Limits::default().max
 }

@@ -196,6 +196,18 @@ fn check(config: &Config, doc: &DeTable<'_>, text: &str, path: &Path) -> Result<
         let span = doc.get("known_hosts").map(|v| v.span());
         return Err(invalid(text, path, span, "known_hosts: empty path".into()));
     }
+    if let Some(jobs) = &config.jobs {
+        for (field, value) in [("per_host", jobs.per_host), ("max", jobs.max)] {
+            if value == 0 {
+                let span = doc
+                    .get("jobs")
+                    .and_then(|t| t.get_ref().as_table()?.get(field))
+                    .map(|v| v.span());
+                let message = format!("{field} in [jobs]: must be at least 1");
+                return Err(invalid(text, path, span, message));
+            }
+        }
+    }
     if let Some((action, _)) = config.keys.iter().find(|(a, _)| a.trim().is_empty()) {
         let span = doc.get("keys").map(extent);
         let message = format!("[keys]: empty action name {action:?}");

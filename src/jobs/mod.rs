@@ -3,6 +3,9 @@
 //! and the history of finished jobs.
 
 pub mod clone;
+pub mod detail;
 pub mod history;
 pub mod journal;
+pub mod log;
+pub mod queue;
 pub mod recover;

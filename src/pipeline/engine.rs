@@ -197,13 +197,12 @@ impl CopyJob {
                     });
                 };
                 retries += 1;
-                self.progress.add_retry();
-                tracing::warn!(
-                    "copy: {} at offset {} failed ({}); retry {retries} in {delay:?}",
-                    last.op,
-                    last.offset,
-                    last.error
+                let reason = format!(
+                    "{} at offset {} failed: {}",
+                    last.op, last.offset, last.error
                 );
+                tracing::warn!("copy: {reason}; retry {retries} in {delay:?}");
+                self.progress.add_retry(retries, reason);
                 let fresh = tokio::select! {
                     biased;
                     _ = self.cancel.cancelled() => return Err(CopyError::Cancelled),

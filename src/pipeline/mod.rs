@@ -38,7 +38,7 @@ pub use hash::{DIGEST_BLOCK, Digest};
 pub use nbd_sink::NbdSink;
 pub use nbd_source::NbdSource;
 pub use pool::{DEFAULT_CONNECTIONS, NbdPool};
-pub use progress::{Progress, ProgressSnapshot, RateEstimator};
+pub use progress::{Progress, ProgressSnapshot, RateEstimator, RetryEvent};
 pub use ranges::RangeSet;
 pub use retry::RetryPolicy;
 pub use sink::{BlockSink, DiscardSink};

@@ -1,6 +1,8 @@
 //! Progress accounting: lock-free counters a UI samples as often as it
 //! likes, and a rate/ETA estimator for the consumer side.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,23 @@ pub struct Progress {
     retries: AtomicU32,
     buffered: AtomicU64,
     buffered_max: AtomicU64,
+    /// The newest reconnects with their reasons, for a job's detail view.
+    retry_log: Mutex<VecDeque<RetryEvent>>,
+}
+
+/// Retry events kept per copy; the `retries` counter goes on.
+const RETRY_EVENTS_KEPT: usize = 32;
+
+/// One reconnect of a copy, and the failure that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryEvent {
+    /// 1-based count of retries on this [`Progress`], across runs.
+    pub seq: u32,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    /// The attempt number within its run (1 for its first retry).
+    pub attempt: u32,
+    pub reason: String,
 }
 
 /// One consistent-enough reading of [`Progress`].
@@ -90,8 +109,28 @@ impl Progress {
     pub(crate) fn add_zeroed(&self, n: u64) {
         self.bytes_zeroed.fetch_add(n, Relaxed);
     }
-    pub(crate) fn add_retry(&self) {
-        self.retries.fetch_add(1, Relaxed);
+    pub(crate) fn add_retry(&self, attempt: u32, reason: String) {
+        let seq = self.retries.fetch_add(1, Relaxed) + 1;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut log = self.retry_log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == RETRY_EVENTS_KEPT {
+            log.pop_front();
+        }
+        log.push_back(RetryEvent {
+            seq,
+            at_ms,
+            attempt,
+            reason,
+        });
+    }
+
+    /// Kept retry events with `seq` greater than `after`, oldest first.
+    pub fn retries_after(&self, after: u32) -> Vec<RetryEvent> {
+        let log = self.retry_log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().filter(|e| e.seq > after).cloned().collect()
     }
 
     /// Counts `n` bytes of buffer until the lease is dropped.

@@ -142,6 +142,12 @@ async fn resumes_after_the_source_drops() {
         .unwrap();
     assert_eq!(calls.load(SeqCst), 1);
     assert_eq!(out.retries, 1);
+    // The retry and its reason are kept for the job's detail view.
+    let events = job.progress().retries_after(0);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].seq, events[0].attempt), (1, 1));
+    assert!(events[0].reason.contains("at offset"), "{events:?}");
+    assert!(job.progress().retries_after(1).is_empty());
     assert!(sink.image() == image);
     assert_eq!(out.stats.bytes_done, data);
     // Re-copied at most what was unflushed: less than one checkpoint plus

@@ -57,6 +57,7 @@ pub fn ratio(done: u64, total: u64) -> f64 {
 /// A job phase as operators read it.
 pub fn phase_label(p: JobPhase) -> &'static str {
     match p {
+        JobPhase::Queued => "queued",
         JobPhase::Validating => "validating",
         JobPhase::Preparing => "preparing",
         JobPhase::Copying => "copying",

@@ -116,8 +116,19 @@ fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> CloneErro
     }
 }
 
-/// Receives progress: called at least 4 times a second while copying.
-pub type Report = Arc<dyn Fn(JobView) + Send + Sync>;
+/// What a running clone tells its owner.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Progress: at least 4 times a second while copying, and at each phase.
+    View(JobView),
+    /// The pre-flight checklist, passed or not, once checked.
+    Checklist(Checklist),
+    /// A disk's copy reconnected after a transient failure.
+    Retry(crate::jobs::detail::RetryNote),
+}
+
+/// Receives the job's [`Update`]s.
+pub type Report = Arc<dyn Fn(Update) + Send + Sync>;
 
 /// Where one disk is exported, so a connection can be reopened after the
 /// SSH session was replaced.
@@ -334,12 +345,13 @@ impl Job<'_> {
             rate_bytes_per_sec: 0.0,
             eta_secs: None,
             message: None,
+            queue_position: None,
         }
     }
 
     fn phase(&self, phase: JobPhase) {
         tracing::info!(job = %self.tag, ?phase, "clone phase");
-        (self.report)(self.view(phase, Vec::new()));
+        (self.report)(Update::View(self.view(phase, Vec::new())));
     }
 
     fn check_cancel(&self) -> Result<(), CloneError> {
@@ -375,6 +387,7 @@ pub async fn run(
         .await
         .map_err(step("validating"))?;
     let checklist = validate::check(&vreq, &facts);
+    (job.report)(Update::Checklist(checklist.clone()));
     if !checklist.ok() {
         return Err(CloneError::Invalid(checklist));
     }
@@ -738,7 +751,10 @@ impl Job<'_> {
             .map(|_| Arc::new(Progress::new()))
             .collect();
         self.phase(JobPhase::Copying);
-        let ticker = self.spawn_ticker(plan, &progress, JobPhase::Copying);
+        let stop_ticker = CancellationToken::new();
+        let ticker = self.spawn_ticker(plan, &progress, JobPhase::Copying, stop_ticker.clone());
+        // Stops the ticker too if this future is dropped midway.
+        let _stop_on_drop = stop_ticker.clone().drop_guard();
         let copies = plan.disks.iter().enumerate().map(|(i, _)| {
             let job = CopyJob::new(opts.clone())
                 .with_progress(progress[i].clone())
@@ -766,7 +782,9 @@ impl Job<'_> {
             }
         });
         let results = futures::future::join_all(copies).await;
-        ticker.abort();
+        // One last report, so the final bytes and any late retry are seen.
+        stop_ticker.cancel();
+        let _ = ticker.await;
         let mut done = Vec::new();
         for r in results {
             done.push(r?);
@@ -807,22 +825,40 @@ impl Job<'_> {
         Ok((moved, true))
     }
 
-    /// Sends the job's progress 4 times a second until aborted.
+    /// Sends the job's progress 4 times a second, and each disk's retries
+    /// as they happen, until `stop` (then once more).
     fn spawn_ticker(
         &self,
         plan: &TargetPlan,
         progress: &[Arc<Progress>],
         phase: JobPhase,
+        stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        use tracing::Instrument;
         let targets: Vec<String> = plan.disks.iter().map(|d| d.target.clone()).collect();
         let progress = progress.to_vec();
         let base = self.view(phase, Vec::new());
         let report = self.report.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let mut rate = RateEstimator::new(Duration::from_secs(3));
             let mut tick = tokio::time::interval(Duration::from_millis(250));
+            let mut seen = vec![0u32; targets.len()];
             loop {
-                tick.tick().await;
+                let last = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = stop.cancelled() => true,
+                };
+                for ((t, p), seen) in targets.iter().zip(&progress).zip(&mut seen) {
+                    for e in p.retries_after(*seen) {
+                        *seen = e.seq;
+                        report(Update::Retry(crate::jobs::detail::RetryNote {
+                            at_ms: e.at_ms,
+                            disk: t.clone(),
+                            attempt: e.attempt,
+                            reason: e.reason,
+                        }));
+                    }
+                }
                 let disks: Vec<DiskProgress> = targets
                     .iter()
                     .zip(&progress)
@@ -842,9 +878,14 @@ impl Job<'_> {
                 v.disks = disks;
                 v.rate_bytes_per_sec = rate.rate().unwrap_or(0.0);
                 v.eta_secs = rate.eta(done, total).map(|d| d.as_secs());
-                report(v);
+                report(Update::View(v));
+                if last {
+                    break;
+                }
             }
-        })
+        };
+        // In the job's span, so its lines land in the job's log.
+        tokio::spawn(task.in_current_span())
     }
 }
 

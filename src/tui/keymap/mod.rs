@@ -30,6 +30,7 @@ pub enum Command {
     AddHost,
     Clone,
     Cancel,
+    Retry,
 }
 
 /// Name (as written in the config), default keys, help text; in help order.
@@ -111,7 +112,13 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         Command::Cancel,
         "cancel",
         &["x"],
-        "cancel the selected running job (asks first)",
+        "cancel the selected job (asks first)",
+    ),
+    (
+        Command::Retry,
+        "retry",
+        &["R"],
+        "jobs pane: rerun a failed or cancelled job",
     ),
 ];
 
@@ -133,6 +140,12 @@ impl Command {
 
     pub fn description(self) -> &'static str {
         self.row().3
+    }
+
+    /// Commands bound only while the jobs pane has focus; there they win
+    /// over a global command on the same key (`R`: retry, not refresh all).
+    pub fn jobs_pane_only(self) -> bool {
+        matches!(self, Command::Retry)
     }
 
     pub fn from_name(name: &str) -> Option<Command> {
@@ -210,11 +223,13 @@ impl KeyMap {
         Ok(map)
     }
 
+    /// Two commands of the same scope (global, or jobs pane only) on one key
+    /// conflict; a jobs-pane command may share a key with a global one.
     fn check_conflicts(&self) -> Result<(), KeyMapError> {
-        let mut seen: BTreeMap<KeySpec, Command> = BTreeMap::new();
+        let mut seen: BTreeMap<(KeySpec, bool), Command> = BTreeMap::new();
         for (cmd, keys) in &self.bindings {
             for key in keys {
-                if let Some(other) = seen.insert(*key, *cmd)
+                if let Some(other) = seen.insert((*key, cmd.jobs_pane_only()), *cmd)
                     && other != *cmd
                 {
                     return Err(KeyMapError::Conflict {
@@ -228,12 +243,25 @@ impl KeyMap {
         Ok(())
     }
 
-    /// The command a key press is bound to.
+    /// The global command a key press is bound to.
     pub fn command(&self, ev: &KeyEvent) -> Option<Command> {
+        self.find(ev, false)
+    }
+
+    /// The command a key press is bound to, with the jobs pane's own
+    /// commands first while it has focus.
+    pub fn command_in(&self, ev: &KeyEvent, jobs_pane: bool) -> Option<Command> {
+        jobs_pane
+            .then(|| self.find(ev, true))
+            .flatten()
+            .or_else(|| self.find(ev, false))
+    }
+
+    fn find(&self, ev: &KeyEvent, jobs_only: bool) -> Option<Command> {
         let spec = KeySpec::from_event(ev)?;
         self.bindings
             .iter()
-            .find(|(_, keys)| keys.contains(&spec))
+            .find(|(cmd, keys)| cmd.jobs_pane_only() == jobs_only && keys.contains(&spec))
             .map(|(cmd, _)| *cmd)
     }
 

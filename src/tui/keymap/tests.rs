@@ -34,6 +34,7 @@ fn every_command_is_in_the_table_once() {
         Command::AddHost,
         Command::Clone,
         Command::Cancel,
+        Command::Retry,
     ];
     assert_eq!(TABLE.len(), all.len());
     for cmd in all {
@@ -55,6 +56,21 @@ fn defaults_parse_and_do_not_conflict() {
         Some(Command::RefreshAll)
     );
     assert_eq!(map.command(&press('z')), None);
+}
+
+#[test]
+fn retry_shares_r_with_refresh_all_only_in_the_jobs_pane() {
+    let map = KeyMap::default();
+    let r = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT);
+    assert_eq!(map.command_in(&r, true), Some(Command::Retry));
+    assert_eq!(map.command_in(&r, false), Some(Command::RefreshAll));
+    // Global keys still work in the jobs pane.
+    assert_eq!(map.command_in(&press('x'), true), Some(Command::Cancel));
+    // Two global commands on one key still conflict, and so do two jobs-pane ones.
+    let err = KeyMap::from_config(&over(&[("refresh", &["R"])])).unwrap_err();
+    assert!(matches!(err, KeyMapError::Conflict { .. }), "{err}");
+    let moved = KeyMap::from_config(&over(&[("retry", &["ctrl-r"])])).unwrap();
+    assert_eq!(moved.command_in(&r, true), Some(Command::RefreshAll));
 }
 
 #[test]

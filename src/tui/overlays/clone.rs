@@ -67,7 +67,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// One check: marker, title and message; the hint below for warnings and failures.
-fn item_lines(item: &CheckItem, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+pub(crate) fn item_lines(item: &CheckItem, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     let (mark, style) = marker(item.status, theme);
     let body = if item.message.is_empty() {
         item.title.clone()
@@ -104,7 +104,7 @@ fn item_lines(item: &CheckItem, width: usize, theme: &Theme) -> Vec<Line<'static
     out
 }
 
-fn summary(list: &Checklist) -> String {
+pub(crate) fn summary(list: &Checklist) -> String {
     let n = |s| list.items.iter().filter(|i| i.status == s).count();
     format!(
         "{} ok, {} warn, {} failed",

@@ -7,6 +7,7 @@ pub mod confirm_quit;
 pub mod detail;
 pub mod help;
 pub mod host_key;
+pub mod job_detail;
 pub mod passphrase;
 
 use super::state::{AppState, Overlay};
@@ -33,6 +34,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(Overlay::Clone(d)) => clone::draw(frame, area, state, d),
         Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
             confirm_cancel::draw(frame, area, state, kind, vm, to)
+        }
+        Some(Overlay::JobDetail { id, scroll }) => {
+            job_detail::draw(frame, area, state, *id, *scroll)
         }
     }
 }

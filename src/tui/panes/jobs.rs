@@ -67,6 +67,14 @@ fn phase_style(p: JobPhase, theme: &Theme) -> Style {
     }
 }
 
+/// "copying", or "queued #2" with the job's place in the queue.
+pub(crate) fn phase_text(j: &JobView) -> String {
+    match (j.phase, j.queue_position) {
+        (JobPhase::Queued, Some(n)) => format!("queued #{n}"),
+        (p, _) => phase_label(p).to_string(),
+    }
+}
+
 fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
     let (done, total) = (j.bytes_done(), j.bytes_total());
     let r = ratio(done, total);
@@ -75,7 +83,7 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
         Cell::from(j.kind.clone()),
         Cell::from(j.vm.clone()),
         Cell::from(route(j)),
-        Cell::from(phase_label(j.phase)).style(phase_style(j.phase, theme)),
+        Cell::from(phase_text(j)).style(phase_style(j.phase, theme)),
         Cell::from(of(done, total)),
         Cell::from(rate(j.rate_bytes_per_sec)),
         Cell::from(j.eta_secs.map(duration).unwrap_or_else(|| "-".into())),
@@ -85,7 +93,7 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
 }
 
 /// "  ↳ vda    ████······  45%  135 MiB of 300 MiB": bytes of one disk.
-fn disk_line(d: &DiskProgress, width: u16) -> Line<'static> {
+pub(crate) fn disk_line(d: &DiskProgress, width: u16) -> Line<'static> {
     let r = ratio(d.bytes_done, d.bytes_total);
     let amount = format!("{} of {}", size(d.bytes_done), size(d.bytes_total));
     // Marker, target, percentage and amount take about 40 columns.

@@ -1,5 +1,5 @@
 //! Keys of the clone flow: `clone` opens the dialog, the dialog's own fixed
-//! keys, and `cancel` with its confirmation.
+//! keys, `cancel` with its confirmation, and `retry`.
 
 use super::keys::{is_ctrl, typed_char};
 use super::{
@@ -7,6 +7,7 @@ use super::{
     is_running, name_problem,
 };
 use crate::backend::messages::Action;
+use crate::model::JobPhase;
 use crate::tui::format::phase_label;
 use crate::tui::overlays;
 use crossterm::event::{KeyCode, KeyEvent};
@@ -150,6 +151,23 @@ impl AppState {
             vm: job.vm.clone(),
             to: job.to.clone(),
         });
+    }
+
+    /// `R` on an ended job that did not succeed: run it again as a new job.
+    pub(super) fn retry(&mut self, out: &mut Vec<Action>) {
+        let Some(job) = self.selected_job() else {
+            self.set_status("no job to retry");
+            return;
+        };
+        let (id, phase) = (job.id, job.phase);
+        match phase {
+            JobPhase::Failed | JobPhase::Cancelled => {
+                self.set_status(format!("retrying job {id} as a new job…"));
+                out.push(Action::RetryJob(id));
+            }
+            JobPhase::Done => self.set_status(format!("job {id} succeeded; nothing to retry")),
+            _ => self.set_status(format!("job {id} is still {}", phase_label(phase))),
+        }
     }
 
     /// y sends the cancel if the job still runs; n or Esc keeps it running.

@@ -73,7 +73,7 @@ impl AppState {
             self.clamp_selections();
             return;
         }
-        if let Some(cmd) = keys.command(key) {
+        if let Some(cmd) = keys.command_in(key, self.focus == Pane::Jobs) {
             self.status = None;
             self.pane_command(cmd, keys, out);
         }
@@ -132,6 +132,7 @@ impl AppState {
             Command::AddHost => self.overlay = Some(Overlay::AddHost(AddHostForm::default())),
             Command::Clone => self.open_clone(),
             Command::Cancel => self.ask_cancel(),
+            Command::Retry => self.retry(out),
         }
     }
 
@@ -166,8 +167,11 @@ impl AppState {
                 }
             }
             Pane::Jobs => {
-                if let Some(msg) = self.selected_job().and_then(|j| j.message.clone()) {
-                    self.set_status(msg);
+                if let Some(job) = self.selected_job() {
+                    self.overlay = Some(Overlay::JobDetail {
+                        id: job.id,
+                        scroll: 0,
+                    });
                 }
             }
             Pane::History => {
@@ -296,6 +300,19 @@ impl AppState {
             }
             Overlay::Clone(d) => self.clone_key(d, key, out),
             ov @ Overlay::ConfirmCancel { .. } => self.confirm_cancel_key(ov, key, out),
+            Overlay::JobDetail { id, scroll } => {
+                if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))
+                {
+                    return None;
+                }
+                let max = overlays::job_detail::max_scroll(self, id, self.area);
+                // End follows the log as it grows (the view clamps at draw time).
+                let scroll = match cmd {
+                    Some(Command::Bottom) => u16::MAX,
+                    _ => scrolled(scroll.min(max), cmd, max),
+                };
+                Some(Overlay::JobDetail { id, scroll })
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub use clone::{
 };
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 
+use crate::jobs::detail::JobDetail;
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
 use crate::tui::theme::Theme;
@@ -95,6 +96,8 @@ pub struct AppState {
     /// VMs by host name.
     pub vms: BTreeMap<String, Vec<VmInfo>>,
     pub jobs: Vec<JobView>,
+    /// What the job detail view shows, by job id, for the jobs listed.
+    pub job_details: BTreeMap<u64, JobDetail>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
     /// Job profile names from the backend, "default" first.
@@ -126,6 +129,7 @@ impl AppState {
             hosts: Vec::new(),
             vms: BTreeMap::new(),
             jobs: Vec::new(),
+            job_details: BTreeMap::new(),
             history: Vec::new(),
             profiles: Vec::new(),
             focus: Pane::Hosts,
@@ -248,6 +252,9 @@ impl AppState {
         }
     }
 }
+
+/// Ended jobs kept in the jobs pane (for details and retry); older ones leave.
+pub const ENDED_JOBS_KEPT: usize = 10;
 
 pub(crate) fn is_running(phase: JobPhase) -> bool {
     !matches!(

@@ -35,6 +35,11 @@ pub enum Overlay {
         vm: String,
         to: String,
     },
+    /// The job detail view; the job is looked up by id at draw time.
+    JobDetail {
+        id: u64,
+        scroll: u16,
+    },
 }
 
 /// What the operator has typed for an encrypted key; only ever in a `Secret`.

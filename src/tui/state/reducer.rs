@@ -1,6 +1,6 @@
 //! Backend events into view state.
 
-use super::{AppState, CheckState, Overlay, PassphrasePrompt, is_running};
+use super::{AppState, CheckState, ENDED_JOBS_KEPT, Overlay, PassphrasePrompt, is_running};
 use crate::backend::messages::{Event, JobResult};
 use crate::model::{ConnState, HostView};
 
@@ -70,15 +70,18 @@ impl AppState {
                     self.set_status(format!("job {id} cancelled; nothing left behind"))
                 }
             },
-            Event::Job(job) => match self.jobs.iter_mut().find(|j| j.id == job.id) {
-                Some(j) => *j = job,
-                None => self.jobs.push(job),
-            },
+            Event::Job(job) => {
+                match self.jobs.iter_mut().find(|j| j.id == job.id) {
+                    Some(j) => *j = job,
+                    None => self.jobs.push(job),
+                }
+                self.forget_old_jobs();
+            }
+            Event::JobDetail { id, update } => {
+                self.job_details.entry(id).or_default().apply(update);
+            }
             Event::History(mut entries) => {
                 entries.sort_by_key(|e| std::cmp::Reverse(e.started));
-                // A finished job moves from the jobs pane to history.
-                self.jobs
-                    .retain(|j| is_running(j.phase) || !entries.iter().any(|e| e.id == j.id));
                 self.history = entries;
             }
             Event::Error { host, message } => {
@@ -102,6 +105,22 @@ impl AppState {
         }
         self.clamp_selections();
         self.open_pending_prompt();
+    }
+
+    /// Ended jobs stay in the jobs pane, for their details and a retry,
+    /// until [`ENDED_JOBS_KEPT`] newer ones have ended.
+    fn forget_old_jobs(&mut self) {
+        let ended = self.jobs.iter().filter(|j| !is_running(j.phase)).count();
+        let mut drop = ended.saturating_sub(ENDED_JOBS_KEPT);
+        self.jobs.retain(|j| {
+            let old = drop > 0 && !is_running(j.phase);
+            if old {
+                drop -= 1;
+            }
+            !old
+        });
+        let ids: Vec<u64> = self.jobs.iter().map(|j| j.id).collect();
+        self.job_details.retain(|id, _| ids.contains(id));
     }
 
     /// Lift prompt holds when the backend reports back on a host.

@@ -200,6 +200,7 @@ pub fn jobs() -> Vec<JobView> {
             rate_bytes_per_sec: 12.3 * MIB as f64,
             eta_secs: Some(65),
             message: None,
+            queue_position: None,
         },
         JobView {
             id: 8,
@@ -212,6 +213,7 @@ pub fn jobs() -> Vec<JobView> {
             rate_bytes_per_sec: 0.0,
             eta_secs: None,
             message: None,
+            queue_position: None,
         },
     ]
 }
@@ -301,6 +303,7 @@ pub fn two_disk_job() -> JobView {
         rate_bytes_per_sec: 85.2 * MIB as f64,
         eta_secs: Some(1),
         message: None,
+        queue_position: None,
     }
 }
 

@@ -13,14 +13,14 @@ use ratatui::style::Color;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
-fn screen(state: &AppState) -> Terminal<TestBackend> {
+pub(super) fn screen(state: &AppState) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(state.area.width, state.area.height)).unwrap();
     t.draw(|f| ui::draw(f, state)).unwrap();
     t
 }
 
 /// Snapshot the whole screen at both sizes; `setup` builds the state for a size.
-fn both(name: &str, setup: impl Fn(u16, u16) -> AppState) {
+pub(super) fn both(name: &str, setup: impl Fn(u16, u16) -> AppState) {
     for (w, h) in SIZES {
         let state = setup(w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&state).backend());

@@ -1,0 +1,197 @@
+//! Turns a running job's updates into events: its progress as
+//! [`Event::Job`], and for the detail view the phase changes with their
+//! times, the checklist, the retries, and once a second (only while the job
+//! runs) a rate sample and the new lines of its log.
+
+use super::messages::{Event, JobResult};
+use crate::jobs::clone::run::{Report, Update};
+use crate::jobs::detail::{self, DetailUpdate, PhaseStamp};
+use crate::jobs::log::{JobLogs, unix_ms};
+use crate::model::{CloneRequest, JobPhase, JobView};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often the rate is sampled and the log forwarded.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn send(events: &mpsc::UnboundedSender<Event>, id: u64, update: DetailUpdate) {
+    let _ = events.send(Event::JobDetail { id, update });
+}
+
+/// The view of a job waiting in the queue.
+pub(super) fn queued_view(id: u64, req: &CloneRequest, position: usize) -> JobView {
+    JobView {
+        id,
+        kind: "clone".into(),
+        vm: req.vm.clone(),
+        from: req.from.clone(),
+        to: req.to.clone(),
+        phase: JobPhase::Queued,
+        disks: Vec::new(),
+        rate_bytes_per_sec: 0.0,
+        eta_secs: None,
+        message: None,
+        queue_position: Some(position),
+    }
+}
+
+/// Ends a job that never ran: its last view, detail and [`Event::JobDone`].
+pub(super) fn unstarted(
+    events: &mpsc::UnboundedSender<Event>,
+    id: u64,
+    req: &CloneRequest,
+    message: String,
+    result: JobResult,
+) {
+    let mut view = queued_view(id, req, 0);
+    view.phase = match result {
+        JobResult::Cancelled => JobPhase::Cancelled,
+        _ => JobPhase::Failed,
+    };
+    view.queue_position = None;
+    if view.phase == JobPhase::Failed {
+        view.message = Some(message.clone());
+    }
+    stamp(events, id, view.phase);
+    let _ = events.send(Event::Job(view));
+    send(
+        events,
+        id,
+        DetailUpdate::Ended {
+            message: Some(message),
+        },
+    );
+    let _ = events.send(Event::JobDone { id, result });
+}
+
+/// Sends a phase change with the time it happened.
+pub(super) fn stamp(events: &mpsc::UnboundedSender<Event>, id: u64, phase: JobPhase) {
+    let at_ms = unix_ms();
+    send(events, id, DetailUpdate::Phase(PhaseStamp { phase, at_ms }));
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<JobView>,
+    copy_start_ms: Option<u64>,
+    copy_end_ms: Option<u64>,
+    log_cursor: u64,
+}
+
+pub(super) struct Watch {
+    id: u64,
+    events: mpsc::UnboundedSender<Event>,
+    state: Arc<Mutex<State>>,
+    stop: CancellationToken,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Watch {
+    /// Starts the once-a-second sampler; it ends with [`Watch::finish`].
+    pub(super) fn start(id: u64, events: mpsc::UnboundedSender<Event>) -> Watch {
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = CancellationToken::new();
+        let sampler = {
+            let (state, events, stop) = (state.clone(), events.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SAMPLE_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => sample(id, &state, &events),
+                    }
+                }
+            })
+        };
+        Watch {
+            id,
+            events,
+            state,
+            stop,
+            sampler,
+        }
+    }
+
+    /// The callback the clone reports through.
+    pub(super) fn report(&self) -> Report {
+        let (id, events, state) = (self.id, self.events.clone(), self.state.clone());
+        Arc::new(move |u| match u {
+            Update::View(mut v) => {
+                let mut st = lock(&state);
+                // Phase changes carry no disks: keep showing how far they got.
+                if v.disks.is_empty()
+                    && let Some(last) = &st.last
+                {
+                    v.disks = last.disks.clone();
+                }
+                let before = st.last.as_ref().map(|l| l.phase);
+                if before != Some(v.phase) {
+                    let now = unix_ms();
+                    if v.phase == JobPhase::Copying {
+                        st.copy_start_ms = Some(now);
+                    } else if before == Some(JobPhase::Copying) {
+                        st.copy_end_ms = Some(now);
+                    }
+                    send(
+                        &events,
+                        id,
+                        DetailUpdate::Phase(PhaseStamp {
+                            phase: v.phase,
+                            at_ms: now,
+                        }),
+                    );
+                }
+                st.last = Some(v.clone());
+                drop(st);
+                let _ = events.send(Event::Job(v));
+            }
+            Update::Checklist(c) => send(&events, id, DetailUpdate::Checklist(c)),
+            Update::Retry(r) => send(&events, id, DetailUpdate::Retry(r)),
+        })
+    }
+
+    /// Stops sampling, sends the last log lines and the end.
+    pub(super) async fn finish(self, message: Option<String>) {
+        self.stop.cancel();
+        let _ = self.sampler.await;
+        forward_log(self.id, &self.state, &self.events);
+        send(&self.events, self.id, DetailUpdate::Ended { message });
+    }
+}
+
+fn sample(id: u64, state: &Mutex<State>, events: &mpsc::UnboundedSender<Event>) {
+    let update = {
+        let st = lock(state);
+        st.last.as_ref().map(|v| {
+            let rate = if v.phase == JobPhase::Copying {
+                v.rate_bytes_per_sec
+            } else {
+                0.0
+            };
+            let until = st.copy_end_ms.unwrap_or_else(unix_ms);
+            let average = detail::average_rate(v.bytes_done(), st.copy_start_ms, until);
+            DetailUpdate::Sample { rate, average }
+        })
+    };
+    if let Some(u) = update {
+        send(events, id, u);
+    }
+    forward_log(id, state, events);
+}
+
+fn forward_log(id: u64, state: &Mutex<State>, events: &mpsc::UnboundedSender<Event>) {
+    let mut st = lock(state);
+    let (lines, next) = JobLogs::global().since(id, st.log_cursor);
+    st.log_cursor = next;
+    drop(st);
+    if !lines.is_empty() {
+        send(events, id, DetailUpdate::Log(lines));
+    }
+}

@@ -1,0 +1,313 @@
+//! The job queue and retry through the backend, against the lab: a second
+//! clone waits while the first holds the host, and a failed job is retried
+//! once its cause is gone. Each job's log is captured by the job log layer.
+
+mod clone_util;
+
+use clone_util::{Cleanup, lab};
+use kvm_clone::backend::messages::{Action, Event, JobResult};
+use kvm_clone::backend::{self, Backend, Options};
+use kvm_clone::config::{self, JobSettings};
+use kvm_clone::jobs::detail::DetailUpdate;
+use kvm_clone::jobs::log::{JobLogLayer, JobLogs};
+use kvm_clone::model::{CloneRequest, JobPhase, JobView};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Upper bound for one wait; it only keeps a broken run from hanging.
+const BOUND: Duration = Duration::from_secs(240);
+
+/// Private data and config directories for the whole test binary, and the
+/// job log layer, set up once before any backend starts.
+fn setup() -> &'static PathBuf {
+    static DIRS: OnceLock<PathBuf> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        // SAFETY: set once, before this binary starts any backend thread
+        // that reads them; every test calls setup() first.
+        unsafe {
+            std::env::set_var("KVM_CLONE_DATA_DIR", dir.join("data"));
+            std::env::set_var("XDG_CONFIG_HOME", dir.join("config"));
+        }
+        use tracing_subscriber::layer::SubscriberExt;
+        let sub = tracing_subscriber::registry().with(JobLogLayer::global());
+        tracing::subscriber::set_global_default(sub).expect("the only subscriber");
+        dir
+    })
+}
+
+/// A backend on the lab's two hosts with `per_host` jobs per host.
+struct Harness {
+    b: Backend,
+    /// Every job's last view, and what each job was asked.
+    views: BTreeMap<u64, JobView>,
+    requests: BTreeMap<u64, CloneRequest>,
+    logs: BTreeMap<u64, Vec<String>>,
+    phases: BTreeMap<u64, Vec<JobPhase>>,
+}
+
+impl Harness {
+    async fn start(per_host: usize) -> Harness {
+        let dir = setup();
+        let lab = lab();
+        let mut loaded = config::load(Some(&lab.config())).expect("lab config");
+        loaded.config.jobs = Some(JobSettings { per_host, max: 4 });
+        let options = Options {
+            user_known_hosts: Some(lab.known_hosts()),
+            ssh_config: Some(dir.join("no-ssh-config")),
+            ..Options::default()
+        };
+        let mut h = Harness {
+            b: backend::spawn(loaded, options),
+            views: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            phases: BTreeMap::new(),
+        };
+        let mut up = std::collections::BTreeSet::new();
+        h.until("both hosts' VMs", |ev, _| {
+            if let Event::Vms { host, .. } = ev {
+                up.insert(host.clone());
+            }
+            up.len() == 2
+        })
+        .await;
+        h
+    }
+
+    fn send(&self, a: Action) {
+        self.b.actions.send(a).expect("backend alive");
+    }
+
+    /// Reads events, keeping the views and details, until `done` says so.
+    async fn until<T>(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&Event, &Harness) -> T,
+    ) -> <T as Outcome>::Out
+    where
+        T: Outcome,
+    {
+        let wait = async {
+            loop {
+                let ev = self.b.events.recv().await;
+                let Some(ev) = ev else {
+                    panic!("backend stopped while waiting for {what}");
+                };
+                self.note(&ev);
+                if let Some(out) = done(&ev, self).take() {
+                    return out;
+                }
+            }
+        };
+        tokio::time::timeout(BOUND, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {BOUND:?}"))
+    }
+
+    fn note(&mut self, ev: &Event) {
+        match ev {
+            Event::Job(v) => {
+                self.views.insert(v.id, v.clone());
+            }
+            Event::JobDetail { id, update } => match update {
+                DetailUpdate::Request(r) => {
+                    self.requests.insert(*id, r.clone());
+                }
+                DetailUpdate::Log(lines) => self.logs.entry(*id).or_default().extend(lines.clone()),
+                DetailUpdate::Phase(p) => self.phases.entry(*id).or_default().push(p.phase),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// The job made for the request with this new name (the newest one).
+    fn job_named(&self, name: &str) -> Option<u64> {
+        self.requests
+            .iter()
+            .rev()
+            .find(|(_, r)| r.new_name == name)
+            .map(|(id, _)| *id)
+    }
+
+    async fn quit(self) {
+        self.send(Action::Quit);
+        tokio::time::timeout(BOUND, self.b.task)
+            .await
+            .expect("backend stops")
+            .expect("no panic");
+    }
+}
+
+/// What a wait returns: `true` for "done", or `Some(value)`.
+trait Outcome {
+    type Out;
+    fn take(self) -> Option<Self::Out>;
+}
+
+impl Outcome for bool {
+    type Out = ();
+    fn take(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Out = T;
+    fn take(self) -> Option<T> {
+        self
+    }
+}
+
+fn request(new_name: &str) -> CloneRequest {
+    CloneRequest {
+        from: "alpha".into(),
+        vm: "archive01".into(),
+        to: "beta".into(),
+        new_name: new_name.into(),
+        profile: "default".into(),
+        start: false,
+    }
+}
+
+fn done_of(ev: &Event, id: u64) -> Option<JobResult> {
+    match ev {
+        Event::JobDone { id: i, result } if *i == id => Some(result.clone()),
+        _ => None,
+    }
+}
+
+fn ended(p: JobPhase) -> bool {
+    matches!(p, JobPhase::Done | JobPhase::Failed | JobPhase::Cancelled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_clone_on_the_same_hosts_waits_for_the_first() {
+    let pid = std::process::id();
+    let (a, b) = (format!("queue-a-{pid}"), format!("queue-b-{pid}"));
+    let _clean = [a.clone(), b.clone()].map(|name| Cleanup { host: "beta", name });
+    let mut h = Harness::start(1).await;
+    h.send(Action::StartClone(request(&a)));
+    h.send(Action::StartClone(request(&b)));
+    let (ja, jb) = h
+        .until("both jobs listed", |_, h| {
+            Some((h.job_named(&a)?, h.job_named(&b)?))
+        })
+        .await;
+    // The second waits, first in line, while the first runs.
+    h.until("the second queued while the first runs", |_, h| {
+        let (va, vb) = (h.views.get(&ja)?, h.views.get(&jb)?);
+        let first_runs = va.phase != JobPhase::Queued && !ended(va.phase);
+        (first_runs && vb.phase == JobPhase::Queued && vb.queue_position == Some(1)).then_some(())
+    })
+    .await;
+    // It leaves the queue only once the first has ended.
+    let mut a_done = None;
+    let mut b_done = None;
+    h.until("both jobs done", |ev, h| {
+        if let Some(r) = done_of(ev, ja) {
+            a_done = Some(r);
+        }
+        if let Some(vb) = h.views.get(&jb)
+            && vb.phase != JobPhase::Queued
+        {
+            assert!(
+                a_done.is_some(),
+                "job {jb} started ({:?}) while job {ja} still ran",
+                vb.phase
+            );
+        }
+        if let Some(r) = done_of(ev, jb) {
+            b_done = Some(r);
+        }
+        a_done.is_some() && b_done.is_some()
+    })
+    .await;
+    for (name, r) in [(&a, a_done), (&b, b_done)] {
+        assert!(matches!(r, Some(JobResult::Cloned(_))), "{name}: {r:?}");
+        assert!(lab().domains("beta").contains(name), "{name} not on beta");
+    }
+    // The detail saw every phase, from the queue on, with the job's log.
+    let phases = &h.phases[&jb];
+    assert_eq!(phases.first(), Some(&JobPhase::Queued), "{phases:?}");
+    assert!(phases.contains(&JobPhase::Copying), "{phases:?}");
+    assert_eq!(phases.last(), Some(&JobPhase::Done), "{phases:?}");
+    let log = &h.logs[&ja];
+    assert!(
+        log.iter()
+            .any(|l| l.contains("clone phase") && l.contains("Copying")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().all(|l| !l.contains(&format!("c{jb}"))),
+        "job {jb}'s lines in job {ja}'s log: {log:?}"
+    );
+    // What the history row will store.
+    assert!(!JobLogs::global().take(jb).is_empty());
+    h.quit().await;
+}
+
+/// A domain on beta that only holds a name.
+fn placeholder_on_beta(name: &str) {
+    let file = setup().join(format!("{name}.xml"));
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>16</memory>\
+         <os><type arch='x86_64'>hvm</type></os></domain>"
+    );
+    std::fs::write(&file, xml).expect("write xml");
+    lab().virsh("beta", &["define", file.to_str().expect("utf8")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_failed_is_retried_once_its_cause_is_gone() {
+    let name = format!("queue-retry-{}", std::process::id());
+    let _clean = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    placeholder_on_beta(&name);
+    let mut h = Harness::start(2).await;
+    h.send(Action::StartClone(request(&name)));
+    let first = h.until("the job listed", |_, h| h.job_named(&name)).await;
+    let result = h
+        .until("the first run's end", |ev, _| done_of(ev, first))
+        .await;
+    let JobResult::Failed {
+        checklist: Some(c), ..
+    } = &result
+    else {
+        panic!("expected a failed checklist, got {result:?}");
+    };
+    assert!(
+        c.failures().any(|i| i.message.contains(&name)),
+        "{}",
+        c.render_text()
+    );
+    // The cause goes away; the same request runs again as a new job.
+    lab().virsh("beta", &["undefine", &name]);
+    h.send(Action::RetryJob(first));
+    let second = h
+        .until("the retry listed", |_, h| {
+            h.job_named(&name).filter(|id| *id != first)
+        })
+        .await;
+    assert_eq!(h.requests[&second], h.requests[&first]);
+    let result = h
+        .until("the retry's end", |ev, _| done_of(ev, second))
+        .await;
+    assert!(matches!(result, JobResult::Cloned(_)), "{result:?}");
+    assert!(lab().domains("beta").contains(&name));
+    // A job still running or unknown is not retried.
+    h.send(Action::RetryJob(12345));
+    let msg = h
+        .until("the refusal", |ev, _| match ev {
+            Event::Error { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(msg.contains("12345"), "{msg}");
+    h.quit().await;
+}
