@@ -41,6 +41,9 @@ lvirsh() { local h=$1; shift; virsh -q -c "qemu+unix:///system?socket=$LAB/hosts
 # Seconds since the epoch, with microseconds.
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# CPU seconds the whole machine has spent busy so far (every process: both
+# hosts' sshd and qemu-nbd, the tool, the kernel), from /proc/stat.
+busy() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat; }
 
 # --- setup and cleanup ------------------------------------------------------
 
@@ -135,7 +138,7 @@ warm() { cat "$(pool_dir alpha)/$1.qcow2" >/dev/null; }
 
 # Results per row: best wall seconds over the runs, MiB moved, and for
 # kvm-clone the highest peak RSS and the CPU time of the best run.
-declare -A SECS=() MOVED=() RSS=() CPU=()
+declare -A SECS=() MOVED=() RSS=() CPU=() BUSY=()
 ROWS=()
 RUNS=${BENCH_RUNS:-1}
 
@@ -154,7 +157,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 # Peers: time the tool plus an fsync of the copy, since kvm-clone flushes
 # its images before it defines the domain.
 run_peer() { # label dest_name cmd...
-  local label=$1 dest=$2 t0 t1 i copy
+  local label=$1 dest=$2 t0 t1 b0 b1 i copy
   shift 2
   copy="$(pool_dir beta)/$dest"
   ROWS+=("$label")
@@ -162,12 +165,16 @@ run_peer() { # label dest_name cmd...
   for ((i = 0; i < RUNS; i++)); do
     rm -f "$copy"
     warm bench-src
+    b0=$(busy)
     t0=$(now)
     "$@"
     sync "$copy"
     t1=$(now)
+    b1=$(busy)
     verify bench-src "$POOL/$dest"
-    keep_best "$label" "$(elapsed "$t0" "$t1")" || true
+    if keep_best "$label" "$(elapsed "$t0" "$t1")"; then
+      BUSY[$label]=$(elapsed "$b0" "$b1")
+    fi
     MOVED[$label]=$(mib "$(stat -c %s "$copy")")
   done
   rm -f "$copy"
@@ -185,7 +192,7 @@ drop_beta_domain() { # name
 
 KC_AVAILABLE=0
 run_kvm_clone() { # label src_name new_name
-  local label=$1 src=$2 new=$3 t0 t1 i path rss moved out="$TMP/$3"
+  local label=$1 src=$2 new=$3 t0 t1 b0 b1 i path rss moved out="$TMP/$3"
   ROWS+=("$label")
   [ $KC_AVAILABLE = 1 ] || return 0
   log "$label"
@@ -194,6 +201,7 @@ run_kvm_clone() { # label src_name new_name
     rm -rf "$out"
     mkdir -p "$out/data"
     warm "$src"
+    b0=$(busy)
     t0=$(now)
     if ! KVM_CLONE_CONFIG="$LAB/config.toml" KVM_CLONE_DATA_DIR="$out/data" \
       /usr/bin/time -v -o "$out/time.txt" \
@@ -203,11 +211,13 @@ run_kvm_clone() { # label src_name new_name
       die "$label failed"
     fi
     t1=$(now)
+    b1=$(busy)
     lvirsh beta dominfo "$new" >/dev/null || die "$label: no domain $new on beta"
     path=$(lvirsh beta domblklist "$new" --details | awk '$2 == "disk" {print $4; exit}')
     [ -n "$path" ] || die "$label: $new on beta has no disk"
     verify "$src" "$path"
     if keep_best "$label" "$(elapsed "$t0" "$t1")"; then
+      BUSY[$label]=$(elapsed "$b0" "$b1")
       CPU[$label]=$(awk -F': ' '/User time|System time/ {t += $2} END {printf "%.2f", t}' "$out/time.txt")
     fi
     rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$out/time.txt")
@@ -262,8 +272,10 @@ report() {
   echo "Best of $RUNS run(s). Peers' times include an fsync of the copy."
   echo "MiB/s = $DATA_MIB MiB / wall s. ratio = wall s / kvm-clone (2 GiB) wall s."
   echo "CPU s = kvm-clone's own user + system time (not the hosts' sshd or qemu-nbd)."
+  echo "machine CPU s = CPU time the whole machine spent during the run: both hosts' sshd and"
+  echo "qemu-nbd (or scp/rsync/ssh), the tool and the kernel; anything else running adds to it."
   echo
-  printf '%-42s %8s %8s %7s %10s %7s %13s\n' tool "wall s" "MiB/s" ratio "MiB moved" "CPU s" "peak RSS MiB"
+  printf '%-42s %8s %8s %7s %10s %7s %13s %14s\n' tool "wall s" "MiB/s" ratio "MiB moved" "CPU s" "peak RSS MiB" "machine CPU s"
   for row in "${ROWS[@]}"; do
     if [ -z "${SECS[$row]:-}" ]; then
       printf '%-42s %s\n' "$row" "kvm-clone clone: not available in this build"
@@ -273,7 +285,7 @@ report() {
     rate=$(awk -v s="$secs" -v d="$DATA_MIB" 'BEGIN { printf "%.1f", d / s }')
     ratio=n/a
     [ -n "$base" ] && ratio=$(awk -v s="$secs" -v b="$base" 'BEGIN { printf "%.2f", s / b }')
-    printf '%-42s %8s %8s %7s %10s %7s %13s\n' "$row" "$secs" "$rate" "$ratio" "${MOVED[$row]}" "${CPU[$row]:--}" "${RSS[$row]:--}"
+    printf '%-42s %8s %8s %7s %10s %7s %13s %14s\n' "$row" "$secs" "$rate" "$ratio" "${MOVED[$row]}" "${CPU[$row]:--}" "${RSS[$row]:--}" "${BUSY[$row]:--}"
   done
   echo
   echo "Every copy was verified with qemu-img compare against the source (guest-visible content)."
