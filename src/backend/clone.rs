@@ -11,14 +11,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The named profile, from the built-in set and the user's directory.
+/// The named clone profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
-    let dir = profile::user_profile_dir();
-    let all = profile::load_profiles(dir.as_deref()).map_err(|e| e.to_string())?;
-    let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
-    all.into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| format!("no profile named {name:?} (have: {})", names.join(", ")))
+    profile::find_profile(name, profile::JobKind::Clone)
 }
 
 /// Runs every pre-flight check of `req`. Read-only on both hosts.

@@ -5,6 +5,7 @@
 mod clone;
 mod host;
 pub mod messages;
+mod profiles;
 mod task;
 
 use crate::config::LoadedConfig;

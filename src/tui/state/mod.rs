@@ -97,8 +97,8 @@ pub struct AppState {
     pub jobs: Vec<JobView>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
-    /// Job profile names from the backend, "default" first.
-    pub profiles: Vec<String>,
+    /// Job profiles from the backend, "default" first.
+    pub profiles: Vec<crate::config::profile::ProfileSummary>,
     pub focus: Pane,
     pub selection: Selection,
     pub filter: Filter,
@@ -171,12 +171,19 @@ impl AppState {
         self.jobs.get(self.selection.jobs)
     }
 
-    /// The profile picker's choices; "default" until the backend has sent its list.
+    /// The clone dialog picker's choices: the clone profiles; "default"
+    /// until the backend has sent its list.
     pub fn profile_names(&self) -> Vec<String> {
-        if self.profiles.is_empty() {
+        let names: Vec<String> = self
+            .profiles
+            .iter()
+            .filter(|p| p.kind == crate::config::profile::JobKind::Clone)
+            .map(|p| p.name.clone())
+            .collect();
+        if names.is_empty() {
             vec!["default".into()]
         } else {
-            self.profiles.clone()
+            names
         }
     }
 
