@@ -48,6 +48,7 @@ pub(super) async fn run_job(
 ) {
     let started = unix_now();
     let clock = std::time::Instant::now();
+    let mut webhook = None;
     let result = match find_profile(&req.profile) {
         Err(message) => Err(CloneError::Step {
             step: "profile",
@@ -55,6 +56,7 @@ pub(super) async fn run_job(
         }),
         Ok(mut profile) => {
             profile.start |= req.start;
+            webhook = profile.webhook.clone();
             let journal_dir = crate::paths::data_dir()
                 .unwrap_or_else(std::env::temp_dir)
                 .join("journal");
@@ -91,6 +93,21 @@ pub(super) async fn run_job(
             ("failed", 0, Some(message), r)
         }
     };
+    crate::notify::webhook::job_finished(
+        webhook,
+        crate::notify::webhook::Notice {
+            kind: "clone".into(),
+            job_id: id,
+            vm: req.vm.clone(),
+            from: req.from.clone(),
+            to: req.to.clone(),
+            profile: req.profile.clone(),
+            result: outcome.into(),
+            duration_secs: clock.elapsed().as_secs_f64(),
+            bytes,
+            error: message.clone(),
+        },
+    );
     if let Some(dir) = crate::paths::data_dir() {
         let entry = HistoryEntry {
             id,

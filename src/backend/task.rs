@@ -351,6 +351,7 @@ impl Backend {
         for (_, (_, task)) in self.jobs.drain() {
             let _ = tokio::time::timeout(JOB_CLEANUP, task).await;
         }
+        crate::notify::webhook::drain(Duration::from_secs(10)).await;
         for h in &self.hosts {
             h.quit();
         }
