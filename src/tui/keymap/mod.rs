@@ -30,6 +30,8 @@ pub enum Command {
     AddHost,
     Clone,
     Cancel,
+    Profiles,
+    SaveProfile,
 }
 
 /// Name (as written in the config), default keys, help text; in help order.
@@ -112,6 +114,18 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         "cancel",
         &["x"],
         "cancel the selected running job (asks first)",
+    ),
+    (
+        Command::Profiles,
+        "profiles",
+        &["p"],
+        "pick a profile for the selected action (clone) and see its settings",
+    ),
+    (
+        Command::SaveProfile,
+        "save_profile",
+        &["ctrl-s"],
+        "in a job dialog: save its settings as a user profile",
     ),
 ];
 

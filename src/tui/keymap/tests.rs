@@ -34,6 +34,8 @@ fn every_command_is_in_the_table_once() {
         Command::AddHost,
         Command::Clone,
         Command::Cancel,
+        Command::Profiles,
+        Command::SaveProfile,
     ];
     assert_eq!(TABLE.len(), all.len());
     for cmd in all {

@@ -7,12 +7,14 @@ mod clone_keys;
 mod keys;
 mod mouse;
 mod overlay;
+mod profile_menu;
 mod reducer;
 
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
+pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
 
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
