@@ -23,7 +23,7 @@ struct ProfileFile {
     name: Spanned<String>,
     description: S<String>,
     kind: S<Kind>,
-    live: S<Live>,
+    live: S<Policy>,
     shutdown_timeout: S<String>,
     format: S<Format>,
     pool: S<String>,
@@ -53,7 +53,7 @@ enum Kind {
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "kebab-case")]
-enum Live {
+enum Policy {
     Live,
     RequireShutdown,
     ShutdownRestart,
@@ -236,10 +236,10 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         Kind::Export => JobKind::Export,
     };
     kind_fields(&here, &f, kind)?;
-    let live = match get(&f.live, Live::Live) {
-        Live::Live => LivePolicy::Live,
-        Live::RequireShutdown => LivePolicy::RequireShutdown,
-        Live::ShutdownRestart => LivePolicy::ShutdownRestart,
+    let live = match get(&f.live, Policy::Live) {
+        Policy::Live => LivePolicy::Live,
+        Policy::RequireShutdown => LivePolicy::RequireShutdown,
+        Policy::ShutdownRestart => LivePolicy::ShutdownRestart,
     };
     let shutdown_timeout = match &f.shutdown_timeout {
         None => DEFAULT_SHUTDOWN_TIMEOUT,
