@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod libvirt;
 pub mod model;
 pub mod nbd;
+pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod remote;

@@ -115,3 +115,55 @@ fn clone_a_vm_from_the_tui_and_see_it_in_history() {
     );
     tmux.keys(&["q"]);
 }
+
+#[test]
+fn pick_a_profile_from_the_menu_and_clone_with_it() {
+    let lab = common::lab();
+    let name: &'static str =
+        Box::leak(format!("profiles-e2e-{}", std::process::id()).into_boxed_str());
+    let _cleanup = CloneCleanup(name);
+    let data = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let cmd = format!(
+        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} XDG_CONFIG_HOME={} {}",
+        lab.config().display(),
+        data.path().display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_kvm-clone")
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for("alpha's VMs", |s| {
+        s.contains("archive01") && s.contains("web01")
+    });
+    tmux.wait_for("beta up", |s| {
+        s.contains("beta") && s.matches(" up").count() >= 2
+    });
+    // VMs pane, archive01 (first row): the profile menu.
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["p"]);
+    tmux.wait_for("the profile menu", |s| {
+        s.contains("Profile for cloning archive01 from alpha") && s.contains("migration")
+    });
+    tmux.keys(&["j"]);
+    tmux.wait_for("quick-clone's settings", |s| {
+        s.contains("fast clone, live if possible, no verify") && s.contains("4 connections × 8")
+    });
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the dialog with the pick", |s| {
+        s.contains("Clone archive01 from alpha")
+    });
+    assert!(s.contains("quick-clone  2 of 6 profiles"), "{s}");
+    // New name: the field after the destination.
+    tmux.keys(&["Tab", "C-u", name]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("a passing checklist", |s| s.contains("Start clone"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the finished clone in history", |s| {
+        s.contains("done") && s.contains("alpha→beta")
+    });
+    assert!(
+        lab.domains("beta").contains(&name.to_string()),
+        "the clone is not defined on beta"
+    );
+    tmux.keys(&["q"]);
+}

@@ -10,14 +10,9 @@ use crate::model::{Checklist, CloneRequest, HistoryEntry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The named profile, from the built-in set and the user's directory.
+/// The named clone profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
-    let dir = profile::user_profile_dir();
-    let all = profile::load_profiles(dir.as_deref()).map_err(|e| e.to_string())?;
-    let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
-    all.into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| format!("no profile named {name:?} (have: {})", names.join(", ")))
+    profile::find_profile(name, profile::JobKind::Clone)
 }
 
 /// Runs every pre-flight check of `req`. Read-only on both hosts.
@@ -65,6 +60,7 @@ pub(super) async fn run_job(
     let clock = std::time::Instant::now();
     let watch = super::job_watch::Watch::start(id, events.clone());
     profile.start |= req.start;
+    let webhook = profile.webhook.clone();
     let journal_dir = crate::paths::data_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("journal");
@@ -95,6 +91,21 @@ pub(super) async fn run_job(
             ("failed", 0, Some(message), r)
         }
     };
+    crate::notify::webhook::job_finished(
+        webhook,
+        crate::notify::webhook::Notice {
+            kind: "clone".into(),
+            job_id: id,
+            vm: req.vm.clone(),
+            from: req.from.clone(),
+            to: req.to.clone(),
+            profile: req.profile.clone(),
+            result: outcome.into(),
+            duration_secs: clock.elapsed().as_secs_f64(),
+            bytes,
+            error: message.clone(),
+        },
+    );
     if let Some(dir) = crate::paths::data_dir() {
         let entry = HistoryEntry {
             id,

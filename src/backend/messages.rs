@@ -46,6 +46,15 @@ pub enum Action {
     ValidateClone(CloneRequest),
     /// Validate again and, if nothing fails, start the clone job.
     StartClone(CloneRequest),
+    /// Write a user profile named `name` with the settings of profile
+    /// `from`; `replace` allows replacing a user profile of that name
+    /// (built-in names are always refused). Answered by
+    /// [`Event::ProfileSaved`] and [`Event::Profiles`], or [`Event::Error`].
+    SaveProfile {
+        name: String,
+        from: String,
+        replace: bool,
+    },
     /// Cancel a job: a queued one never starts; a running one cleans up
     /// what it created.
     CancelJob(u64),
@@ -72,8 +81,14 @@ pub enum Event {
         host: String,
         vms: Vec<VmInfo>,
     },
-    /// Profile names for the clone dialog's picker, "default" first.
-    Profiles(Vec<String>),
+    /// Every profile (built-in, then the user's), with what the profile
+    /// menu shows; "default" first.
+    Profiles(Vec<crate::config::profile::ProfileSummary>),
+    /// A user profile was written ("save as profile").
+    ProfileSaved {
+        name: String,
+        path: std::path::PathBuf,
+    },
     /// The pre-flight checklist of a requested clone.
     Validation {
         request: CloneRequest,

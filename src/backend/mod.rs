@@ -6,6 +6,7 @@ mod clone;
 mod host;
 mod job_watch;
 pub mod messages;
+mod profiles;
 mod task;
 
 use crate::config::LoadedConfig;

@@ -150,16 +150,13 @@ impl Backend {
         }
     }
 
-    /// Profile names for the clone dialog.
+    /// Every profile, for the profile menu and the clone dialog.
     fn send_profiles(&self) {
-        let dir = crate::config::profile::user_profile_dir();
-        match crate::config::profile::load_profiles(dir.as_deref()) {
+        match super::profiles::summaries() {
             Ok(p) => {
-                let _ = self
-                    .events
-                    .send(Event::Profiles(p.into_iter().map(|p| p.name).collect()));
+                let _ = self.events.send(Event::Profiles(p));
             }
-            Err(e) => self.error(None, e.to_string()),
+            Err(e) => self.error(None, e),
         }
     }
 
@@ -212,6 +209,11 @@ impl Backend {
             Action::AddHost(cfg) => self.add_host(cfg),
             Action::ValidateClone(req) => self.validate_clone(req),
             Action::StartClone(req) => self.start_clone(req),
+            Action::SaveProfile {
+                name,
+                from,
+                replace,
+            } => super::profiles::save(name, from, replace, self.events.clone()),
             Action::CancelJob(id) => self.cancel_job(id),
             Action::RetryJob(id) => self.retry_job(id),
             Action::Quit => {}
@@ -471,6 +473,7 @@ impl Backend {
         for (_, (_, task)) in self.jobs.drain() {
             let _ = tokio::time::timeout(JOB_CLEANUP, task).await;
         }
+        crate::notify::webhook::drain(Duration::from_secs(10)).await;
         for h in &self.hosts {
             h.quit();
         }

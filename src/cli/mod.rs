@@ -57,6 +57,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the job profiles (built-in and yours) with their source.
+    Profiles {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -100,5 +106,7 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
 
 mod clone;
 mod inventory;
+mod profiles;
 pub use clone::clone;
 pub use inventory::{hosts, vms};
+pub use profiles::profiles;

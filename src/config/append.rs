@@ -171,7 +171,7 @@ fn host_table(h: &HostConfig) -> Result<Table, ConfigError> {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`, so a reader sees the old file or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ConfigError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ConfigError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -8,6 +8,7 @@
 //! - [`append_host`] adds a host to the file, keeping its comments.
 
 mod append;
+mod duration;
 mod error;
 mod load;
 mod parse;
@@ -18,6 +19,7 @@ pub mod ssh_config;
 mod validate;
 
 pub use append::append_host;
+pub(crate) use duration::format_duration;
 pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
 pub use parse::parse;

@@ -2,6 +2,7 @@
 //! inventory as aligned text tables or stable JSON (docs/json.md).
 
 pub mod hosts;
+pub mod profiles;
 pub mod table;
 pub mod vms;
 

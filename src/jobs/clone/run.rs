@@ -4,9 +4,10 @@
 //! verify, then define the rewritten domain. Anything that fails or is
 //! cancelled is undone in reverse; the journal covers an app that dies.
 
+use super::power;
 use super::validate::{self, PlannedDisk, TargetPlan, ValidationRequest};
 use super::xml_rewrite::{self, DiskFormat, MacPolicy, RewritePlan};
-use crate::config::profile::{ImageFormat as ProfileFormat, Profile};
+use crate::config::profile::{ImageFormat as ProfileFormat, LivePolicy, Profile};
 use crate::jobs::journal::{Journal, JournalEntry, Resource};
 use crate::libvirt::HostWorker;
 use crate::model::{Checklist, CloneRequest, DiskProgress, JobPhase, JobView, VmState};
@@ -90,6 +91,12 @@ pub struct CloneReport {
     pub live: bool,
     pub started: bool,
     pub disks: Vec<String>,
+    /// The source was shut down for the copy (the profile's live policy).
+    pub source_shut_down: bool,
+    /// The source was started again after the copy.
+    pub source_restarted: bool,
+    /// Things that went wrong after the clone was made (e.g. the restart).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,10 +307,12 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The validation request a clone with this profile makes.
+/// The validation request a clone with this profile makes; `pool` is the
+/// destination host's configured pool, used unless the profile names one.
 pub fn validation_request(req: &CloneRequest, p: &Profile, pool: &str) -> ValidationRequest {
+    let pool = p.pool.as_deref().unwrap_or(pool);
     let mut v = ValidationRequest::new(&req.vm, &req.new_name, pool);
-    v.allow_shutdown = p.allow_shutdown;
+    v.allow_shutdown = p.live.shuts_down();
     v.space_margin = p.space_margin;
     v.format = disk_format(p.format);
     v
@@ -330,6 +339,8 @@ struct Job<'a> {
     report: Report,
     cancel: CancellationToken,
     tag: String,
+    /// The destination pool the images go to.
+    pool: String,
 }
 
 impl Job<'_> {
@@ -354,6 +365,14 @@ impl Job<'_> {
         (self.report)(Update::View(self.view(phase, Vec::new())));
     }
 
+    /// A phase with a line saying what happens in it.
+    fn phase_note(&self, phase: JobPhase, note: String) {
+        tracing::info!(job = %self.tag, ?phase, "{note}");
+        let mut v = self.view(phase, Vec::new());
+        v.message = Some(note);
+        (self.report)(Update::View(v));
+    }
+
     fn check_cancel(&self) -> Result<(), CloneError> {
         if self.cancel.is_cancelled() {
             Err(CloneError::Cancelled)
@@ -373,6 +392,7 @@ pub async fn run(
     report: Report,
     cancel: CancellationToken,
 ) -> Result<CloneReport, CloneError> {
+    let vreq = validation_request(&spec.request, &spec.profile, &dst.pool);
     let job = Job {
         spec,
         src,
@@ -380,9 +400,9 @@ pub async fn run(
         report,
         cancel,
         tag: format!("c{}", spec.job_id),
+        pool: vreq.dest_pool.clone(),
     };
     job.phase(JobPhase::Validating);
-    let vreq = validation_request(&spec.request, &spec.profile, &dst.pool);
     let facts = validate::gather(&src.worker, &dst.worker, &dst.session, &vreq)
         .await
         .map_err(step("validating"))?;
@@ -391,66 +411,129 @@ pub async fn run(
     if !checklist.ok() {
         return Err(CloneError::Invalid(checklist));
     }
-    let plan = validate::planned_targets(&vreq, &facts)
-        .ok_or_else(|| CloneError::Step {
-            step: "planning",
-            message: "validation found no VM or pool to plan with".into(),
-        })?
-        .map_err(step("planning"))?;
-    let live = facts
+    let policy = spec.profile.live;
+    let running = facts
         .source
         .vm
         .as_ref()
         .is_some_and(|v| v.state != VmState::ShutOff);
-    job.check_cancel()?;
-
-    let mut journal = Journal::create(
-        &spec.journal_dir,
-        JournalEntry {
-            job_id: job.tag.clone(),
-            kind: "clone".into(),
-            started: unix_now(),
-            summary: format!(
-                "{} {}→{} as {}",
-                spec.request.vm, spec.request.from, spec.request.to, spec.request.new_name
-            ),
-            resources: Vec::new(),
-        },
-    )
-    .map_err(journal_err)?;
-    let mut made = Made::default();
-    let result = job
-        .copy_and_define(&plan, live, &mut made, &mut journal)
-        .await;
-    match result {
-        Ok(mut done) => {
-            done.checklist = checklist;
-            journal.finish().map_err(journal_err)?;
-            job.phase(JobPhase::Done);
-            Ok(done)
-        }
-        Err(e) => {
-            let phase = if matches!(e, CloneError::Cancelled) {
-                JobPhase::Cancelled
-            } else {
-                JobPhase::Failed
-            };
-            match made.undo_on(src, dst).await {
-                // Nothing is left: the journal has nothing to tell a restart.
-                Ok(()) => {
-                    let _ = journal.finish();
-                }
-                Err(left) => {
-                    tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
+    if !(policy.shuts_down() && running) {
+        return job.after_checks(&vreq, facts, checklist).await;
+    }
+    // Shut the source down, copy it offline, and start it again when the
+    // policy says so, or whenever the job did not succeed.
+    let vm = &spec.request.vm;
+    job.phase_note(
+        JobPhase::Preparing,
+        format!(
+            "shutting {vm} down for an offline copy (up to {})",
+            crate::config::format_duration(spec.profile.shutdown_timeout)
+        ),
+    );
+    let mut result =
+        match power::shut_down(src, vm, spec.profile.shutdown_timeout, &job.cancel).await {
+            Ok(()) => match validate::gather(&src.worker, &dst.worker, &dst.session, &vreq).await {
+                Ok(facts) => job.after_checks(&vreq, facts, checklist).await,
+                Err(e) => Err(step("validating")(e)),
+            },
+            Err(e) => Err(e),
+        };
+    if let Ok(r) = &mut result {
+        r.source_shut_down = true;
+    }
+    if policy == LivePolicy::ShutdownRestart || result.is_err() {
+        match power::start_again(src, vm).await {
+            Ok(started) => {
+                tracing::info!(job = %job.tag, started, "source {vm} is running again");
+                if let Ok(r) = &mut result {
+                    r.source_restarted = true;
                 }
             }
-            job.phase(phase);
-            Err(e)
+            Err(e) => {
+                let why = format!("starting {vm} on {} again failed: {e}", src.name);
+                tracing::warn!(job = %job.tag, "{why}");
+                match &mut result {
+                    Ok(r) => r.warnings.push(why),
+                    Err(CloneError::Step { message, .. }) => {
+                        message.push_str(&format!("; then {why}"));
+                    }
+                    Err(_) => {}
+                }
+            }
         }
     }
+    result
 }
 
 impl Job<'_> {
+    /// Everything after a passing checklist: plan, copy, define; undone on
+    /// failure.
+    async fn after_checks(
+        &self,
+        vreq: &ValidationRequest,
+        facts: validate::Facts,
+        checklist: Checklist,
+    ) -> Result<CloneReport, CloneError> {
+        let (job, spec, src, dst) = (self, self.spec, self.src, self.dst);
+        let plan = validate::planned_targets(vreq, &facts)
+            .ok_or_else(|| CloneError::Step {
+                step: "planning",
+                message: "validation found no VM or pool to plan with".into(),
+            })?
+            .map_err(step("planning"))?;
+        let live = facts
+            .source
+            .vm
+            .as_ref()
+            .is_some_and(|v| v.state != VmState::ShutOff);
+        job.check_cancel()?;
+
+        let mut journal = Journal::create(
+            &spec.journal_dir,
+            JournalEntry {
+                job_id: job.tag.clone(),
+                kind: "clone".into(),
+                started: unix_now(),
+                summary: format!(
+                    "{} {}→{} as {}",
+                    spec.request.vm, spec.request.from, spec.request.to, spec.request.new_name
+                ),
+                resources: Vec::new(),
+            },
+        )
+        .map_err(journal_err)?;
+        let mut made = Made::default();
+        let result = job
+            .copy_and_define(&plan, live, &mut made, &mut journal)
+            .await;
+        match result {
+            Ok(mut done) => {
+                done.checklist = checklist;
+                journal.finish().map_err(journal_err)?;
+                job.phase(JobPhase::Done);
+                Ok(done)
+            }
+            Err(e) => {
+                let phase = if matches!(e, CloneError::Cancelled) {
+                    JobPhase::Cancelled
+                } else {
+                    JobPhase::Failed
+                };
+                match made.undo_on(src, dst).await {
+                    // Nothing is left: the journal has nothing to tell a restart.
+                    Ok(()) => {
+                        let _ = journal.finish();
+                    }
+                    Err(left) => {
+                        tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
+                    }
+                }
+                job.phase(phase);
+                Err(e)
+            }
+        }
+    }
+
     async fn copy_and_define(
         &self,
         plan: &TargetPlan,
@@ -549,7 +632,7 @@ impl Job<'_> {
             let image = Image::create(
                 dst.session.clone(),
                 dst.worker.clone(),
-                &dst.pool,
+                &self.pool,
                 &file,
                 image_format(d.format),
                 d.capacity_bytes,
@@ -562,7 +645,7 @@ impl Job<'_> {
                 Resource::Image {
                     host: dst.name.clone(),
                     path: image.path().as_str().into(),
-                    pool: dst.pool.clone(),
+                    pool: self.pool.clone(),
                 },
             )
             .map_err(journal_err)?;
@@ -650,6 +733,9 @@ impl Job<'_> {
             live,
             started: start,
             disks,
+            source_shut_down: false,
+            source_restarted: false,
+            warnings: Vec::new(),
         })
     }
 
@@ -682,7 +768,7 @@ impl Job<'_> {
         let file = Resource::Image {
             host: dst.name.clone(),
             path: to.as_str().into(),
-            pool: dst.pool.clone(),
+            pool: self.pool.clone(),
         };
         note(journal, made, file.clone()).map_err(journal_err)?;
         made.nvram = Some(file);
@@ -737,10 +823,12 @@ impl Job<'_> {
         let connections = usize::from(profile.connections);
         let opts = CopyOptions {
             hash: profile.verify,
+            // Requests in flight per connection, over every connection.
+            workers: profile.copy_workers(),
             retry: RetryPolicy {
                 attempts: profile.retry.attempts.saturating_sub(1),
-                initial: profile.retry.initial(),
-                max: profile.retry.max(),
+                initial: profile.retry.initial,
+                max: profile.retry.max,
                 ..RetryPolicy::default()
             },
             ..CopyOptions::default()

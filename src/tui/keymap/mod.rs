@@ -31,6 +31,8 @@ pub enum Command {
     Clone,
     Cancel,
     Retry,
+    Profiles,
+    SaveProfile,
 }
 
 /// Name (as written in the config), default keys, help text; in help order.
@@ -119,6 +121,18 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         "retry",
         &["R"],
         "jobs pane: rerun a failed or cancelled job",
+    ),
+    (
+        Command::Profiles,
+        "profiles",
+        &["p"],
+        "pick a profile for the selected action (clone) and see its settings",
+    ),
+    (
+        Command::SaveProfile,
+        "save_profile",
+        &["ctrl-s"],
+        "in a job dialog: save its settings as a user profile",
     ),
 ];
 

@@ -35,6 +35,8 @@ fn every_command_is_in_the_table_once() {
         Command::Clone,
         Command::Cancel,
         Command::Retry,
+        Command::Profiles,
+        Command::SaveProfile,
     ];
     assert_eq!(TABLE.len(), all.len());
     for cmd in all {

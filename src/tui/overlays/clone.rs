@@ -5,7 +5,7 @@ use super::{centered, frame_box};
 use crate::model::{CheckItem, CheckStatus, Checklist};
 use crate::tui::format::size;
 use crate::tui::state::{
-    AppState, CheckState, CloneDialog, CloneField, Confirm, destinations, name_problem,
+    AppState, CheckState, CloneDialog, CloneField, Confirm, SaveAs, destinations, name_problem,
 };
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -340,6 +340,30 @@ fn button(d: &CloneDialog, theme: &Theme) -> Line<'static> {
     ])
 }
 
+/// The "save as profile" prompt in place of the button.
+fn save_lines(d: &CloneDialog, s: &SaveAs, state: &AppState) -> Vec<Line<'static>> {
+    let theme = &state.theme;
+    let note = match &s.note {
+        Some(n) if s.confirm_replace => Line::styled(n.clone(), theme.warn()),
+        Some(n) => Line::styled(n.clone(), theme.error()),
+        None => Line::from(""),
+    };
+    vec![
+        note,
+        Line::from(vec![
+            Span::styled("> Save as profile: ", theme.selected(true)),
+            Span::raw(format!("{}_", s.name)),
+        ]),
+        Line::styled(
+            format!(
+                "settings of {}, kept in your profiles · enter save · esc back",
+                d.profile
+            ),
+            theme.dim(),
+        ),
+    ]
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, d: &CloneDialog) {
     let theme = &state.theme;
     let width = text_width(area);
@@ -364,14 +388,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, d: &CloneDialog) {
         head_r,
     );
     frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), list_r);
-    let footer = vec![
-        Line::from(""),
-        button(d, theme),
-        Line::styled(
-            "tab field · ←→ choose · enter check/start · pgup/pgdn scroll · esc close",
-            theme.dim(),
-        ),
-    ];
+    let footer = match &d.save {
+        Some(s) => save_lines(d, s, state),
+        None => vec![
+            Line::from(""),
+            button(d, theme),
+            Line::styled(
+                format!(
+                    "tab field · ←→ choose · enter check/start · {} save as profile · esc close",
+                    state.key_for("save_profile").unwrap_or("ctrl-s")
+                ),
+                theme.dim(),
+            ),
+        ],
+    };
     frame.render_widget(Paragraph::new(footer), foot_r);
 }
 

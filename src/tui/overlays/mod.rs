@@ -9,6 +9,7 @@ pub mod help;
 pub mod host_key;
 pub mod job_detail;
 pub mod passphrase;
+pub mod profiles;
 
 use super::state::{AppState, Overlay};
 use super::theme::Theme;
@@ -32,6 +33,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(Overlay::Passphrase(p)) => passphrase::draw(frame, area, state, p),
         Some(Overlay::AddHost(form)) => add_host::draw(frame, area, state, form),
         Some(Overlay::Clone(d)) => clone::draw(frame, area, state, d),
+        Some(Overlay::Profiles(m)) => profiles::draw(frame, area, state, m),
         Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
             confirm_cancel::draw(frame, area, state, kind, vm, to)
         }

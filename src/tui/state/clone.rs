@@ -73,6 +73,8 @@ pub struct CloneDialog {
     pub check: Option<CloneCheck>,
     /// First checklist line shown.
     pub scroll: u16,
+    /// The "save as profile" prompt, while open.
+    pub save: Option<super::SaveAs>,
 }
 
 /// What the confirm button does now.
@@ -110,6 +112,7 @@ impl CloneDialog {
             field: CloneField::Destination,
             check: None,
             scroll: 0,
+            save: None,
         }
     }
 

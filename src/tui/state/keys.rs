@@ -133,6 +133,10 @@ impl AppState {
             Command::Clone => self.open_clone(),
             Command::Cancel => self.ask_cancel(),
             Command::Retry => self.retry(out),
+            Command::Profiles => self.open_profiles(),
+            Command::SaveProfile => {
+                self.set_status("save as profile: open a job dialog first (clone: c)")
+            }
         }
     }
 
@@ -298,7 +302,10 @@ impl AppState {
                 }
                 Some(Overlay::AddHost(form))
             }
+            Overlay::Clone(d) if d.save.is_some() => self.save_key(d, key, out),
+            Overlay::Clone(d) if cmd == Some(Command::SaveProfile) => self.open_save(d),
             Overlay::Clone(d) => self.clone_key(d, key, out),
+            Overlay::Profiles(m) => self.profile_menu_key(m, key, keys),
             ov @ Overlay::ConfirmCancel { .. } => self.confirm_cancel_key(ov, key, out),
             Overlay::JobDetail { id, scroll } => {
                 if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))

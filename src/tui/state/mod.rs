@@ -7,12 +7,14 @@ mod clone_keys;
 mod keys;
 mod mouse;
 mod overlay;
+mod profile_menu;
 mod reducer;
 
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
+pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
 
 use crate::jobs::detail::JobDetail;
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
@@ -100,8 +102,8 @@ pub struct AppState {
     pub job_details: BTreeMap<u64, JobDetail>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
-    /// Job profile names from the backend, "default" first.
-    pub profiles: Vec<String>,
+    /// Job profiles from the backend, "default" first.
+    pub profiles: Vec<crate::config::profile::ProfileSummary>,
     pub focus: Pane,
     pub selection: Selection,
     pub filter: Filter,
@@ -175,12 +177,19 @@ impl AppState {
         self.jobs.get(self.selection.jobs)
     }
 
-    /// The profile picker's choices; "default" until the backend has sent its list.
+    /// The clone dialog picker's choices: the clone profiles; "default"
+    /// until the backend has sent its list.
     pub fn profile_names(&self) -> Vec<String> {
-        if self.profiles.is_empty() {
+        let names: Vec<String> = self
+            .profiles
+            .iter()
+            .filter(|p| p.kind == crate::config::profile::JobKind::Clone)
+            .map(|p| p.name.clone())
+            .collect();
+        if names.is_empty() {
             vec!["default".into()]
         } else {
-            self.profiles.clone()
+            names
         }
     }
 

@@ -27,6 +27,8 @@ pub enum Overlay {
     Passphrase(PassphrasePrompt),
     AddHost(AddHostForm),
     Clone(CloneDialog),
+    /// `p`: pick a profile for the selected action.
+    Profiles(super::ProfileMenu),
     /// Asks before cancelling a running job; the words are kept so the
     /// question stays readable if the job changes meanwhile.
     ConfirmCancel {

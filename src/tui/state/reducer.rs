@@ -28,7 +28,10 @@ impl AppState {
                     None => self.hosts.push(view),
                 }
             }
-            Event::Profiles(names) => self.profiles = names,
+            Event::Profiles(list) => self.profiles = list,
+            Event::ProfileSaved { name, path } => {
+                self.set_status(format!("saved profile {name} to {}", path.display()))
+            }
             Event::Validation { request, checklist } => {
                 // Only the answer to what the open dialog asked; a late one is dropped.
                 if let Some(Overlay::Clone(d)) = &mut self.overlay

@@ -73,7 +73,10 @@ fn up_hosts_come_first_and_default_is_preselected_wherever_it_is() {
     // beta down, zeta up: zeta first.
     s.hosts[1].state = crate::model::ConnState::Connecting;
     s.hosts[5].state = crate::model::ConnState::Up;
-    s.apply(Event::Profiles(vec!["fast".into(), "default".into()]));
+    let mut list = profiles();
+    list.rotate_left(1);
+    assert_ne!(list[0].name, "default");
+    s.apply(Event::Profiles(list));
     typed(&mut s, "c");
     let d = dialog(&s);
     assert_eq!(d.to, "zeta");
@@ -139,7 +142,7 @@ fn pickers_move_with_arrows_both_ways_and_wrap() {
     }
     press(&mut s, &[key(KeyCode::Tab), key(KeyCode::Tab)]);
     press(&mut s, &[key(KeyCode::Right)]);
-    assert_eq!(dialog(&s).profile, "fast");
+    assert_eq!(dialog(&s).profile, "quick-clone");
     press(&mut s, &[key(KeyCode::Up), key(KeyCode::Up)]);
     assert_eq!(dialog(&s).profile, "throttled");
 }
@@ -183,7 +186,7 @@ fn enter_sends_validate_clone_with_the_fields_as_chosen() {
     press(&mut s, &[key(KeyCode::Tab), key(KeyCode::Right)]);
     let sent = press(&mut s, &[key(KeyCode::Enter)]);
     match &sent[..] {
-        [Action::ValidateClone(r)] => assert_eq!(*r, request("beta", "web01-clon2", "fast")),
+        [Action::ValidateClone(r)] => assert_eq!(*r, request("beta", "web01-clon2", "quick-clone")),
         other => panic!("{other:?}"),
     }
     let d = dialog(&s);

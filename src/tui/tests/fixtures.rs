@@ -273,10 +273,12 @@ pub fn full(w: u16, h: u16) -> AppState {
 }
 
 /// The built-in profiles, as the backend sends them: "default" first.
-pub fn profiles() -> Vec<String> {
-    ["default", "fast", "raw", "throttled"]
-        .map(String::from)
-        .to_vec()
+pub fn profiles() -> Vec<crate::config::profile::ProfileSummary> {
+    crate::config::profile::load_profiles(None)
+        .unwrap()
+        .iter()
+        .map(crate::config::profile::ProfileSummary::from)
+        .collect()
 }
 
 /// multi01 to beta, first disk copied, second under way.

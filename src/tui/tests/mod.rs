@@ -5,4 +5,5 @@ mod behaviour;
 mod clone_flow;
 pub(crate) mod fixtures;
 mod jobs_detail;
+mod profile_menu;
 mod snapshots;

@@ -20,8 +20,8 @@ pub struct ValidationRequest {
     pub new_name: String,
     /// Storage pool on the destination that receives the disks (and NVRAM).
     pub dest_pool: String,
-    /// The profile allows shutting a running VM down for an offline copy
-    /// when a live clone is not possible.
+    /// The profile's live policy shuts a running source down for an
+    /// offline copy (require-shutdown or shutdown-restart).
     pub allow_shutdown: bool,
     /// Image format of the copies.
     pub format: DiskFormat,

@@ -46,6 +46,32 @@ pub(super) fn state(ctx: &Ctx) -> CheckItem {
     let (vm, host) = (ctx.vm, &ctx.facts.source_host);
     let reason = vm.live_clone.reason.as_deref().unwrap_or("not possible");
     match vm.state {
+        // The profile's live policy shuts a running source down, live or not.
+        VmState::Running if ctx.req.allow_shutdown => CheckItem::warn(
+            ids::SOURCE_STATE,
+            TITLE,
+            format!(
+                "{} on {host} is running; the profile shuts it down (gracefully) for an \
+                 offline copy",
+                vm.name
+            ),
+            "plan the downtime, or pick a profile with live = \"live\"",
+        ),
+        VmState::Paused | VmState::Suspended if ctx.req.allow_shutdown => CheckItem::fail(
+            ids::SOURCE_STATE,
+            TITLE,
+            format!(
+                "{} on {host} is {}: the profile shuts the source down, but a {} guest \
+                 cannot act on a shutdown request",
+                vm.name,
+                vm.state.label(),
+                vm.state.label()
+            ),
+            format!(
+                "resume it (`virsh resume {}`) or shut it down first",
+                vm.name
+            ),
+        ),
         VmState::Running | VmState::Paused if vm.live_clone.possible => CheckItem::pass(
             ids::SOURCE_STATE,
             TITLE,
@@ -60,19 +86,6 @@ pub(super) fn state(ctx: &Ctx) -> CheckItem {
             TITLE,
             format!("{} is shut off: offline copy", vm.name),
         ),
-        VmState::Running | VmState::Paused | VmState::Suspended if ctx.req.allow_shutdown => {
-            CheckItem::warn(
-                ids::SOURCE_STATE,
-                TITLE,
-                format!(
-                    "{} on {host} is {} and cannot be cloned live ({reason}); the profile \
-                     allows shutdown, so it will be shut down for an offline copy",
-                    vm.name,
-                    vm.state.label()
-                ),
-                "plan the downtime, or fix the reason above to clone it live",
-            )
-        }
         VmState::Running | VmState::Paused | VmState::Suspended => CheckItem::fail(
             ids::SOURCE_STATE,
             TITLE,
@@ -81,7 +94,7 @@ pub(super) fn state(ctx: &Ctx) -> CheckItem {
                 vm.name,
                 vm.state.label()
             ),
-            "shut the VM down first, or use a profile that allows shutting it down",
+            "shut the VM down first, or use a profile with live = \"shutdown-restart\"",
         ),
         VmState::Crashed | VmState::Other => CheckItem::fail(
             ids::SOURCE_STATE,

@@ -251,7 +251,19 @@ fn source_state_rules() {
     let r = run(&req, &lab_facts(&req, Some(vm.clone())));
     let i = item(&r, ids::SOURCE_STATE);
     assert_eq!(i.status, Warn);
-    assert!(i.message.contains("will be shut down"));
+    assert!(i.message.contains("shuts it down"), "{}", i.message);
+    // A shutting-down policy shuts down even a VM that could go live.
+    let mut live_ok = vm.clone();
+    live_ok.live_clone = LiveClone {
+        possible: true,
+        reason: None,
+    };
+    let r = run(&req, &lab_facts(&req, Some(live_ok.clone())));
+    assert_eq!(status(&r, ids::SOURCE_STATE), Warn);
+    // A paused guest cannot act on the request.
+    live_ok.state = VmState::Paused;
+    let r = run(&req, &lab_facts(&req, Some(live_ok)));
+    assert_eq!(status(&r, ids::SOURCE_STATE), Fail);
 
     let off = vm_from_xml(WEB01, VmState::ShutOff);
     let r = run(&req, &lab_facts(&req, Some(off)));
