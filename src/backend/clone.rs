@@ -5,9 +5,11 @@ use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
 use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
-use crate::jobs::history;
-use crate::model::{Checklist, CloneRequest, HistoryEntry};
-use std::sync::Arc;
+use super::history_feed::HistoryFeed;
+use super::job_record::JobRecord;
+use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::model::{Checklist, CloneRequest, HistoryResult};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,15 +36,9 @@ pub(super) async fn validate(
         .map_err(|e| e.to_string())
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Runs one clone job to its end: progress as [`Event::Job`], then the
-/// history entry, [`Event::History`] and [`Event::JobDone`].
+/// Runs one clone job to its end: its history row when it starts,
+/// progress as [`Event::Job`], then the row's completion, [`Event::History`]
+/// and [`Event::JobDone`]. History failures are logged, never fatal.
 pub(super) async fn run_job(
     id: u64,
     req: CloneRequest,
@@ -50,9 +46,25 @@ pub(super) async fn run_job(
     dest: HostLink,
     cancel: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
+    history: HistoryFeed,
 ) {
-    let started = unix_now();
-    let clock = std::time::Instant::now();
+    let record = Arc::new(Mutex::new(JobRecord::default()));
+    let note = |text: String| record.lock().unwrap_or_else(|p| p.into_inner()).note(text);
+    note(format!(
+        "clone of {} from {} to {} as {}, profile {}",
+        req.vm, req.from, req.to, req.new_name, req.profile
+    ));
+    let row = history
+        .start(NewJob {
+            job: id,
+            kind: "clone".into(),
+            vm: req.vm.clone(),
+            from: req.from.clone(),
+            to: req.to.clone(),
+            profile: req.profile.clone(),
+            started_ms: now_ms(),
+        })
+        .await;
     let result = match find_profile(&req.profile) {
         Err(message) => Err(CloneError::Step {
             step: "profile",
@@ -70,53 +82,64 @@ pub(super) async fn run_job(
                 journal_dir,
             };
             let tx = events.clone();
+            let seen = record.clone();
             let report: run::Report = Arc::new(move |v| {
+                seen.lock().unwrap_or_else(|p| p.into_inner()).observe(&v);
                 let _ = tx.send(Event::Job(v));
             });
             run::run(&spec, &source, &dest, report, cancel).await
         }
     };
-    let (outcome, bytes, message, job_result) = match result {
-        Ok(r) => ("done", r.bytes_moved, None, JobResult::Cloned(r)),
-        Err(CloneError::Cancelled) => ("cancelled", 0, None, JobResult::Cancelled),
-        Err(CloneError::Invalid(checklist)) => {
-            let message = CloneError::Invalid(checklist.clone()).to_string();
-            let r = JobResult::Failed {
-                message: message.clone(),
-                checklist: Some(checklist),
+    let partial = record.lock().unwrap_or_else(|p| p.into_inner()).bytes_done;
+    let validation = |c: &Checklist| serde_json::to_value(c).ok();
+    let (fin, job_result) = match result {
+        Ok(r) => {
+            note(format!(
+                "done: {} moved, {} stored, {} skipped (sparse or zero), {} retries{}",
+                r.bytes_moved,
+                r.bytes_stored,
+                r.bytes_skipped,
+                r.retries,
+                if r.verified { ", verified" } else { "" }
+            ));
+            let fin = Finish {
+                result: HistoryResult::Done,
+                bytes_moved: r.bytes_moved,
+                bytes_stored: r.bytes_stored,
+                bytes_skipped: r.bytes_skipped,
+                validation: validation(&r.checklist),
+                ..Finish::default()
             };
-            ("failed", 0, Some(message), r)
+            (fin, JobResult::Cloned(r))
+        }
+        Err(CloneError::Cancelled) => {
+            note("cancelled by the operator; what the job made was removed".into());
+            let fin = Finish {
+                result: HistoryResult::Cancelled,
+                bytes_moved: partial,
+                ..Finish::default()
+            };
+            (fin, JobResult::Cancelled)
         }
         Err(e) => {
             let message = e.to_string();
-            let r = JobResult::Failed {
-                message: message.clone(),
-                checklist: None,
+            note(format!("failed: {message}"));
+            let checklist = match e {
+                CloneError::Invalid(c) => Some(c),
+                _ => None,
             };
-            ("failed", 0, Some(message), r)
+            let fin = Finish {
+                result: HistoryResult::Failed,
+                error: Some(message.clone()),
+                bytes_moved: partial,
+                validation: checklist.as_ref().and_then(validation),
+                ..Finish::default()
+            };
+            (fin, JobResult::Failed { message, checklist })
         }
     };
-    if let Some(dir) = crate::paths::data_dir() {
-        let entry = HistoryEntry {
-            id,
-            kind: "clone".into(),
-            vm: req.vm.clone(),
-            from: req.from.clone(),
-            to: req.to.clone(),
-            started,
-            duration_secs: clock.elapsed().as_secs(),
-            bytes_moved: bytes,
-            outcome: outcome.into(),
-            message,
-        };
-        let file = history::file(&dir);
-        if let Err(e) = history::append(&file, &entry) {
-            tracing::warn!("{e}");
-        }
-        if let Ok(all) = history::load(&file, super::task::HISTORY_SHOWN) {
-            let _ = events.send(Event::History(all));
-        }
-    }
+    let log = record.lock().unwrap_or_else(|p| p.into_inner()).lines();
+    history.finish(row, fin, log).await;
     let _ = events.send(Event::JobDone {
         id,
         result: job_result,

@@ -3,7 +3,9 @@
 //! receive [`messages::Event`]s; nothing else crosses.
 
 mod clone;
+mod history_feed;
 mod host;
+mod job_record;
 pub mod messages;
 mod task;
 

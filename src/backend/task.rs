@@ -3,6 +3,7 @@
 
 use super::Options;
 use super::clone;
+use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
 use crate::config::{self, HostConfig, LoadedConfig};
@@ -17,8 +18,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How many finished jobs the history pane receives.
-pub(super) const HISTORY_SHOWN: usize = 200;
 /// How long quitting waits for cancelled jobs to clean up.
 const JOB_CLEANUP: Duration = Duration::from_secs(60);
 
@@ -32,6 +31,7 @@ struct Backend {
     jobs: HashMap<u64, (CancellationToken, tokio::task::JoinHandle<()>)>,
     next_job: u64,
     job_ended: mpsc::UnboundedSender<u64>,
+    history: HistoryFeed,
 }
 
 pub(super) async fn run(
@@ -42,6 +42,7 @@ pub(super) async fn run(
 ) {
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+    let history = HistoryFeed::open(events.clone()).await;
     let mut backend = Backend {
         config,
         options,
@@ -55,6 +56,7 @@ pub(super) async fn run(
             .map(|d| d.as_secs() * 1000)
             .unwrap_or(1),
         job_ended: ended_tx,
+        history,
     };
     let wanted: Vec<HostConfig> = backend
         .config
@@ -114,17 +116,11 @@ impl Backend {
         let _ = self.events.send(Event::Hosts(views));
     }
 
-    /// The history pane's content: the newest finished jobs.
+    /// The history pane's content: the newest jobs (off the loop: a query
+    /// runs on the blocking pool).
     fn send_history(&self) {
-        let Some(dir) = crate::paths::data_dir() else {
-            return;
-        };
-        match crate::jobs::history::load(&crate::jobs::history::file(&dir), HISTORY_SHOWN) {
-            Ok(entries) => {
-                let _ = self.events.send(Event::History(entries));
-            }
-            Err(e) => self.error(None, e.to_string()),
-        }
+        let feed = self.history.clone();
+        tokio::spawn(async move { feed.publish().await });
     }
 
     /// Profile names for the clone dialog.
@@ -193,6 +189,14 @@ impl Backend {
                 Some((token, _)) => token.cancel(),
                 None => self.error(None, format!("no running job {id}")),
             },
+            Action::QueryHistory(filter) => {
+                let feed = self.history.clone();
+                tokio::spawn(async move { feed.query(filter).await });
+            }
+            Action::HistoryDetail(id) => {
+                let feed = self.history.clone();
+                tokio::spawn(async move { feed.detail(id).await });
+            }
             Action::Quit => {}
         }
     }
@@ -312,9 +316,12 @@ impl Backend {
         let events = self.events.clone();
         let ended = self.job_ended.clone();
         let token = cancel.clone();
+        let history = self.history.clone();
         let task = tokio::spawn(async move {
             match links(&slots).await {
-                Ok((source, dest)) => clone::run_job(id, req, source, dest, token, events).await,
+                Ok((source, dest)) => {
+                    clone::run_job(id, req, source, dest, token, events, history).await
+                }
                 Err(message) => {
                     let _ = events.send(Event::Error {
                         host: Some(req.from.clone()),

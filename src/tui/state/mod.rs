@@ -4,6 +4,7 @@
 
 mod clone;
 mod clone_keys;
+mod history;
 mod keys;
 mod mouse;
 mod overlay;
@@ -12,8 +13,10 @@ mod reducer;
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
+pub use history::parse_filter as parse_history_filter;
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 
+use crate::jobs::history::{HistoryFilter, HistoryStats};
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
 use crate::tui::theme::Theme;
@@ -95,8 +98,18 @@ pub struct AppState {
     /// VMs by host name.
     pub vms: BTreeMap<String, Vec<VmInfo>>,
     pub jobs: Vec<JobView>,
-    /// Newest first.
+    /// Newest first: the backend's page for the history filter.
     pub history: Vec<HistoryEntry>,
+    /// Totals of every row the history filter matches.
+    pub history_stats: Option<HistoryStats>,
+    /// The History pane's own `/` filter (see [`parse_history_filter`]).
+    pub history_filter: Filter,
+    /// The filter last sent to the backend.
+    history_asked: HistoryFilter,
+    /// The row the detail overlay shows, with its log, once it has come.
+    pub history_detail: Option<HistoryEntry>,
+    /// Show times in UTC instead of local time (snapshot tests).
+    pub utc: bool,
     /// Job profile names from the backend, "default" first.
     pub profiles: Vec<String>,
     pub focus: Pane,
@@ -127,6 +140,11 @@ impl AppState {
             vms: BTreeMap::new(),
             jobs: Vec::new(),
             history: Vec::new(),
+            history_stats: None,
+            history_filter: Filter::default(),
+            history_asked: HistoryFilter::default(),
+            history_detail: None,
+            utc: false,
             profiles: Vec::new(),
             focus: Pane::Hosts,
             selection: Selection::default(),

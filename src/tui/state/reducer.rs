@@ -1,6 +1,6 @@
 //! Backend events into view state.
 
-use super::{AppState, CheckState, Overlay, PassphrasePrompt, is_running};
+use super::{AppState, CheckState, Overlay, PassphrasePrompt};
 use crate::backend::messages::{Event, JobResult};
 use crate::model::{ConnState, HostView};
 
@@ -74,13 +74,8 @@ impl AppState {
                 Some(j) => *j = job,
                 None => self.jobs.push(job),
             },
-            Event::History(mut entries) => {
-                entries.sort_by_key(|e| std::cmp::Reverse(e.started));
-                // A finished job moves from the jobs pane to history.
-                self.jobs
-                    .retain(|j| is_running(j.phase) || !entries.iter().any(|e| e.id == j.id));
-                self.history = entries;
-            }
+            Event::History(page) => self.history_page(page),
+            Event::HistoryDetail(entry) => self.history_detail = Some(*entry),
             Event::Error { host, message } => {
                 // The dialog waiting on its source host shows why no checklist comes.
                 if let Some(Overlay::Clone(d)) = &mut self.overlay
