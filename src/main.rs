@@ -20,6 +20,7 @@ fn main() -> Result<std::process::ExitCode> {
         match cli.command {
             None => ok(cli::run_tui(cli.config.as_deref()).await),
             Some(Command::Hosts { json }) => ok(cli::hosts(cli.config.as_deref(), json).await),
+            Some(Command::History(args)) => ok(cli::history(args).await),
             Some(Command::Vms { host, json }) => {
                 ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
             }

@@ -4,4 +4,5 @@
 mod behaviour;
 mod clone_flow;
 pub(crate) mod fixtures;
+mod history;
 mod snapshots;
