@@ -1,12 +1,12 @@
 //! The backend's side of the clone flow: validation runs and clone jobs on
 //! the two hosts' live connections, with progress and history.
 
+use super::history_feed::HistoryFeed;
+use super::job_record::JobRecord;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
 use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
-use super::history_feed::HistoryFeed;
-use super::job_record::JobRecord;
 use crate::jobs::history::{Finish, NewJob, now_ms};
 use crate::model::{Checklist, CloneRequest, HistoryResult};
 use std::sync::{Arc, Mutex};

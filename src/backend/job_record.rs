@@ -28,7 +28,10 @@ impl JobRecord {
         if self.phase != Some(v.phase) {
             self.phase = Some(v.phase);
             // The variant names are the words operators see ("copying").
-            self.note(format!("phase: {}", format!("{:?}", v.phase).to_lowercase()));
+            self.note(format!(
+                "phase: {}",
+                format!("{:?}", v.phase).to_lowercase()
+            ));
         }
         if !v.disks.is_empty() {
             self.bytes_done = v.bytes_done();
@@ -76,7 +79,11 @@ mod tests {
         assert!(lines[1].ends_with(" phase: verifying"), "{lines:?}");
         assert!(lines[2].ends_with(" failed: verifying: digest differs"));
         // Each line starts with its date.
-        assert!(lines.iter().all(|l| l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b' '));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b' ')
+        );
         assert_eq!(r.bytes_done, 100);
     }
 }

@@ -58,7 +58,12 @@ pub enum HistoryAction {
     /// Delete rows: those of jobs started before a date, or one by id.
     Delete {
         /// YYYY-MM-DD (local midnight), "YYYY-MM-DD HH:MM" or RFC 3339.
-        #[arg(long, value_name = "DATE", required_unless_present = "id", conflicts_with = "id")]
+        #[arg(
+            long,
+            value_name = "DATE",
+            required_unless_present = "id",
+            conflicts_with = "id"
+        )]
         before: Option<String>,
         /// The row id shown by `kvm-clone history`.
         #[arg(long, value_name = "N")]

@@ -133,8 +133,14 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("ID  STARTED"), "{t}");
-        assert!(lines[1].starts_with("3   2025-06-15 15:06:40  failed"), "{t}");
-        assert!(lines[1].contains("64 MiB") && lines[1].contains("1m05s"), "{t}");
+        assert!(
+            lines[1].starts_with("3   2025-06-15 15:06:40  failed"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("64 MiB") && lines[1].contains("1m05s"),
+            "{t}"
+        );
         assert!(lines[1].ends_with("copying: connection reset"), "{t}");
     }
 
@@ -151,7 +157,10 @@ mod tests {
 
     #[test]
     fn dates_in_three_forms() {
-        assert_eq!(parse_date("2025-06-15T15:06:40Z").unwrap(), 1_750_000_000_000);
+        assert_eq!(
+            parse_date("2025-06-15T15:06:40Z").unwrap(),
+            1_750_000_000_000
+        );
         assert_eq!(
             parse_date("2025-06-15T17:06:40+02:00").unwrap(),
             1_750_000_000_000

@@ -48,7 +48,11 @@ impl History {
         self.call(move |db| db.finish(id, &fin, &log)).await
     }
 
-    pub async fn page(&self, filter: HistoryFilter, limit: usize) -> Result<HistoryPage, HistoryError> {
+    pub async fn page(
+        &self,
+        filter: HistoryFilter,
+        limit: usize,
+    ) -> Result<HistoryPage, HistoryError> {
         self.call(move |db| db.page(&filter, limit)).await
     }
 

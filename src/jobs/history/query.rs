@@ -155,7 +155,8 @@ impl HistoryDb {
 fn fill_details(e: &mut HistoryEntry, r: &Row<'_>) -> rusqlite::Result<()> {
     let validation: Option<String> = r.get(15)?;
     // A report that no longer parses is shown as its text.
-    e.validation = validation.map(|v| serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)));
+    e.validation =
+        validation.map(|v| serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)));
     let log: String = r.get(16)?;
     e.log = if log.is_empty() {
         Vec::new()

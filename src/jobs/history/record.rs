@@ -71,10 +71,7 @@ impl HistoryDb {
             HistoryResult::Running => HistoryResult::Failed,
             r => r,
         };
-        let validation = fin
-            .validation
-            .as_ref()
-            .map(serde_json::Value::to_string);
+        let validation = fin.validation.as_ref().map(serde_json::Value::to_string);
         let ended = to_i64(fin.ended_ms.unwrap_or_else(now_ms));
         self.conn
             .execute(
@@ -124,7 +121,9 @@ impl HistoryDb {
                 continue;
             }
             let why = match pid {
-                Some(p) => format!("interrupted: the process running the job (pid {p}) ended before the job did"),
+                Some(p) => format!(
+                    "interrupted: the process running the job (pid {p}) ended before the job did"
+                ),
                 None => "interrupted: the process running the job is unknown".into(),
             };
             n += tx

@@ -40,9 +40,7 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The schema version stored in the database (0 for a new file).
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
-    )?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);")?;
     Ok(conn
         .query_row("SELECT max(version) FROM schema_version", [], |r| {
             r.get::<_, Option<i64>>(0)

@@ -61,7 +61,8 @@ impl HistoryDb {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         let found = schema::migrate(&mut conn).map_err(err)?;
         if found > schema::VERSION {
             return Err(HistoryError::TooNew {

@@ -32,10 +32,22 @@ fn finished(result: HistoryResult, moved: u64, took_ms: u64, started_ms: u64) ->
 fn sample(db: &mut HistoryDb) -> Vec<u64> {
     let mut ids = Vec::new();
     let rows = [
-        (job(1, "web01", "alpha", "beta", "clone"), Some((HistoryResult::Done, 100, 10_000))),
-        (job(2, "web01", "beta", "alpha", "clone"), Some((HistoryResult::Failed, 20, 2_000))),
-        (job(3, "db01", "alpha", "gamma", "export"), Some((HistoryResult::Done, 300, 20_000))),
-        (job(4, "web02", "gamma", "beta", "clone"), Some((HistoryResult::Cancelled, 0, 1_000))),
+        (
+            job(1, "web01", "alpha", "beta", "clone"),
+            Some((HistoryResult::Done, 100, 10_000)),
+        ),
+        (
+            job(2, "web01", "beta", "alpha", "clone"),
+            Some((HistoryResult::Failed, 20, 2_000)),
+        ),
+        (
+            job(3, "db01", "alpha", "gamma", "export"),
+            Some((HistoryResult::Done, 300, 20_000)),
+        ),
+        (
+            job(4, "web02", "gamma", "beta", "clone"),
+            Some((HistoryResult::Cancelled, 0, 1_000)),
+        ),
         (job(5, "db01", "alpha", "beta", "clone"), None),
     ];
     for (j, end) in rows {
@@ -81,7 +93,10 @@ fn a_row_is_written_at_start_and_completed_at_the_end() {
     assert_eq!(done.result, HistoryResult::Done);
     assert_eq!(done.ended_ms, Some(j.started_ms + 2_000));
     assert_eq!(done.duration_secs(), Some(2.0));
-    assert_eq!((done.bytes_moved, done.bytes_stored, done.bytes_skipped), (4_000, 4_000, 10));
+    assert_eq!(
+        (done.bytes_moved, done.bytes_stored, done.bytes_skipped),
+        (4_000, 4_000, 10)
+    );
     assert_eq!(done.rate_bytes_per_sec, Some(2_000.0));
     assert_eq!(done.validation, Some(report));
     assert_eq!(done.log, log);
@@ -99,17 +114,26 @@ fn lists_are_newest_first_and_filtered() {
     assert!(all[1].log.is_empty());
     let full = db.list(&HistoryFilter::default(), 100, true).unwrap();
     assert_eq!(full[1].log, ["log"]);
-    assert_eq!(db.list(&HistoryFilter::default(), 2, false).unwrap().len(), 2);
+    assert_eq!(
+        db.list(&HistoryFilter::default(), 2, false).unwrap().len(),
+        2
+    );
 
-    let f = |vm: Option<&str>, host: Option<&str>, kind: Option<&str>, result, contains| HistoryFilter {
-        vm: vm.map(String::from),
-        host: host.map(String::from),
-        kind: kind.map(String::from),
-        result,
-        contains,
+    let f = |vm: Option<&str>, host: Option<&str>, kind: Option<&str>, result, contains| {
+        HistoryFilter {
+            vm: vm.map(String::from),
+            host: host.map(String::from),
+            kind: kind.map(String::from),
+            result,
+            contains,
+        }
     };
     let ids = |f: HistoryFilter| -> Vec<u64> {
-        db.list(&f, 100, false).unwrap().iter().map(|e| e.job).collect()
+        db.list(&f, 100, false)
+            .unwrap()
+            .iter()
+            .map(|e| e.job)
+            .collect()
     };
     assert_eq!(ids(f(Some("web01"), None, None, None, false)), [2, 1]);
     // Exact unless asked to search.
@@ -118,13 +142,22 @@ fn lists_are_newest_first_and_filtered() {
     // Host matches either end.
     assert_eq!(ids(f(None, Some("gamma"), None, None, false)), [4, 3]);
     assert_eq!(ids(f(None, None, Some("export"), None, false)), [3]);
-    assert_eq!(ids(f(None, None, None, Some(HistoryResult::Running), false)), [5]);
+    assert_eq!(
+        ids(f(None, None, None, Some(HistoryResult::Running), false)),
+        [5]
+    );
     assert_eq!(
         ids(f(Some("db01"), Some("beta"), Some("clone"), None, false)),
         [5]
     );
     assert_eq!(
-        ids(f(None, Some("alpha"), None, Some(HistoryResult::Done), false)),
+        ids(f(
+            None,
+            Some("alpha"),
+            None,
+            Some(HistoryResult::Done),
+            false
+        )),
         [3, 1]
     );
 }
@@ -168,14 +201,20 @@ fn stats_count_success_data_rate_and_duration() {
 fn rows_of_dead_processes_become_interrupted_and_live_ones_stay() {
     let dir = tempfile::tempdir().unwrap();
     let (mut db, _) = HistoryDb::open(dir.path()).unwrap();
-    let mine = db.start(&job(1, "web01", "alpha", "beta", "clone")).unwrap();
+    let mine = db
+        .start(&job(1, "web01", "alpha", "beta", "clone"))
+        .unwrap();
     // A row owned by a process that has exited.
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
-    let dead = db.start(&job(2, "web02", "alpha", "beta", "clone")).unwrap();
+    let dead = db
+        .start(&job(2, "web02", "alpha", "beta", "clone"))
+        .unwrap();
     // And one whose pid is alive but was reused by another process.
-    let reused = db.start(&job(3, "web03", "alpha", "beta", "clone")).unwrap();
+    let reused = db
+        .start(&job(3, "web03", "alpha", "beta", "clone"))
+        .unwrap();
     db.conn
         .execute(
             "UPDATE jobs SET owner_pid = ?1, owner_start = 'x' WHERE id = ?2",
@@ -224,14 +263,20 @@ fn the_old_jsonl_history_is_imported_once() {
     assert_eq!(vms(&all), ["oldvm2", "oldvm"]);
     let old = &all[1];
     assert_eq!((old.job, old.result), (7, HistoryResult::Done));
-    assert_eq!((old.started_ms, old.ended_ms), (1_700_000_000_000, Some(1_700_000_042_000)));
+    assert_eq!(
+        (old.started_ms, old.ended_ms),
+        (1_700_000_000_000, Some(1_700_000_042_000))
+    );
     assert_eq!(old.rate_bytes_per_sec, Some(100.0));
     assert_eq!(all[0].error.as_deref(), Some("no space"));
     drop(db);
     // Opening again imports nothing more.
     let (db, report) = HistoryDb::open(dir.path()).unwrap();
     assert_eq!(report.imported, None);
-    assert_eq!(db.list(&HistoryFilter::default(), 10, false).unwrap().len(), 2);
+    assert_eq!(
+        db.list(&HistoryFilter::default(), 10, false).unwrap().len(),
+        2
+    );
 }
 
 #[test]
@@ -283,7 +328,10 @@ fn deleting_is_explicit_and_spares_running_rows() {
     assert_eq!(left[0].result, HistoryResult::Running);
     let (before, after) = db.compact().unwrap();
     assert!(after <= before, "{before} → {after}");
-    assert_eq!(db.list(&HistoryFilter::default(), 10, false).unwrap().len(), 1);
+    assert_eq!(
+        db.list(&HistoryFilter::default(), 10, false).unwrap().len(),
+        1
+    );
 }
 
 #[test]
@@ -317,9 +365,13 @@ async fn the_async_handle_runs_the_same_store() {
     let (h, _) = History::open(dir.path().to_path_buf()).await.unwrap();
     let j = job(1, "web01", "alpha", "beta", "clone");
     let id = h.start(j.clone()).await.unwrap();
-    h.finish(id, finished(HistoryResult::Failed, 5, 1000, j.started_ms), vec!["x".into()])
-        .await
-        .unwrap();
+    h.finish(
+        id,
+        finished(HistoryResult::Failed, 5, 1000, j.started_ms),
+        vec!["x".into()],
+    )
+    .await
+    .unwrap();
     let page = h.page(HistoryFilter::default(), 10).await.unwrap();
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.stats.finished, 1);

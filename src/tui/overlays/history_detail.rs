@@ -61,28 +61,47 @@ fn lines(state: &AppState, id: u64) -> Vec<Line<'static>> {
         ),
         field("moved", size(e.bytes_moved)),
         field("stored", size(e.bytes_stored)),
-        field("skipped", format!("{} (sparse or zero)", size(e.bytes_skipped))),
+        field(
+            "skipped",
+            format!("{} (sparse or zero)", size(e.bytes_skipped)),
+        ),
         field("avg rate", rate(e.rate_bytes_per_sec.unwrap_or(0.0))),
         field("job id", format!("{} (history row {})", e.job, e.id)),
     ];
     if let Some(err) = &e.error {
-        out.push(Line::styled(format!("{:<10} {err}", "error"), theme.error()));
+        out.push(Line::styled(
+            format!("{:<10} {err}", "error"),
+            theme.error(),
+        ));
     }
     out.push(Line::from(""));
     if !full {
-        out.push(Line::styled("loading the log and validation report…", theme.dim()));
+        out.push(Line::styled(
+            "loading the log and validation report…",
+            theme.dim(),
+        ));
         return out;
     }
     out.push(Line::styled("Validation report", theme.header()));
     match &e.validation {
-        None => out.push(Line::styled("  (none: the job stopped before its checks)", theme.dim())),
+        None => out.push(Line::styled(
+            "  (none: the job stopped before its checks)",
+            theme.dim(),
+        )),
         Some(v) => match serde_json::from_value::<Checklist>(v.clone()) {
-            Ok(c) => out.extend(c.render_text().lines().map(|l| Line::from(format!("  {l}")))),
+            Ok(c) => out.extend(
+                c.render_text()
+                    .lines()
+                    .map(|l| Line::from(format!("  {l}"))),
+            ),
             Err(_) => out.push(Line::from(format!("  {v}"))),
         },
     }
     out.push(Line::from(""));
-    out.push(Line::styled(format!("Log ({} lines)", e.log.len()), theme.header()));
+    out.push(Line::styled(
+        format!("Log ({} lines)", e.log.len()),
+        theme.header(),
+    ));
     out.extend(e.log.iter().map(|l| Line::from(format!("  {l}"))));
     out
 }
@@ -104,7 +123,10 @@ pub fn max_scroll(state: &AppState, id: u64, area: Rect) -> u16 {
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, id: u64, scroll: u16) {
     let title = match find(state, id).0 {
-        Some(e) => format!("{} {} {}→{} (esc closes, ↑↓ scroll)", e.kind, e.vm, e.from, e.to),
+        Some(e) => format!(
+            "{} {} {}→{} (esc closes, ↑↓ scroll)",
+            e.kind, e.vm, e.from, e.to
+        ),
         None => "history (esc closes)".into(),
     };
     let inner = frame_box(frame, rect(area), &title, &state.theme);

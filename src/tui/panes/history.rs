@@ -70,7 +70,11 @@ fn row(e: &HistoryEntry, state: &AppState) -> Vec<Cell<'static>> {
 
 /// "12 jobs · 83% ok · 1.2 GiB moved · 45 MiB/s avg · 1m05s avg".
 pub fn totals(s: &HistoryStats) -> String {
-    let mut parts = vec![format!("{} job{}", s.jobs, if s.jobs == 1 { "" } else { "s" })];
+    let mut parts = vec![format!(
+        "{} job{}",
+        s.jobs,
+        if s.jobs == 1 { "" } else { "s" }
+    )];
     if let Some(r) = s.success_rate {
         parts.push(format!("{} ok", percent(r)));
     }

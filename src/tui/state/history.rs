@@ -75,7 +75,12 @@ impl AppState {
 
     /// Keys while the history filter is being typed. Every change that
     /// parses asks the backend for its page.
-    pub(super) fn history_filter_key(&mut self, key: &KeyEvent, keys: &KeyMap, out: &mut Vec<Action>) {
+    pub(super) fn history_filter_key(
+        &mut self,
+        key: &KeyEvent,
+        keys: &KeyMap,
+        out: &mut Vec<Action>,
+    ) {
         match key.code {
             KeyCode::Esc => {
                 self.history_filter.text.clear();

@@ -1,8 +1,8 @@
 //! Keys, mouse and backend events change the state as the operator expects.
 
 use super::fixtures::{alpha_vms, beta_vms, empty, full, history_entry, hosts, jobs};
-use crate::jobs::history::{HistoryFilter, HistoryPage, HistoryStats};
 use crate::backend::messages::{Action, Event};
+use crate::jobs::history::{HistoryFilter, HistoryPage, HistoryStats};
 use crate::model::{ConnState, HistoryEntry, HistoryResult, JobPhase};
 use crate::tui::keymap::KeyMap;
 use crate::tui::state::{AddHostField, AppState, Overlay, Pane};

@@ -218,7 +218,12 @@ pub fn jobs() -> Vec<JobView> {
 }
 
 /// A history row of the fixture: times in UTC (see [`empty`]).
-pub fn history_entry(id: u64, vm: &str, route: (&str, &str), result: HistoryResult) -> HistoryEntry {
+pub fn history_entry(
+    id: u64,
+    vm: &str,
+    route: (&str, &str),
+    result: HistoryResult,
+) -> HistoryEntry {
     HistoryEntry {
         id,
         job: 1_750_000_000_000 + id,

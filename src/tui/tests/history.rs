@@ -45,7 +45,11 @@ fn slash_in_the_history_pane_filters_history_not_vms() {
     let n = asked.len();
     assert_eq!(asked[0].vm.as_deref(), Some("r"));
     assert_eq!(asked[n - 2].vm.as_deref(), Some("result"), "{asked:?}");
-    assert_eq!(asked[n - 1].result, Some(HistoryResult::Failed), "{asked:?}");
+    assert_eq!(
+        asked[n - 1].result,
+        Some(HistoryResult::Failed),
+        "{asked:?}"
+    );
     assert_eq!(asked[n - 1].vm, None);
     assert_eq!(n, "result".len() + 1, "{asked:?}");
     assert_eq!(s.filter.text, "", "the VM filter is untouched");
@@ -85,7 +89,10 @@ fn enter_opens_the_detail_and_asks_for_the_full_row() {
     s.selection.history = 1;
     let sent = press(&mut s, &[key(KeyCode::Enter)]);
     assert!(matches!(sent[..], [Action::HistoryDetail(5)]), "{sent:?}");
-    assert!(matches!(s.overlay, Some(Overlay::HistoryDetail { id: 5, .. })));
+    assert!(matches!(
+        s.overlay,
+        Some(Overlay::HistoryDetail { id: 5, .. })
+    ));
     press(&mut s, &[key(KeyCode::Esc)]);
     assert!(s.overlay.is_none());
 }
