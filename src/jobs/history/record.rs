@@ -23,7 +23,8 @@ pub struct NewJob {
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Finish {
-    /// Done, failed or cancelled (running is refused).
+    /// Done, failed or cancelled; `Running` (the default) is recorded as
+    /// failed, since a row that ends cannot still be running.
     pub result: HistoryResult,
     pub error: Option<String>,
     pub bytes_moved: u64,
