@@ -21,6 +21,7 @@ fn main() -> Result<std::process::ExitCode> {
             None => ok(cli::run_tui(cli.config.as_deref()).await),
             Some(Command::Hosts { json }) => ok(cli::hosts(cli.config.as_deref(), json).await),
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
+            Some(Command::History(args)) => ok(cli::history(args).await),
             Some(Command::Vms { host, json }) => {
                 ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
             }

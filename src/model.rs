@@ -222,21 +222,84 @@ impl JobView {
     }
 }
 
-/// A finished job, as the history pane shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+/// How a job in the history ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryResult {
+    #[default]
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    /// The process running it was killed before the job ended.
+    Interrupted,
+}
+
+impl HistoryResult {
+    pub const ALL: [HistoryResult; 5] = [
+        HistoryResult::Running,
+        HistoryResult::Done,
+        HistoryResult::Failed,
+        HistoryResult::Cancelled,
+        HistoryResult::Interrupted,
+    ];
+
+    /// The word used in the database, JSON, tables and filters.
+    pub fn label(self) -> &'static str {
+        match self {
+            HistoryResult::Running => "running",
+            HistoryResult::Done => "done",
+            HistoryResult::Failed => "failed",
+            HistoryResult::Cancelled => "cancelled",
+            HistoryResult::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HistoryResult> {
+        HistoryResult::ALL.into_iter().find(|r| r.label() == s)
+    }
+}
+
+/// One job of the history (docs/history.md): written when it starts,
+/// completed when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {
+    /// Row id: what `kvm-clone history delete --id` takes.
     pub id: u64,
+    /// The backend's job id (as in the jobs pane).
+    pub job: u64,
+    /// "clone", "export", "restore".
     pub kind: String,
     pub vm: String,
     pub from: String,
     pub to: String,
-    /// Unix seconds.
-    pub started: u64,
-    pub duration_secs: u64,
+    pub profile: String,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    /// None while running, or when the job was interrupted.
+    pub ended_ms: Option<u64>,
+    pub result: HistoryResult,
+    pub error: Option<String>,
+    /// Data bytes sent to the destination, re-sends after a resume included.
     pub bytes_moved: u64,
-    /// "done", "failed", "cancelled".
-    pub outcome: String,
-    pub message: Option<String>,
+    /// Data bytes the destination holds.
+    pub bytes_stored: u64,
+    /// Bytes never sent: holes and zero runs of the source (sparse).
+    pub bytes_skipped: u64,
+    /// Bytes moved over the job's duration.
+    pub rate_bytes_per_sec: Option<f64>,
+    /// The pre-flight checklist, when the job got that far.
+    pub validation: Option<serde_json::Value>,
+    /// The job's log lines.
+    pub log: Vec<String>,
+}
+
+impl HistoryEntry {
+    /// Wall-clock duration, once the job ended.
+    pub fn duration_secs(&self) -> Option<f64> {
+        self.ended_ms
+            .map(|e| e.saturating_sub(self.started_ms) as f64 / 1000.0)
+    }
 }
 
 /// Pre-flight checklists are the clone validation's report, shown as is.

@@ -33,6 +33,9 @@ fn navigate_to_beta_and_see_its_vms() {
     tmux.wait_for("beta up", |s| {
         s.contains("beta") && s.matches(" up").count() >= 2
     });
+    // The old JSON-lines history was imported into history.db.
+    tmux.wait_for("the imported history row", |s| s.contains("oldvm7"));
+    assert!(data.path().join("history.jsonl.imported").exists());
     // Hosts pane has focus with alpha selected: move down to beta.
     tmux.keys(&["j"]);
     let s = tmux.wait_for("beta's VMs", |s| s.contains("web02"));
@@ -113,7 +116,15 @@ fn clone_a_vm_from_the_tui_and_see_it_in_history() {
         lab.domains("beta").contains(&"archive01-clone".to_string()),
         "the clone is not defined on beta"
     );
-    tmux.keys(&["q"]);
+    // The jobs pane has focus after the start; the history pane is next.
+    // Enter opens the row in full: its validation report and its log.
+    tmux.keys(&["Tab", "Enter"]);
+    tmux.wait_for("the history detail", |s| s.contains("Validation report"));
+    tmux.keys(&["End"]);
+    tmux.wait_for("the job's log", |s| {
+        s.contains("Log (") && s.contains("phase: copying")
+    });
+    tmux.keys(&["Escape", "q"]);
 }
 
 #[test]

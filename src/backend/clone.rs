@@ -1,12 +1,17 @@
 //! The backend's side of the clone flow: validation runs and clone jobs on
 //! the two hosts' live connections, with progress and history.
 
+use super::history_feed::HistoryFeed;
+use super::job_record::JobRecord;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
+use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink, Update};
 use crate::jobs::clone::validate;
-use crate::jobs::history;
-use crate::model::{Checklist, CloneRequest, HistoryEntry};
+use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::jobs::log::JobLogs;
+use crate::model::{Checklist, CloneRequest, HistoryResult};
+use crate::notify::webhook::{self, Notice};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,16 +42,12 @@ fn job_error(r: &JobResult) -> Option<String> {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Runs one clone job to its end with the profile resolved when it was
-/// queued: progress as [`Event::Job`] and [`Event::JobDetail`], then the
-/// history entry, [`Event::History`] and [`Event::JobDone`].
+/// queued: its history row when it starts, progress as [`Event::Job`] and
+/// [`Event::JobDetail`], then the row's completion (with the job's log),
+/// the webhook, and [`Event::JobDone`]. History failures are logged, never
+/// fatal.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_job(
     id: u64,
     req: CloneRequest,
@@ -55,12 +56,29 @@ pub(super) async fn run_job(
     dest: HostLink,
     cancel: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
+    history: HistoryFeed,
 ) {
-    let started = unix_now();
     let clock = std::time::Instant::now();
     let watch = super::job_watch::Watch::start(id, events.clone());
+    let record = Arc::new(Mutex::new(JobRecord::default()));
+    let note = |text: String| record.lock().unwrap_or_else(|p| p.into_inner()).note(text);
+    note(format!(
+        "clone of {} from {} to {} as {}, profile {}",
+        req.vm, req.from, req.to, req.new_name, req.profile
+    ));
+    let row = history
+        .start(NewJob {
+            job: id,
+            kind: "clone".into(),
+            vm: req.vm.clone(),
+            from: req.from.clone(),
+            to: req.to.clone(),
+            profile: req.profile.clone(),
+            started_ms: now_ms(),
+        })
+        .await;
     profile.start |= req.start;
-    let webhook = profile.webhook.clone();
+    let webhook_url = profile.webhook.clone();
     let journal_dir = crate::paths::data_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("journal");
@@ -70,64 +88,85 @@ pub(super) async fn run_job(
         profile,
         journal_dir,
     };
-    let result = run::run(&spec, &source, &dest, watch.report(), cancel).await;
-    let (outcome, bytes, message, job_result) = match result {
-        Ok(r) => ("done", r.bytes_moved, None, JobResult::Cloned(r)),
-        Err(CloneError::Cancelled) => ("cancelled", 0, None, JobResult::Cancelled),
-        Err(CloneError::Invalid(checklist)) => {
-            let message = CloneError::Invalid(checklist.clone()).to_string();
-            let r = JobResult::Failed {
-                message: message.clone(),
-                checklist: Some(checklist),
+    // The record sees every view too, for the history row's summary lines.
+    let report: run::Report = {
+        let (forward, seen) = (watch.report(), record.clone());
+        Arc::new(move |u: Update| {
+            if let Update::View(v) = &u {
+                seen.lock().unwrap_or_else(|p| p.into_inner()).observe(v);
+            }
+            forward(u);
+        })
+    };
+    let result = run::run(&spec, &source, &dest, report, cancel).await;
+    let partial = record.lock().unwrap_or_else(|p| p.into_inner()).bytes_done;
+    let validation = |c: &Checklist| serde_json::to_value(c).ok();
+    let (fin, job_result) = match result {
+        Ok(r) => {
+            note(format!(
+                "done: {} moved, {} stored, {} skipped (sparse or zero), {} retries{}",
+                r.bytes_moved,
+                r.bytes_stored,
+                r.bytes_skipped,
+                r.retries,
+                if r.verified { ", verified" } else { "" }
+            ));
+            let fin = Finish {
+                result: HistoryResult::Done,
+                bytes_moved: r.bytes_moved,
+                bytes_stored: r.bytes_stored,
+                bytes_skipped: r.bytes_skipped,
+                validation: validation(&r.checklist),
+                ..Finish::default()
             };
-            ("failed", 0, Some(message), r)
+            (fin, JobResult::Cloned(r))
+        }
+        Err(CloneError::Cancelled) => {
+            note("cancelled by the operator; what the job made was removed".into());
+            let fin = Finish {
+                result: HistoryResult::Cancelled,
+                bytes_moved: partial,
+                ..Finish::default()
+            };
+            (fin, JobResult::Cancelled)
         }
         Err(e) => {
             let message = e.to_string();
-            let r = JobResult::Failed {
-                message: message.clone(),
-                checklist: None,
+            note(format!("failed: {message}"));
+            let checklist = match e {
+                CloneError::Invalid(c) => Some(c),
+                _ => None,
             };
-            ("failed", 0, Some(message), r)
+            let fin = Finish {
+                result: HistoryResult::Failed,
+                error: Some(message.clone()),
+                bytes_moved: partial,
+                validation: checklist.as_ref().and_then(validation),
+                ..Finish::default()
+            };
+            (fin, JobResult::Failed { message, checklist })
         }
     };
-    crate::notify::webhook::job_finished(
-        webhook,
-        crate::notify::webhook::Notice {
+    webhook::job_finished(
+        webhook_url,
+        Notice {
             kind: "clone".into(),
             job_id: id,
             vm: req.vm.clone(),
             from: req.from.clone(),
             to: req.to.clone(),
             profile: req.profile.clone(),
-            result: outcome.into(),
+            result: fin.result.label().into(),
             duration_secs: clock.elapsed().as_secs_f64(),
-            bytes,
-            error: message.clone(),
+            bytes: fin.bytes_moved,
+            error: fin.error.clone(),
         },
     );
-    if let Some(dir) = crate::paths::data_dir() {
-        let entry = HistoryEntry {
-            id,
-            kind: "clone".into(),
-            vm: req.vm.clone(),
-            from: req.from.clone(),
-            to: req.to.clone(),
-            started,
-            duration_secs: clock.elapsed().as_secs(),
-            bytes_moved: bytes,
-            outcome: outcome.into(),
-            message,
-        };
-        let file = history::file(&dir);
-        if let Err(e) = history::append(&file, &entry) {
-            tracing::warn!("{e}");
-        }
-        if let Ok(all) = history::load(&file, super::task::HISTORY_SHOWN) {
-            let _ = events.send(Event::History(all));
-        }
-    }
     watch.finish(job_error(&job_result)).await;
+    // The row keeps the summary lines, then everything the job logged.
+    let mut log = record.lock().unwrap_or_else(|p| p.into_inner()).lines();
+    log.extend(JobLogs::global().take(id));
+    history.finish(row, fin, log).await;
     let _ = events.send(Event::JobDone {
         id,
         result: job_result,

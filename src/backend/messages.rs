@@ -1,5 +1,6 @@
 //! The typed messages between front ends and the backend task. Nothing else crosses.
 
+use crate::jobs::history::{HistoryFilter, HistoryPage};
 use crate::model::{Checklist, CloneRequest, HistoryEntry, HostInfo, HostView, JobView, VmInfo};
 use std::fmt;
 
@@ -61,6 +62,12 @@ pub enum Action {
     /// Run an ended job again, with the same request and profile settings,
     /// as a new job.
     RetryJob(u64),
+    /// Show the history rows this filter matches; answered by
+    /// [`Event::History`], and again whenever a job starts or ends.
+    QueryHistory(HistoryFilter),
+    /// One history row in full (log, validation report); answered by
+    /// [`Event::HistoryDetail`].
+    HistoryDetail(u64),
     /// Stop the backend: close connections, end jobs.
     Quit,
 }
@@ -105,7 +112,11 @@ pub enum Event {
         id: u64,
         result: JobResult,
     },
-    History(Vec<HistoryEntry>),
+    /// The newest history rows of the last [`Action::QueryHistory`] filter,
+    /// with the statistics of all the rows it matches.
+    History(HistoryPage),
+    /// One history row with its log and validation report.
+    HistoryDetail(Box<HistoryEntry>),
     /// Something the operator should see, tied to a host when there is one.
     Error {
         host: Option<String>,

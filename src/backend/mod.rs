@@ -3,7 +3,9 @@
 //! receive [`messages::Event`]s; nothing else crosses.
 
 mod clone;
+mod history_feed;
 mod host;
+mod job_record;
 mod job_watch;
 pub mod messages;
 mod profiles;

@@ -3,6 +3,7 @@
 
 use super::Options;
 use super::clone;
+use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::job_watch;
 use super::messages::{Action, Event, JobResult};
@@ -22,8 +23,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// How many finished jobs the history pane receives.
-pub(super) const HISTORY_SHOWN: usize = 200;
 /// How long quitting waits for cancelled jobs to clean up.
 const JOB_CLEANUP: Duration = Duration::from_secs(60);
 
@@ -44,6 +43,7 @@ struct Backend {
     requests: std::collections::BTreeMap<u64, (CloneRequest, Profile)>,
     /// Queue places last sent, so only changes are sent again.
     positions: HashMap<u64, usize>,
+    history: HistoryFeed,
 }
 
 /// Job requests kept for retries.
@@ -57,6 +57,7 @@ pub(super) async fn run(
 ) {
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+    let history = HistoryFeed::open(events.clone()).await;
     let mut backend = Backend {
         config,
         options,
@@ -73,6 +74,7 @@ pub(super) async fn run(
         queue: Queue::default(),
         requests: Default::default(),
         positions: HashMap::new(),
+        history,
     };
     backend.queue = Queue::new(backend.config.config.job_settings().limits());
     let wanted: Vec<HostConfig> = backend
@@ -137,17 +139,11 @@ impl Backend {
         let _ = self.events.send(Event::Hosts(views));
     }
 
-    /// The history pane's content: the newest finished jobs.
+    /// The history pane's content: the newest jobs (off the loop: a query
+    /// runs on the blocking pool).
     fn send_history(&self) {
-        let Some(dir) = crate::paths::data_dir() else {
-            return;
-        };
-        match crate::jobs::history::load(&crate::jobs::history::file(&dir), HISTORY_SHOWN) {
-            Ok(entries) => {
-                let _ = self.events.send(Event::History(entries));
-            }
-            Err(e) => self.error(None, e.to_string()),
-        }
+        let feed = self.history.clone();
+        tokio::spawn(async move { feed.publish().await });
     }
 
     /// Every profile, for the profile menu and the clone dialog.
@@ -216,6 +212,14 @@ impl Backend {
             } => super::profiles::save(name, from, replace, self.events.clone()),
             Action::CancelJob(id) => self.cancel_job(id),
             Action::RetryJob(id) => self.retry_job(id),
+            Action::QueryHistory(filter) => {
+                let feed = self.history.clone();
+                tokio::spawn(async move { feed.query(filter).await });
+            }
+            Action::HistoryDetail(id) => {
+                let feed = self.history.clone();
+                tokio::spawn(async move { feed.detail(id).await });
+            }
             Action::Quit => {}
         }
     }
@@ -430,10 +434,11 @@ impl Backend {
         let events = self.events.clone();
         let ended = self.job_ended.clone();
         let token = cancel.clone();
+        let history = self.history.clone();
         let task = async move {
             match links(&slots).await {
                 Ok((source, dest)) => {
-                    clone::run_job(id, req, profile, source, dest, token, events).await
+                    clone::run_job(id, req, profile, source, dest, token, events, history).await
                 }
                 Err(message) => {
                     let message = format!("cannot clone {}: {message}", req.vm);

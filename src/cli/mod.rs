@@ -63,6 +63,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Jobs run so far, newest first; `stats`, `delete` and `compact` (docs/history.md).
+    History(history::HistoryArgs),
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -105,8 +107,10 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
 }
 
 mod clone;
+mod history;
 mod inventory;
 mod profiles;
 pub use clone::clone;
+pub use history::history;
 pub use inventory::{hosts, vms};
 pub use profiles::profiles;

@@ -1,6 +1,7 @@
 //! Script-facing output: the `hosts` and `vms` commands render backend
 //! inventory as aligned text tables or stable JSON (docs/json.md).
 
+pub mod history;
 pub mod hosts;
 pub mod profiles;
 pub mod table;

@@ -29,6 +29,25 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// "2025-06-15 14:02:07" from Unix milliseconds, local time or UTC.
+pub fn datetime(ms: u64, utc: bool) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+    else {
+        return "-".into();
+    };
+    let f = "%Y-%m-%d %H:%M:%S";
+    if utc {
+        t.format(f).to_string()
+    } else {
+        t.with_timezone(&chrono::Local).format(f).to_string()
+    }
+}
+
+/// A percentage of a 0–1 fraction: "83%".
+pub fn percent(fraction: f64) -> String {
+    format!("{:.0}%", (fraction * 100.0).clamp(0.0, 100.0))
+}
+
 /// "done/total".
 pub fn of(done: u64, total: u64) -> String {
     format!("{}/{}", size(done), size(total))

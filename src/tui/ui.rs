@@ -41,6 +41,19 @@ fn status_line(frame: &mut Frame, area: Rect, state: &AppState) {
             Span::raw(format!("{}_", state.filter.text)),
             Span::styled("  enter keep · esc clear", theme.dim()),
         ])
+    } else if state.history_filter.editing {
+        let hint = match state.history_filter_problem() {
+            Some(p) => Span::styled(format!("  {p}"), theme.error()),
+            None => Span::styled(
+                "  vm:/host:/kind:/result: · enter keep · esc clear",
+                theme.dim(),
+            ),
+        };
+        Line::from(vec![
+            Span::styled("history /", theme.header()),
+            Span::raw(format!("{}_", state.history_filter.text)),
+            hint,
+        ])
     } else if let Some(s) = &state.status {
         let style = if s.error { theme.error() } else { theme.ok() };
         Line::styled(s.text.clone(), style)

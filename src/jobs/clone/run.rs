@@ -84,8 +84,15 @@ pub struct CloneReport {
     pub checklist: Checklist,
     pub new_name: String,
     pub new_uuid: String,
-    /// Bytes of data read from the source and written (holes excluded).
+    /// Bytes of data read from the source and written (holes excluded,
+    /// re-writes after a resume included).
     pub bytes_moved: u64,
+    /// Data bytes the copies hold (each written byte once).
+    pub bytes_stored: u64,
+    /// Bytes of the disks never sent: holes and zero runs of the source.
+    pub bytes_skipped: u64,
+    /// Reconnects the copies needed.
+    pub retries: u32,
     /// True when the copy was read back and its digest compared.
     pub verified: bool,
     pub live: bool,
@@ -136,6 +143,16 @@ pub enum Update {
 
 /// Receives the job's [`Update`]s.
 pub type Report = Arc<dyn Fn(Update) + Send + Sync>;
+
+/// What the copies of all disks add up to (see [`CloneReport`]).
+#[derive(Debug, Default)]
+struct CopyTotals {
+    moved: u64,
+    stored: u64,
+    skipped: u64,
+    retries: u32,
+    verified: bool,
+}
 
 /// Where one disk is exported, so a connection can be reopened after the
 /// SSH session was replaced.
@@ -667,7 +684,7 @@ impl Job<'_> {
         self.check_cancel()?;
 
         // Copy every disk at once, sharing one bandwidth limit.
-        let (bytes_moved, verified) = self.copy_all(plan, &sources, &sinks).await?;
+        let totals = self.copy_all(plan, &sources, &sinks).await?;
         tracing::info!(job = %self.tag, "copy done; stopping the exports");
         made.release_on(src, dst)
             .await
@@ -728,8 +745,11 @@ impl Job<'_> {
             checklist: Checklist::default(),
             new_name: spec.request.new_name.clone(),
             new_uuid: new_uuid.to_string(),
-            bytes_moved,
-            verified,
+            bytes_moved: totals.moved,
+            bytes_stored: totals.stored,
+            bytes_skipped: totals.skipped,
+            retries: totals.retries,
+            verified: totals.verified,
             live,
             started: start,
             disks,
@@ -817,7 +837,7 @@ impl Job<'_> {
         plan: &TargetPlan,
         sources: &[Endpoint],
         sinks: &[Endpoint],
-    ) -> Result<(u64, bool), CloneError> {
+    ) -> Result<CopyTotals, CloneError> {
         let profile = &self.spec.profile;
         let throttle = Throttle::from_limit(profile.bandwidth_limit);
         let connections = usize::from(profile.connections);
@@ -877,13 +897,19 @@ impl Job<'_> {
         for r in results {
             done.push(r?);
         }
-        let moved = done.iter().map(|(_, o, _)| o.stats.bytes_written).sum();
+        let mut totals = CopyTotals::default();
+        for ((_, out, _), disk) in done.iter().zip(&plan.disks) {
+            totals.moved += out.stats.bytes_written;
+            totals.stored += out.stats.bytes_done;
+            totals.skipped += disk.capacity_bytes.saturating_sub(out.stats.bytes_done);
+            totals.retries += out.retries;
+        }
         if !profile.verify {
             for (_, out, _) in &done {
                 let _ = out.sink.pool().close().await;
                 let _ = out.source.pool().close().await;
             }
-            return Ok((moved, false));
+            return Ok(totals);
         }
         self.phase(JobPhase::Verifying);
         for (i, (job, out, to)) in done.iter().enumerate() {
@@ -910,7 +936,8 @@ impl Job<'_> {
             let _ = out.sink.pool().close().await;
             let _ = out.source.pool().close().await;
         }
-        Ok((moved, true))
+        totals.verified = true;
+        Ok(totals)
     }
 
     /// Sends the job's progress 4 times a second, and each disk's retries

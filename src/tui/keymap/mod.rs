@@ -83,13 +83,13 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         Command::Details,
         "details",
         &["enter"],
-        "VM details; host: answer prompt or connect",
+        "VM or history row details; host: answer prompt or connect",
     ),
     (
         Command::Filter,
         "filter",
         &["/"],
-        "filter VMs by name (Esc clears)",
+        "filter VMs, or history in its pane (Esc clears)",
     ),
     (
         Command::Refresh,

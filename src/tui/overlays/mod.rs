@@ -6,6 +6,7 @@ pub mod confirm_cancel;
 pub mod confirm_quit;
 pub mod detail;
 pub mod help;
+pub mod history_detail;
 pub mod host_key;
 pub mod job_detail;
 pub mod passphrase;
@@ -25,6 +26,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(Overlay::Help { entries, scroll }) => help::draw(frame, area, entries, *scroll, state),
         Some(Overlay::VmDetail { host, vm, scroll }) => {
             detail::draw(frame, area, state, host, vm, *scroll)
+        }
+        Some(Overlay::HistoryDetail { id, scroll }) => {
+            history_detail::draw(frame, area, state, *id, *scroll)
         }
         Some(Overlay::ConfirmQuit) => confirm_quit::draw(frame, area, state),
         Some(Overlay::HostKey { host, fingerprint }) => {

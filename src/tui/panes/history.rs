@@ -1,71 +1,120 @@
-//! History pane: finished jobs, newest first.
+//! History pane: jobs newest first (running ones too), filtered by the
+//! pane's `/` filter, with the totals of everything the filter matches on
+//! the bottom border.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
-use crate::model::HistoryEntry;
-use crate::tui::format::{duration, size};
+use crate::jobs::history::HistoryStats;
+use crate::model::{HistoryEntry, HistoryResult};
+use crate::tui::format::{datetime, duration, percent, rate, size};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
+use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph};
 
 fn route(e: &HistoryEntry) -> String {
     format!("{}→{}", e.from, e.to)
 }
 
-fn cols(entries: &[HistoryEntry]) -> [Col; 7] {
+fn cols(entries: &[HistoryEntry]) -> [Col; 9] {
     let vm = width_of("VM", entries.iter().map(|e| e.vm.as_str()), 24);
     let routes: Vec<String> = entries.iter().map(route).collect();
     let route_w = width_of("From→To", routes.iter().map(String::as_str), 30);
     [
-        Col::new("Outcome", 9, 0),
-        Col::new("Kind", 7, 3),
+        Col::new("Result", 11, 0),
+        Col::new("Kind", 7, 4),
         Col::new("VM", vm, 0),
         Col::new("From→To", route_w, 1),
-        Col::new("Size", 10, 1),
-        Col::new("Took", 6, 1),
-        Col::fill("Message", 10, 2),
+        Col::new("Started", 16, 3),
+        Col::new("Moved", 10, 1),
+        Col::new("Took", 6, 2),
+        Col::new("Rate", 12, 3),
+        Col::fill("Error", 10, 2),
     ]
 }
 
-pub fn rows_area(area: Rect) -> Rect {
+pub fn rows_area(area: Rect, _state: &AppState) -> Rect {
     below_header(inner(area))
 }
 
-fn outcome_style(outcome: &str, theme: &Theme) -> Style {
-    match outcome {
-        "done" => theme.ok(),
-        "failed" => theme.error(),
-        "cancelled" => theme.warn(),
-        _ => Style::new(),
+pub(crate) fn result_style(r: HistoryResult, theme: &Theme) -> Style {
+    match r {
+        HistoryResult::Done => theme.ok(),
+        HistoryResult::Failed | HistoryResult::Interrupted => theme.error(),
+        HistoryResult::Cancelled => theme.warn(),
+        HistoryResult::Running => Style::new(),
     }
 }
 
-fn row(e: &HistoryEntry, theme: &Theme) -> Vec<Cell<'static>> {
+fn row(e: &HistoryEntry, state: &AppState) -> Vec<Cell<'static>> {
+    let started = datetime(e.started_ms, state.utc);
     vec![
-        Cell::from(e.outcome.clone()).style(outcome_style(&e.outcome, theme)),
+        Cell::from(e.result.label()).style(result_style(e.result, &state.theme)),
         Cell::from(e.kind.clone()),
         Cell::from(e.vm.clone()),
         Cell::from(route(e)),
+        // Minutes are enough in a table; the detail view has seconds.
+        Cell::from(started.get(..16).unwrap_or(&started).to_string()),
         Cell::from(size(e.bytes_moved)),
-        Cell::from(duration(e.duration_secs)),
-        Cell::from(e.message.clone().unwrap_or_default()),
+        Cell::from(
+            e.duration_secs()
+                .map(|s| duration(s as u64))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        Cell::from(rate(e.rate_bytes_per_sec.unwrap_or(0.0))),
+        Cell::from(e.error.clone().unwrap_or_default()),
     ]
+}
+
+/// "12 jobs · 83% ok · 1.2 GiB moved · 45 MiB/s avg · 1m05s avg".
+pub fn totals(s: &HistoryStats) -> String {
+    let mut parts = vec![format!(
+        "{} job{}",
+        s.jobs,
+        if s.jobs == 1 { "" } else { "s" }
+    )];
+    if let Some(r) = s.success_rate {
+        parts.push(format!("{} ok", percent(r)));
+    }
+    parts.push(format!("{} moved", size(s.bytes_moved)));
+    if let Some(r) = s.average_rate_bytes_per_sec {
+        parts.push(format!("{} avg", rate(r)));
+    }
+    if let Some(d) = s.average_duration_secs {
+        parts.push(format!("{} per job", duration(d.round() as u64)));
+    }
+    parts.join(" · ")
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let focused = state.focus == Pane::History;
-    let title = format!(" History ({}) ", state.history.len());
-    frame.render_widget(block(title, focused, &state.theme), area);
+    let f = &state.history_filter;
+    let mut title = match &state.history_stats {
+        Some(s) if s.jobs as usize > state.history.len() => {
+            format!(" History ({} of {}) ", state.history.len(), s.jobs)
+        }
+        _ => format!(" History ({}) ", state.history.len()),
+    };
+    if !f.text.is_empty() || f.editing {
+        title.push_str(&format!("/{} ", f.text));
+    }
+    let mut b = block(title, focused, &state.theme);
+    if let Some(s) = &state.history_stats {
+        b = b.title_bottom(Line::from(format!(" {} ", totals(s))));
+    }
+    frame.render_widget(b, area);
     if state.history.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No finished jobs yet.").style(state.theme.dim()),
-            inner(area),
-        );
+        let text = if f.text.is_empty() {
+            "No jobs yet.".to_string()
+        } else {
+            format!("No job matches /{}", f.text)
+        };
+        frame.render_widget(Paragraph::new(text).style(state.theme.dim()), inner(area));
         return;
     }
-    let rows = state.history.iter().map(|e| row(e, &state.theme)).collect();
+    let rows = state.history.iter().map(|e| row(e, state)).collect();
     render_table(
         frame,
         inner(area),

@@ -159,7 +159,7 @@ pub fn rows_area(pane: Pane, area: Rect, state: &AppState) -> Rect {
         Pane::Hosts => hosts::rows_area(area, state),
         Pane::Vms => vms::rows_area(area, state),
         Pane::Jobs => jobs::rows_area(area, state),
-        Pane::History => history::rows_area(area),
+        Pane::History => history::rows_area(area, state),
     }
 }
 

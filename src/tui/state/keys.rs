@@ -35,6 +35,7 @@ impl AppState {
         match self.overlay.take() {
             Some(ov) => self.overlay = self.overlay_key(ov, &key, keys, &mut out),
             None if self.filter.editing => self.filter_key(&key, keys),
+            None if self.history_filter.editing => self.history_filter_key(&key, keys, &mut out),
             None => self.pane_key(&key, keys, &mut out),
         }
         self.open_pending_prompt();
@@ -68,6 +69,10 @@ impl AppState {
 
     fn pane_key(&mut self, key: &KeyEvent, keys: &KeyMap, out: &mut Vec<Action>) {
         // Esc is not rebindable: it always backs out of the filter.
+        if key.code == KeyCode::Esc && self.focus == Pane::History && self.clear_history_filter(out)
+        {
+            return;
+        }
         if key.code == KeyCode::Esc && !self.filter.text.is_empty() {
             self.filter.text.clear();
             self.clamp_selections();
@@ -102,6 +107,7 @@ impl AppState {
                     scroll: 0,
                 });
             }
+            Command::Filter if pane == Pane::History => self.history_filter.editing = true,
             Command::Filter => {
                 self.focus = Pane::Vms;
                 self.filter.editing = true;
@@ -178,15 +184,7 @@ impl AppState {
                     });
                 }
             }
-            Pane::History => {
-                if let Some(msg) = self
-                    .history
-                    .get(self.selection.history)
-                    .and_then(|e| e.message.clone())
-                {
-                    self.set_status(msg);
-                }
-            }
+            Pane::History => self.open_history_detail(out),
         }
     }
 
@@ -218,6 +216,15 @@ impl AppState {
                 let max = overlays::detail::max_scroll(self, &host, &vm, self.area);
                 let scroll = scrolled(scroll, cmd, max);
                 Some(Overlay::VmDetail { host, vm, scroll })
+            }
+            Overlay::HistoryDetail { id, scroll } => {
+                if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))
+                {
+                    return None;
+                }
+                let max = overlays::history_detail::max_scroll(self, id, self.area);
+                let scroll = scrolled(scroll, cmd, max);
+                Some(Overlay::HistoryDetail { id, scroll })
             }
             Overlay::ConfirmQuit => match key.code {
                 KeyCode::Char('y' | 'Y') => {

@@ -4,6 +4,7 @@
 
 mod clone;
 mod clone_keys;
+mod history;
 mod keys;
 mod mouse;
 mod overlay;
@@ -13,10 +14,12 @@ mod reducer;
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
+pub use history::parse_filter as parse_history_filter;
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
 
 use crate::jobs::detail::JobDetail;
+use crate::jobs::history::{HistoryFilter, HistoryStats};
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
 use crate::tui::theme::Theme;
@@ -100,8 +103,18 @@ pub struct AppState {
     pub jobs: Vec<JobView>,
     /// What the job detail view shows, by job id, for the jobs listed.
     pub job_details: BTreeMap<u64, JobDetail>,
-    /// Newest first.
+    /// Newest first: the backend's page for the history filter.
     pub history: Vec<HistoryEntry>,
+    /// Totals of every row the history filter matches.
+    pub history_stats: Option<HistoryStats>,
+    /// The History pane's own `/` filter (see [`parse_history_filter`]).
+    pub history_filter: Filter,
+    /// The filter last sent to the backend.
+    history_asked: HistoryFilter,
+    /// The row the detail overlay shows, with its log, once it has come.
+    pub history_detail: Option<HistoryEntry>,
+    /// Show times in UTC instead of local time (snapshot tests).
+    pub utc: bool,
     /// Job profiles from the backend, "default" first.
     pub profiles: Vec<crate::config::profile::ProfileSummary>,
     pub focus: Pane,
@@ -133,6 +146,11 @@ impl AppState {
             jobs: Vec::new(),
             job_details: BTreeMap::new(),
             history: Vec::new(),
+            history_stats: None,
+            history_filter: Filter::default(),
+            history_asked: HistoryFilter::default(),
+            history_detail: None,
+            utc: false,
             profiles: Vec::new(),
             focus: Pane::Hosts,
             selection: Selection::default(),

@@ -20,6 +20,7 @@ impl AppState {
             // Modal: only scrolling views react, and only to the wheel.
             if let Overlay::Help { scroll, .. }
             | Overlay::VmDetail { scroll, .. }
+            | Overlay::HistoryDetail { scroll, .. }
             | Overlay::Clone(CloneDialog { scroll, .. }) = ov
             {
                 *scroll = if delta < 0 {
@@ -55,11 +56,15 @@ impl AppState {
                 crate::tui::overlays::detail::max_scroll(self, host, vm, self.area)
             }
             Some(Overlay::Clone(d)) => crate::tui::overlays::clone::max_scroll(self, d, self.area),
+            Some(Overlay::HistoryDetail { id, .. }) => {
+                crate::tui::overlays::history_detail::max_scroll(self, *id, self.area)
+            }
             _ => return,
         };
         if let Some(
             Overlay::Help { scroll, .. }
             | Overlay::VmDetail { scroll, .. }
+            | Overlay::HistoryDetail { scroll, .. }
             | Overlay::Clone(CloneDialog { scroll, .. }),
         ) = &mut self.overlay
         {

@@ -19,6 +19,11 @@ pub enum Overlay {
         vm: String,
         scroll: u16,
     },
+    /// A history row in full; its log comes from the backend after opening.
+    HistoryDetail {
+        id: u64,
+        scroll: u16,
+    },
     ConfirmQuit,
     HostKey {
         host: String,

@@ -83,10 +83,8 @@ impl AppState {
             Event::JobDetail { id, update } => {
                 self.job_details.entry(id).or_default().apply(update);
             }
-            Event::History(mut entries) => {
-                entries.sort_by_key(|e| std::cmp::Reverse(e.started));
-                self.history = entries;
-            }
+            Event::History(page) => self.history_page(page),
+            Event::HistoryDetail(entry) => self.history_detail = Some(*entry),
             Event::Error { host, message } => {
                 // The dialog waiting on its source host shows why no checklist comes.
                 if let Some(Overlay::Clone(d)) = &mut self.overlay

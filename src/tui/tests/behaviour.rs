@@ -1,8 +1,9 @@
 //! Keys, mouse and backend events change the state as the operator expects.
 
-use super::fixtures::{alpha_vms, beta_vms, empty, full, hosts, jobs};
+use super::fixtures::{alpha_vms, beta_vms, empty, full, history_entry, hosts, jobs};
 use crate::backend::messages::{Action, Event};
-use crate::model::{ConnState, HistoryEntry, JobPhase};
+use crate::jobs::history::{HistoryFilter, HistoryPage, HistoryStats};
+use crate::model::{ConnState, HistoryEntry, HistoryResult, JobPhase};
 use crate::tui::keymap::KeyMap;
 use crate::tui::state::{AddHostField, AppState, Overlay, Pane};
 use crate::tui::ui;
@@ -526,28 +527,24 @@ fn jobs_are_upserted_and_ended_ones_stay_when_history_lists_them() {
     s.apply(Event::Job(j.clone()));
     assert_eq!(s.jobs.len(), 1);
     assert!(!s.has_running_jobs());
-    let entry = HistoryEntry {
-        id: j.id,
-        kind: "clone".into(),
-        vm: "web01".into(),
-        from: "alpha".into(),
-        to: "beta".into(),
-        started: 10,
-        duration_secs: 25,
-        bytes_moved: 300 << 20,
-        outcome: "done".into(),
-        message: None,
+    let mut entry = history_entry(2, "web01", ("alpha", "beta"), HistoryResult::Running);
+    entry.job = j.id;
+    let page = |entries: Vec<HistoryEntry>| {
+        Event::History(HistoryPage {
+            filter: HistoryFilter::default(),
+            entries,
+            stats: HistoryStats::default(),
+        })
     };
-    let older = HistoryEntry {
-        id: 1,
-        started: 5,
-        ..entry.clone()
-    };
-    s.apply(Event::History(vec![older, entry]));
-    // Still listed, for its details and a retry.
+    s.apply(page(vec![entry.clone()]));
+    assert_eq!(s.jobs.len(), 1);
+    entry.result = HistoryResult::Done;
+    let older = history_entry(1, "web01", ("alpha", "beta"), HistoryResult::Done);
+    s.apply(page(vec![entry.clone(), older]));
+    // Still listed once its row is finished, for its details and a retry.
     assert_eq!(s.jobs.len(), 1);
     // Newest first.
-    assert_eq!(s.history[0].id, j.id);
+    assert_eq!(s.history[0].job, j.id);
 }
 
 #[test]

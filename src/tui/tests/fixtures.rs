@@ -1,5 +1,6 @@
 //! Hosts, VMs, jobs and history like the lab's, in every connection state.
 
+use crate::jobs::history::HistoryStats;
 use crate::model::*;
 use crate::tui::keymap::KeyMap;
 use crate::tui::state::AppState;
@@ -218,33 +219,58 @@ pub fn jobs() -> Vec<JobView> {
     ]
 }
 
+/// A history row of the fixture: times in UTC (see [`empty`]).
+pub fn history_entry(
+    id: u64,
+    vm: &str,
+    route: (&str, &str),
+    result: HistoryResult,
+) -> HistoryEntry {
+    HistoryEntry {
+        id,
+        job: 1_750_000_000_000 + id,
+        kind: "clone".into(),
+        vm: vm.into(),
+        from: route.0.into(),
+        to: route.1.into(),
+        profile: "default".into(),
+        started_ms: 1_750_000_000_000 + id * 600_000,
+        ended_ms: None,
+        result,
+        error: None,
+        bytes_moved: 0,
+        bytes_stored: 0,
+        bytes_skipped: 0,
+        rate_bytes_per_sec: None,
+        validation: None,
+        log: Vec::new(),
+    }
+}
+
 pub fn history() -> Vec<HistoryEntry> {
-    vec![
-        HistoryEntry {
-            id: 6,
-            kind: "clone".into(),
-            vm: "shared01".into(),
-            from: "beta".into(),
-            to: "alpha".into(),
-            started: 1_750_000_600,
-            duration_secs: 2,
-            bytes_moved: 0,
-            outcome: "failed".into(),
-            message: Some("pool default on alpha: 512 MiB free, 1.1 GiB needed".into()),
-        },
-        HistoryEntry {
-            id: 5,
-            kind: "clone".into(),
-            vm: "archive01".into(),
-            from: "alpha".into(),
-            to: "beta".into(),
-            started: 1_750_000_000,
-            duration_secs: 3,
-            bytes_moved: 4 * MIB,
-            outcome: "done".into(),
-            message: None,
-        },
-    ]
+    let mut failed = history_entry(6, "shared01", ("beta", "alpha"), HistoryResult::Failed);
+    failed.ended_ms = Some(failed.started_ms + 2_000);
+    failed.error = Some("pool default on alpha: 512 MiB free, 1.1 GiB needed".into());
+    let mut done = history_entry(5, "archive01", ("alpha", "beta"), HistoryResult::Done);
+    done.ended_ms = Some(done.started_ms + 3_000);
+    done.bytes_moved = 64 * MIB;
+    done.bytes_stored = 64 * MIB;
+    done.bytes_skipped = 960 * MIB;
+    done.rate_bytes_per_sec = Some((64 * MIB) as f64 / 3.0);
+    vec![failed, done]
+}
+
+/// Totals as the backend computes them for [`history`] plus older rows.
+pub fn history_stats() -> HistoryStats {
+    HistoryStats {
+        jobs: 12,
+        succeeded: 10,
+        finished: 12,
+        success_rate: Some(10.0 / 12.0),
+        bytes_moved: 1300 * MIB,
+        average_rate_bytes_per_sec: Some(45.0 * MIB as f64),
+        average_duration_secs: Some(65.0),
+    }
 }
 
 /// An empty state without colour (snapshots compare text only).
@@ -255,6 +281,7 @@ pub fn empty(w: u16, h: u16) -> AppState {
         Some(PathBuf::from("/home/op/.config/kvm-clone/config.toml")),
     );
     s.area = Rect::new(0, 0, w, h);
+    s.utc = true;
     s
 }
 
@@ -269,6 +296,7 @@ pub fn full(w: u16, h: u16) -> AppState {
     s.vms.insert("beta".into(), beta_vms());
     s.jobs = jobs();
     s.history = history();
+    s.history_stats = Some(history_stats());
     s
 }
 

@@ -4,6 +4,7 @@
 mod behaviour;
 mod clone_flow;
 pub(crate) mod fixtures;
+mod history;
 mod jobs_detail;
 mod profile_menu;
 mod snapshots;

@@ -1,0 +1,65 @@
+//! The figures operators ask of a history: how many jobs, how many
+//! succeeded, how much data moved, and how fast and long jobs take.
+
+use super::{HistoryDb, HistoryError, HistoryFilter};
+use rusqlite::params_from_iter;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HistoryStats {
+    /// Rows the filter matches, running ones included.
+    pub jobs: u64,
+    pub succeeded: u64,
+    /// Rows that ended: done, failed, cancelled or interrupted.
+    pub finished: u64,
+    /// Succeeded over finished, 0.0–1.0; None before any job ended.
+    pub success_rate: Option<f64>,
+    /// Bytes moved by every job, failed ones included.
+    pub bytes_moved: u64,
+    /// Bytes moved by successful jobs over their total duration.
+    pub average_rate_bytes_per_sec: Option<f64>,
+    /// Mean wall-clock duration of successful jobs, in seconds.
+    pub average_duration_secs: Option<f64>,
+}
+
+fn u(n: Option<i64>) -> u64 {
+    n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+}
+
+impl HistoryDb {
+    pub fn stats(&self, filter: &HistoryFilter) -> Result<HistoryStats, HistoryError> {
+        let (cond, args) = filter.to_sql();
+        let sql = format!(
+            "SELECT count(*),
+                    sum(result = 'done'),
+                    sum(result <> 'running'),
+                    sum(bytes_moved),
+                    sum(CASE WHEN result = 'done' AND ended_at > started_at THEN bytes_moved END),
+                    sum(CASE WHEN result = 'done' AND ended_at > started_at
+                             THEN ended_at - started_at END),
+                    avg(CASE WHEN result = 'done' AND ended_at IS NOT NULL
+                             THEN ended_at - started_at END)
+             FROM jobs WHERE {cond}"
+        );
+        self.conn
+            .query_row(&sql, params_from_iter(args), |r| {
+                let (jobs, succeeded, finished) = (u(r.get(0)?), u(r.get(1)?), u(r.get(2)?));
+                let rate_bytes: Option<i64> = r.get(4)?;
+                let rate_ms: Option<i64> = r.get(5)?;
+                let avg_ms: Option<f64> = r.get(6)?;
+                Ok(HistoryStats {
+                    jobs,
+                    succeeded,
+                    finished,
+                    success_rate: (finished > 0).then(|| succeeded as f64 / finished as f64),
+                    bytes_moved: u(r.get(3)?),
+                    average_rate_bytes_per_sec: match (rate_bytes, rate_ms) {
+                        (Some(b), Some(ms)) if ms > 0 => Some(b as f64 * 1000.0 / ms as f64),
+                        _ => None,
+                    },
+                    average_duration_secs: avg_ms.map(|ms| ms / 1000.0),
+                })
+            })
+            .map_err(self.err())
+    }
+}
