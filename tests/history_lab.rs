@@ -81,7 +81,17 @@ fn a_clone_is_recorded_with_its_bytes_report_and_log() {
             "no {phase} phase in {log:?}"
         );
     }
-    assert!(log.last().unwrap().contains("done: "), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(" done: ") && l.contains(" moved")),
+        "no summary line in {log:?}"
+    );
+    // What the job itself logged (its tracing span) follows the summary.
+    assert!(
+        log.iter()
+            .any(|l| l.contains("copy done; stopping the exports")),
+        "the job's captured log is missing from {log:?}"
+    );
 
     let out = env.run(&["history", "stats", "--json"]);
     let stats: Value = serde_json::from_slice(&out.stdout).expect("stats JSON");

@@ -78,9 +78,10 @@ pub struct ExportSpec {
     /// Clients allowed at once (`--shared`), at least 1.
     pub connections: u16,
     /// `--cache=none --aio=native`: bypass the host page cache. Off by
-    /// default: it needs O_DIRECT, which some file systems lack, and reading
-    /// or writing a whole image once gains little from it. With the default
-    /// (writeback) cache, NBD FLUSH still reaches the disk (fdatasync).
+    /// default, since it needs O_DIRECT, which some file systems (tmpfs)
+    /// lack; the clone job asks for it on its sinks and falls back when
+    /// qemu-nbd refuses. With the default (writeback) cache, NBD FLUSH still
+    /// reaches the disk (fdatasync).
     pub direct_io: bool,
 }
 
