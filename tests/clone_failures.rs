@@ -5,7 +5,7 @@
 mod clone_util;
 
 use clone_util::{Cleanup, Env, identical, images, lab, run_dirs, snapshot, wait_exit};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Slow enough to interrupt, fast enough for a test.
 const SLOW: &str = "bandwidth_limit = \"4MiB/s\"\nverify = false\n";
