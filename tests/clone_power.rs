@@ -57,6 +57,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 struct Guest {
     name: String,
     log: PathBuf,
+    _domain: Cleanup,
 }
 
 impl Guest {
@@ -69,8 +70,13 @@ impl Guest {
         let guest = Guest {
             name: name.clone(),
             log: log.clone(),
+            // Domain and `{name}-*` images.
+            _domain: Cleanup {
+                host: "alpha",
+                name: name.clone(),
+            },
         };
-        let disk = images("alpha").join(format!("{name}.raw"));
+        let disk = guest.disk();
         {
             use std::io::{Seek, SeekFrom, Write};
             let mut f = std::fs::File::create(&disk).expect("create disk");
@@ -96,7 +102,7 @@ impl Guest {
              <features><acpi/></features><devices>\
              <emulator>/usr/bin/qemu-system-x86_64</emulator>\
              <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
-             <source file='/var/lib/libvirt/images/{name}.raw'/>\
+             <source file='/var/lib/libvirt/images/{name}-vda.raw'/>\
              <target dev='vda' bus='virtio'/></disk>\
              <serial type='file'><source path='{}'/></serial>\
              <memballoon model='none'/></devices></domain>",
@@ -144,24 +150,13 @@ impl Guest {
     }
 
     fn disk(&self) -> PathBuf {
-        images("alpha").join(format!("{}.raw", self.name))
+        images("alpha").join(format!("{}-vda.raw", self.name))
     }
 }
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        let uri = lab().socket_uri("alpha");
-        for args in [["destroy", &self.name], ["undefine", &self.name]] {
-            let _ = Command::new("virsh")
-                .args(["-q", "-c", &uri])
-                .args(args)
-                .output();
-        }
-        let _ = std::fs::remove_file(self.disk());
         let _ = std::fs::remove_file(&self.log);
-        let _ = Command::new("virsh")
-            .args(["-q", "-c", &uri, "pool-refresh", "default"])
-            .output();
     }
 }
 
