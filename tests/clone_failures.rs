@@ -4,25 +4,11 @@
 
 mod clone_util;
 
-use clone_util::{Cleanup, Env, identical, images, lab, run_dirs, snapshot};
-use std::time::{Duration, Instant};
+use clone_util::{Cleanup, Env, identical, images, lab, run_dirs, snapshot, wait_exit};
+use std::time::Duration;
 
 /// Slow enough to interrupt, fast enough for a test.
 const SLOW: &str = "bandwidth_limit = \"4MiB/s\"\nverify = false\n";
-
-fn wait_exit(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if start.elapsed() > bound {
-            let _ = child.kill();
-            panic!("kvm-clone did not exit within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn no_job_on_web01() -> bool {
     lab()

@@ -110,6 +110,21 @@ impl Env {
     }
 }
 
+/// Waits for a kvm-clone child to exit, killing it after `bound`.
+pub fn wait_exit(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            panic!("kvm-clone did not exit within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A host's image directory as seen from this machine.
 pub fn images(host: &str) -> PathBuf {
     lab().dir.join("hosts").join(host).join("lib/images")

@@ -462,8 +462,9 @@ pub async fn run(
         match power::start_again(src, vm).await {
             Ok(started) => {
                 tracing::info!(job = %job.tag, started, "source {vm} is running again");
+                // Only a start by this job counts: someone may have been quicker.
                 if let Ok(r) = &mut result {
-                    r.source_restarted = true;
+                    r.source_restarted = started;
                 }
             }
             Err(e) => {
