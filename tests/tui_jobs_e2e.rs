@@ -63,7 +63,8 @@ fn detail_view_then_cancel_a_running_clone_from_the_tui() {
     tmux.keys(&["Tab", "C-u", &name, "Tab"]);
     tmux.wait_for("the name typed", |s| s.contains(&name));
     let picked = |s: &str| s.contains("< e2e-slow >");
-    for _ in 0..5 {
+    // Every clone profile at most once (the built-ins and this test's own).
+    for _ in 0..16 {
         if picked(&tmux.screen()) {
             break;
         }
