@@ -5,6 +5,7 @@
 mod clone;
 mod history_feed;
 mod host;
+mod job_id;
 mod job_record;
 mod job_watch;
 pub mod messages;

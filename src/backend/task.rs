@@ -34,7 +34,6 @@ struct Backend {
     states: mpsc::UnboundedSender<StateChange>,
     /// Running jobs' cancel tokens; a job removes itself when it ends.
     jobs: HashMap<u64, (CancellationToken, tokio::task::JoinHandle<()>)>,
-    next_job: u64,
     job_ended: mpsc::UnboundedSender<u64>,
     /// Clone jobs waiting for the limits, and those running under them.
     queue: Queue,
@@ -65,11 +64,6 @@ pub(super) async fn run(
         events,
         states: state_tx,
         jobs: HashMap::new(),
-        // Job ids only need to be unique among this run and its history.
-        next_job: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() * 1000)
-            .unwrap_or(1),
         job_ended: ended_tx,
         queue: Queue::default(),
         requests: Default::default(),
@@ -276,8 +270,7 @@ impl Backend {
             let (events, ended) = (self.events.clone(), self.job_ended.clone());
             let cancel = CancellationToken::new();
             let token = cancel.clone();
-            self.next_job += 1;
-            let id = self.next_job;
+            let id = super::job_id::next();
             let task = tokio::spawn(async move {
                 let link = |name: &str| {
                     slots
@@ -341,8 +334,7 @@ impl Backend {
     }
 
     fn enqueue(&mut self, req: CloneRequest, profile: Profile) {
-        self.next_job += 1;
-        let id = self.next_job;
+        let id = super::job_id::next();
         self.queue.push(id, [req.from.as_str(), req.to.as_str()]);
         // Listed as queued first; if it starts at once, its progress follows.
         let place = self.queue.positions().len();
