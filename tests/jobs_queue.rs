@@ -245,8 +245,27 @@ async fn second_clone_on_the_same_hosts_waits_for_the_first() {
         log.iter().all(|l| !l.contains(&format!("c{jb}"))),
         "job {jb}'s lines in job {ja}'s log: {log:?}"
     );
-    // What the history row will store.
-    assert!(!JobLogs::global().take(jb).is_empty());
+    // The captured log went into the job's history row.
+    let (db, _) = kvm_clone::jobs::history::HistoryDb::open(&setup().join("data")).unwrap();
+    let rows = db
+        .list(
+            &kvm_clone::jobs::history::HistoryFilter::default(),
+            100,
+            true,
+        )
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.job == jb)
+        .expect("job b's history row");
+    assert!(
+        row.log
+            .iter()
+            .any(|l| l.contains("clone phase") && l.contains("Copying")),
+        "{:?}",
+        row.log
+    );
+    assert!(JobLogs::global().take(jb).is_empty(), "log left behind");
     h.quit().await;
 }
 
