@@ -345,3 +345,35 @@ fn dry_run_only_checks_and_changes_nothing() {
     assert!(text.contains("shared01"), "{text}");
     assert_eq!(snapshot("beta"), before, "a dry run changed beta");
 }
+
+#[test]
+fn start_flag_starts_the_clone_once_defined() {
+    let _serial = clone_util::serial();
+    let env = Env::new();
+    let name = format!("t-start-{}", std::process::id());
+    let _g = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let (code, doc) = env.clone_json(&[
+        "--from",
+        "alpha",
+        "--vm",
+        "archive01",
+        "--to",
+        "beta",
+        "--name",
+        &name,
+        "--profile",
+        "fast",
+        "--start",
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["result"]["started"], true, "{doc:#}");
+    assert_eq!(lab().virsh("beta", &["domstate", &name]).trim(), "running");
+    // The source is left as it was.
+    assert_eq!(
+        lab().virsh("alpha", &["domstate", "archive01"]).trim(),
+        "shut off"
+    );
+}
