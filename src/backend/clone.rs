@@ -26,7 +26,11 @@ pub(super) async fn validate(
     source: &HostLink,
     dest: &HostLink,
 ) -> Result<Checklist, String> {
-    let p = find_profile(&req.profile)?;
+    // The profile files are read on the blocking pool, like every file.
+    let name = req.profile.clone();
+    let p = tokio::task::spawn_blocking(move || find_profile(&name))
+        .await
+        .map_err(|e| e.to_string())??;
     let v = run::validation_request(req, &p, &dest.pool);
     validate::validate(&source.worker, &dest.worker, &dest.session, &v)
         .await

@@ -142,12 +142,20 @@ impl Backend {
 
     /// Every profile, for the profile menu and the clone dialog.
     fn send_profiles(&self) {
-        match super::profiles::summaries() {
-            Ok(p) => {
-                let _ = self.events.send(Event::Profiles(p));
-            }
-            Err(e) => self.error(None, e),
-        }
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let event = match super::profiles::summaries() {
+                Ok(p) => Event::Profiles(p),
+                Err(message) => {
+                    tracing::warn!("{message}");
+                    Event::Error {
+                        host: None,
+                        message,
+                    }
+                }
+            };
+            let _ = events.send(event);
+        });
     }
 
     fn find(&self, name: &str) -> Option<&HostHandle> {
