@@ -28,18 +28,7 @@ fn ctrl_c_cancels_and_leaves_beta_as_it_was() {
     };
     let before = snapshot("beta");
     let dirs = run_dirs();
-    let mut child = env.clone_until_copying(&[
-        "--from",
-        "alpha",
-        "--vm",
-        "web01",
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "slow",
-    ]);
+    let mut child = env.clone_until_copying(&clone_util::to_beta("web01", &name, "slow"));
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let st = wait_exit(&mut child, Duration::from_secs(120));
@@ -67,18 +56,7 @@ fn beta_sshd_dying_mid_copy_is_retried_and_the_copy_resumes() {
         host: "beta",
         name: name.clone(),
     };
-    let mut child = env.clone_until_copying(&[
-        "--from",
-        "alpha",
-        "--vm",
-        "archive01",
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "slow",
-    ]);
+    let mut child = env.clone_until_copying(&clone_util::to_beta("archive01", &name, "slow"));
     let sshd = Sshd;
     lab().run(&["stop-sshd", "beta"]);
     std::thread::sleep(Duration::from_secs(3));
@@ -104,18 +82,7 @@ fn a_killed_app_is_cleaned_up_by_the_next_start() {
     };
     let before = snapshot("beta");
     let dirs = run_dirs();
-    let mut child = env.clone_until_copying(&[
-        "--from",
-        "alpha",
-        "--vm",
-        "web01",
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "slow",
-    ]);
+    let mut child = env.clone_until_copying(&clone_util::to_beta("web01", &name, "slow"));
     child.kill().expect("kill");
     let _ = child.wait();
     // The killed run left its image, exports and backup job behind…

@@ -174,18 +174,7 @@ fn clone(env: &Env, guest: &Guest, p: &str) -> (i32, Value, Cleanup) {
         host: "beta",
         name: name.clone(),
     };
-    let (code, doc) = env.clone_json(&[
-        "--from",
-        "alpha",
-        "--vm",
-        &guest.name,
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        p,
-    ]);
+    let (code, doc) = env.clone_json(&clone_util::to_beta(&guest.name, &name, p));
     (code, doc, g)
 }
 
@@ -288,18 +277,7 @@ fn cancel_under_shutdown_restart_starts_the_source_again() {
     };
     let before = snapshot("beta");
     guest.forget_log();
-    let mut child = env.clone_until_copying(&[
-        "--from",
-        "alpha",
-        "--vm",
-        &guest.name,
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "pw-cancel",
-    ]);
+    let mut child = env.clone_until_copying(&clone_util::to_beta(&guest.name, &name, "pw-cancel"));
     assert_eq!(guest.state(), "shut off", "copying while the source runs");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

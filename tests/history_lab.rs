@@ -36,18 +36,7 @@ fn a_clone_is_recorded_with_its_bytes_report_and_log() {
         host: "beta",
         name: name.clone(),
     };
-    let (code, doc) = env.clone_json(&[
-        "--from",
-        "alpha",
-        "--vm",
-        "archive01",
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "hist",
-    ]);
+    let (code, doc) = env.clone_json(&clone_util::to_beta("archive01", &name, "hist"));
     assert_eq!(code, 0, "{doc}");
     let rows = history_json(&env, &["--vm", "archive01"]);
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -112,18 +101,7 @@ fn a_sigkilled_clone_shows_as_interrupted_at_the_next_start() {
     };
     let before = snapshot("beta");
     let dirs = run_dirs();
-    let mut child = env.clone_until_copying(&[
-        "--from",
-        "alpha",
-        "--vm",
-        "archive01",
-        "--to",
-        "beta",
-        "--name",
-        &name,
-        "--profile",
-        "slow",
-    ]);
+    let mut child = env.clone_until_copying(&clone_util::to_beta("archive01", &name, "slow"));
     let pid = child.id();
     child.kill().expect("SIGKILL");
     let _ = child.wait();

@@ -19,12 +19,7 @@ fn navigate_to_beta_and_see_its_vms() {
             + "\n",
     )
     .expect("write history");
-    let cmd = format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {}",
-        lab.config().display(),
-        data.path().display(),
-        env!("CARGO_BIN_EXE_kvm-clone")
-    );
+    let cmd = tmux_util::binary_command(&lab.config(), data.path(), None);
     // 80x24: the smallest size the TUI promises to stay readable at.
     let tmux = Tmux::start(80, 24, &cmd);
     tmux.wait_for("alpha's VMs", |s| {
@@ -88,19 +83,9 @@ fn clone_a_vm_from_the_tui_and_see_it_in_history() {
     let lab = common::lab();
     let _cleanup = CloneCleanup("archive01-clone");
     let data = tempfile::tempdir().expect("tempdir");
-    let cmd = format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {}",
-        lab.config().display(),
-        data.path().display(),
-        env!("CARGO_BIN_EXE_kvm-clone")
-    );
+    let cmd = tmux_util::binary_command(&lab.config(), data.path(), None);
     let tmux = Tmux::start(100, 30, &cmd);
-    tmux.wait_for("alpha's VMs", |s| {
-        s.contains("archive01") && s.contains("web01")
-    });
-    tmux.wait_for("beta up", |s| {
-        s.contains("beta") && s.matches(" up").count() >= 2
-    });
+    tmux.wait_for_lab();
     // VMs pane; archive01 is the first row.
     tmux.keys(&["Tab"]);
     tmux.keys(&["c"]);
@@ -135,20 +120,9 @@ fn pick_a_profile_from_the_menu_and_clone_with_it() {
     let _cleanup = CloneCleanup(name);
     let data = tempfile::tempdir().expect("tempdir");
     let home = tempfile::tempdir().expect("tempdir");
-    let cmd = format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} XDG_CONFIG_HOME={} {}",
-        lab.config().display(),
-        data.path().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_kvm-clone")
-    );
+    let cmd = tmux_util::binary_command(&lab.config(), data.path(), Some(home.path()));
     let tmux = Tmux::start(100, 30, &cmd);
-    tmux.wait_for("alpha's VMs", |s| {
-        s.contains("archive01") && s.contains("web01")
-    });
-    tmux.wait_for("beta up", |s| {
-        s.contains("beta") && s.matches(" up").count() >= 2
-    });
+    tmux.wait_for_lab();
     // VMs pane, archive01 (first row): the profile menu.
     tmux.keys(&["Tab"]);
     tmux.keys(&["p"]);

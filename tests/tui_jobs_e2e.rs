@@ -47,16 +47,9 @@ fn detail_view_then_cancel_a_running_clone_from_the_tui() {
     let profiles = home.path().join("kvm-clone/profiles");
     std::fs::create_dir_all(&profiles).expect("profiles dir");
     std::fs::write(profiles.join("e2e-slow.toml"), SLOW).expect("write profile");
-    let cmd = format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} XDG_CONFIG_HOME={} {}",
-        lab.config().display(),
-        data.path().display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_kvm-clone")
-    );
+    let cmd = tmux_util::binary_command(&lab.config(), data.path(), Some(home.path()));
     let tmux = Tmux::start(100, 30, &cmd);
-    tmux.wait_for("alpha's VMs", |s| s.contains("archive01"));
-    tmux.wait_for("beta up", |s| s.matches(" up").count() >= 2);
+    tmux.wait_for_lab();
     // VMs pane; archive01 is the first row. Name, then the slow profile.
     tmux.keys(&["Tab", "c"]);
     tmux.wait_for("the clone dialog", |s| s.contains("archive01-clone"));

@@ -205,3 +205,20 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// `clone` arguments for a copy of `vm` from alpha to beta as `name`, with
+/// `profile`.
+pub fn to_beta<'a>(vm: &'a str, name: &'a str, profile: &'a str) -> [&'a str; 10] {
+    [
+        "--from",
+        "alpha",
+        "--vm",
+        vm,
+        "--to",
+        "beta",
+        "--name",
+        name,
+        "--profile",
+        profile,
+    ]
+}

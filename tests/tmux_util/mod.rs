@@ -75,3 +75,34 @@ impl Drop for Tmux {
             .status();
     }
 }
+
+/// The command line of the real binary on `config` with `data` as its data
+/// directory, without colour, and with `config_home` as XDG_CONFIG_HOME
+/// (user profiles) when given.
+pub fn binary_command(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    config_home: Option<&std::path::Path>,
+) -> String {
+    let home = config_home
+        .map(|h| format!("XDG_CONFIG_HOME={} ", h.display()))
+        .unwrap_or_default();
+    format!(
+        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {home}{}",
+        config.display(),
+        data.display(),
+        env!("CARGO_BIN_EXE_kvm-clone")
+    )
+}
+
+impl Tmux {
+    /// Waits until alpha's VMs are listed and both lab hosts are up.
+    pub fn wait_for_lab(&self) {
+        self.wait_for("alpha's VMs", |s| {
+            s.contains("archive01") && s.contains("web01")
+        });
+        self.wait_for("both hosts up", |s| {
+            s.contains("beta") && s.matches(" up").count() >= 2
+        });
+    }
+}
