@@ -320,3 +320,114 @@ pub struct CloneRequest {
     #[serde(default)]
     pub start: bool,
 }
+
+/// One snapshot of a repository as the repository view lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRow {
+    pub id: String,
+    pub vm: String,
+    pub host: String,
+    /// Unix seconds (UTC) of the snapshot's point in time.
+    pub time: i64,
+    pub profile: String,
+    pub live: bool,
+    pub disks: Vec<String>,
+    /// Sum of the disks' virtual sizes.
+    pub virtual_bytes: u64,
+    /// Bytes of non-zero data the snapshot references.
+    pub data_bytes: u64,
+    /// Bytes this snapshot added to the repository (compressed, sealed).
+    pub new_bytes: u64,
+}
+
+impl SnapshotRow {
+    /// How much smaller the snapshot's new data is than what it references
+    /// (deduplication and compression together); None when it added nothing.
+    pub fn reduction(&self) -> Option<f64> {
+        (self.new_bytes > 0).then(|| self.data_bytes as f64 / self.new_bytes as f64)
+    }
+}
+
+/// A repository's snapshots, as read by the backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoView {
+    pub path: String,
+    pub encrypted: bool,
+    /// Unix seconds when it was read: ages are counted from here.
+    pub read_at: i64,
+    /// Newest first.
+    pub snapshots: Vec<SnapshotRow>,
+}
+
+/// A retention policy as the front end sends it; 0 means "no such rule".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KeepPolicy {
+    pub last: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+    pub yearly: u32,
+}
+
+impl KeepPolicy {
+    pub fn is_empty(&self) -> bool {
+        *self == KeepPolicy::default()
+    }
+}
+
+/// What a prune did, or (dry run) would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneView {
+    pub dry_run: bool,
+    /// Every snapshot considered, newest first, with the verdict.
+    pub snapshots: Vec<PruneLine>,
+    pub chunks_removed: u64,
+    pub bytes_freed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneLine {
+    pub id: String,
+    pub vm: String,
+    pub time: i64,
+    pub keep: bool,
+    /// Why it is kept ("last 3", "daily 2"…), empty when removed.
+    pub reasons: Vec<String>,
+}
+
+/// The outcome of a verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyView {
+    pub read_data: bool,
+    pub snapshots: u64,
+    pub chunks: u64,
+    /// One line per damage: snapshot, VM, disk, offset and what is wrong.
+    pub problems: Vec<String>,
+}
+
+/// An export asked for by a front end.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub from: String,
+    pub vm: String,
+    pub repo: std::path::PathBuf,
+    pub profile: String,
+    /// The repository's passphrase, when the operator typed one; otherwise
+    /// the profile's source or `KVM_CLONE_PASSPHRASE`.
+    pub passphrase: Option<crate::backend::messages::Secret>,
+}
+
+/// A restore asked for by a front end.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub repo: std::path::PathBuf,
+    /// Snapshot id or unique prefix.
+    pub snapshot: String,
+    pub to: String,
+    /// None with `keep_identity`: the snapshot's own name.
+    pub new_name: Option<String>,
+    pub keep_identity: bool,
+    pub profile: Option<String>,
+    pub start: bool,
+    pub passphrase: Option<crate::backend::messages::Secret>,
+}

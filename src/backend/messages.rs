@@ -27,6 +27,32 @@ impl fmt::Debug for Secret {
 /// What a front end asks of the backend.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// Export a VM to a repository (queued like a clone).
+    StartExport(crate::model::ExportRequest),
+    /// Restore a repository snapshot to a host (queued like a clone).
+    StartRestore(crate::model::RestoreRequest),
+    /// Read a repository's snapshots: [`Event::Repo`], or
+    /// [`Event::RepoLocked`] when it needs (another) passphrase.
+    RepoOpen {
+        path: std::path::PathBuf,
+        passphrase: Option<Secret>,
+    },
+    /// Check one snapshot (or all): chunks present, or with `read_data`
+    /// every chunk decrypted and its id checked. Answer: [`Event::RepoVerified`].
+    RepoVerify {
+        path: std::path::PathBuf,
+        passphrase: Option<Secret>,
+        snapshot: Option<String>,
+        read_data: bool,
+    },
+    /// Apply (or, `dry_run`, plan) a retention policy to every VM of a
+    /// repository and collect unreferenced chunks. Answer: [`Event::RepoPruned`].
+    RepoPrune {
+        path: std::path::PathBuf,
+        passphrase: Option<Secret>,
+        policy: crate::model::KeepPolicy,
+        dry_run: bool,
+    },
     /// Re-read inventory: one host, or all when None.
     Refresh(Option<String>),
     /// Connect (or reconnect now) to a host.
@@ -121,6 +147,27 @@ pub enum Event {
     Error {
         host: Option<String>,
         message: String,
+    },
+    /// A repository's snapshots ([`Action::RepoOpen`]).
+    Repo(crate::model::RepoView),
+    /// The repository is encrypted and no passphrase, or a wrong one, was given.
+    RepoLocked {
+        path: String,
+        message: String,
+    },
+    /// A repository action failed (not a damage report: see [`Event::RepoVerified`]).
+    RepoFailed {
+        path: String,
+        message: String,
+    },
+    RepoVerified {
+        path: String,
+        report: crate::model::VerifyView,
+    },
+    RepoPruned {
+        path: String,
+        policy: crate::model::KeepPolicy,
+        report: crate::model::PruneView,
     },
     /// The backend has stopped.
     Stopped,

@@ -222,6 +222,14 @@ impl Backend {
                 let feed = self.history.clone();
                 tokio::spawn(async move { feed.detail(id).await });
             }
+            // Wired when the export, restore and repository modules land.
+            Action::StartExport(_)
+            | Action::StartRestore(_)
+            | Action::RepoOpen { .. }
+            | Action::RepoVerify { .. }
+            | Action::RepoPrune { .. } => {
+                self.error(None, "repositories are not available in this build".into())
+            }
             Action::Quit => {}
         }
     }

@@ -88,11 +88,16 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
     let loaded = load(config)?;
     let keys = kvm_clone::tui::KeyMap::from_config(&loaded.config.keys)
         .map_err(|e| eyre!("{}: [keys]: {e}", loaded.path.display()))?;
-    let state = kvm_clone::tui::AppState::new(
+    let mut state = kvm_clone::tui::AppState::new(
         &keys,
         kvm_clone::tui::Theme::from_env(),
         Some(loaded.path.clone()),
     );
+    state.repository = loaded
+        .config
+        .export
+        .as_ref()
+        .and_then(|e| e.repository.clone());
     let Backend {
         actions,
         events,

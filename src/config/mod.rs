@@ -49,6 +49,9 @@ pub struct Config {
     /// Job concurrency limits; `None` when the file has no `[jobs]` table.
     #[serde(default)]
     pub jobs: Option<JobSettings>,
+    /// Export defaults; `None` when the file has no `[export]` table.
+    #[serde(default)]
+    pub export: Option<ExportSettings>,
 }
 
 impl Config {
@@ -146,6 +149,15 @@ impl Default for CloneSettings {
 
 fn yes() -> bool {
     true
+}
+
+/// `[export]`: defaults for exports and the repository view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettings {
+    /// The repository the export dialog and the repository view start with.
+    #[serde(default)]
+    pub repository: Option<PathBuf>,
 }
 
 /// `[jobs]`: how many jobs run at once; the rest wait in the queue.

@@ -33,6 +33,8 @@ pub enum Command {
     Retry,
     Profiles,
     SaveProfile,
+    Export,
+    Repository,
 }
 
 /// Name (as written in the config), default keys, help text; in help order.
@@ -133,6 +135,18 @@ const TABLE: &[(Command, &str, &[&str], &str)] = &[
         "save_profile",
         &["ctrl-s"],
         "in a job dialog: save its settings as a user profile",
+    ),
+    (
+        Command::Export,
+        "export",
+        &["e"],
+        "export the selected VM to a repository (encrypted, deduplicated)",
+    ),
+    (
+        Command::Repository,
+        "repository",
+        &["b"],
+        "repository view: snapshots per VM; restore, verify, prune",
     ),
 ];
 

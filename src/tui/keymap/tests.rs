@@ -37,6 +37,8 @@ fn every_command_is_in_the_table_once() {
         Command::Retry,
         Command::Profiles,
         Command::SaveProfile,
+        Command::Export,
+        Command::Repository,
     ];
     assert_eq!(TABLE.len(), all.len());
     for cmd in all {

@@ -5,12 +5,14 @@ pub mod clone;
 pub mod confirm_cancel;
 pub mod confirm_quit;
 pub mod detail;
+pub mod export;
 pub mod help;
 pub mod history_detail;
 pub mod host_key;
 pub mod job_detail;
 pub mod passphrase;
 pub mod profiles;
+pub mod repository;
 
 use super::state::{AppState, Overlay};
 use super::theme::Theme;
@@ -41,6 +43,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
             confirm_cancel::draw(frame, area, state, kind, vm, to)
         }
+        Some(Overlay::Repository(b)) => repository::draw(frame, area, state, b),
+        Some(Overlay::Export(d)) => export::draw(frame, area, state, d),
         Some(Overlay::JobDetail { id, scroll }) => {
             job_detail::draw(frame, area, state, *id, *scroll)
         }

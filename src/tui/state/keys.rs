@@ -140,6 +140,8 @@ impl AppState {
             Command::Cancel => self.ask_cancel(),
             Command::Retry => self.retry(out),
             Command::Profiles => self.open_profiles(),
+            Command::Export => self.open_export(),
+            Command::Repository => self.open_repository(out),
             Command::SaveProfile => {
                 self.set_status("save as profile: open a job dialog first (clone: c)")
             }
@@ -198,6 +200,10 @@ impl AppState {
     ) -> Option<Overlay> {
         let cmd = keys.command(key);
         match ov {
+            Overlay::Repository(b) => self
+                .repository_key(b, key, keys, out)
+                .map(Overlay::Repository),
+            Overlay::Export(d) => self.export_key(d, key, out).map(Overlay::Export),
             Overlay::Help { entries, scroll } => {
                 if key.code == KeyCode::Esc
                     || matches!(cmd, Some(Command::Help | Command::Quit | Command::Details))

@@ -4,19 +4,23 @@
 
 mod clone;
 mod clone_keys;
+mod export;
 mod history;
 mod keys;
 mod mouse;
 mod overlay;
 mod profile_menu;
 mod reducer;
+mod repository;
 
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
+pub use export::{ExportDialog, ExportField};
 pub use history::parse_filter as parse_history_filter;
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
+pub use repository::{KEEP_FIELDS, Note, RepoBrowser, RepoMode, RestoreForm};
 
 use crate::jobs::detail::JobDetail;
 use crate::jobs::history::{HistoryFilter, HistoryStats};
@@ -124,6 +128,8 @@ pub struct AppState {
     pub status: Option<Status>,
     /// Shown when there are no hosts, so the operator knows what to edit.
     pub config_path: Option<PathBuf>,
+    /// `[export] repository`: where the export dialog and `b` start.
+    pub repository: Option<PathBuf>,
     pub theme: Theme,
     /// The terminal area last seen; mouse hit-testing lays it out like draw does.
     pub area: Rect,
@@ -157,6 +163,7 @@ impl AppState {
             filter: Filter::default(),
             overlay: None,
             status: None,
+            repository: None,
             config_path,
             theme,
             area: Rect::new(0, 0, 80, 24),

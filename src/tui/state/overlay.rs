@@ -47,6 +47,10 @@ pub enum Overlay {
         id: u64,
         scroll: u16,
     },
+    /// `b`: a repository's snapshots, restore, verify and prune.
+    Repository(super::RepoBrowser),
+    /// `e`: export the selected VM to a repository.
+    Export(super::ExportDialog),
 }
 
 /// What the operator has typed for an encrypted key; only ever in a `Secret`.

@@ -99,6 +99,15 @@ impl AppState {
                     None => self.set_error(message),
                 }
             }
+            Event::Repo(view) => self.repository_read(view),
+            Event::RepoLocked { path, message } => self.repository_locked(&path, message),
+            Event::RepoFailed { path, message } => self.repository_failed(&path, message),
+            Event::RepoVerified { path, report } => self.repository_verified(&path, report),
+            Event::RepoPruned {
+                path,
+                policy,
+                report,
+            } => self.repository_pruned(&path, policy, report),
             Event::Stopped => {
                 self.set_error("backend stopped");
                 self.quit = true;

@@ -49,6 +49,21 @@ fn click(col: u16, row: u16) -> MouseEvent {
     }
 }
 
+/// The whole screen drawn, for snapshots.
+pub(super) fn drawn(s: &AppState) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(s.area.width, s.area.height)).unwrap();
+    t.draw(|f| ui::draw(f, s)).unwrap();
+    t
+}
+
+/// The whole screen as text, one line per row.
+pub(super) fn screen_text(s: &AppState) -> String {
+    (0..s.area.height)
+        .map(|y| screen_line(s, y))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(super) fn screen_line(s: &AppState, y: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(s.area.width, s.area.height)).unwrap();
     t.draw(|f| ui::draw(f, s)).unwrap();

@@ -1,7 +1,7 @@
 //! The clone flow: `c` opens the dialog, Enter checks, the checklist
 //! arrives, Enter starts; `x` asks, then cancels.
 
-use super::behaviour::{key, press, screen_line, typed};
+use super::behaviour::{key, press, screen_line, screen_text as screen, typed};
 use super::fixtures::{checklist_failed, checklist_ok, full, profiles, two_disk_job};
 use crate::backend::messages::{Action, Event};
 use crate::model::{CloneRequest, JobPhase};
@@ -21,13 +21,6 @@ fn dialog(s: &AppState) -> &CloneDialog {
         Some(Overlay::Clone(d)) => d,
         other => panic!("no clone dialog: {other:?}"),
     }
-}
-
-fn screen(s: &AppState) -> String {
-    (0..s.area.height)
-        .map(|y| screen_line(s, y))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn request(to: &str, name: &str, profile: &str) -> CloneRequest {

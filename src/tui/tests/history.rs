@@ -1,17 +1,14 @@
 //! The History pane: its filter, the pages it takes, the detail overlay,
 //! and their snapshots at 80×24 and 120×40.
 
-use super::behaviour::{ch, key, press, typed};
+use super::behaviour::{ch, drawn as screen, key, press, typed};
 use super::fixtures::{checklist_failed, full, history, history_stats};
 use crate::backend::messages::{Action, Event};
 use crate::jobs::history::{HistoryFilter, HistoryPage};
 use crate::model::HistoryResult;
 use crate::tui::panes::history as pane;
 use crate::tui::state::{AppState, Overlay, Pane};
-use crate::tui::ui;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -103,12 +100,6 @@ fn totals_line_reads_without_colour() {
         pane::totals(&history_stats()),
         "12 jobs · 83% ok · 1.3 GiB moved · 45 MiB/s avg · 1m05s per job"
     );
-}
-
-fn screen(state: &AppState) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(state.area.width, state.area.height)).unwrap();
-    t.draw(|f| ui::draw(f, state)).unwrap();
-    t
 }
 
 #[test]

@@ -7,4 +7,5 @@ pub(crate) mod fixtures;
 mod history;
 mod jobs_detail;
 mod profile_menu;
+mod repository;
 mod snapshots;

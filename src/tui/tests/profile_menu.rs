@@ -1,14 +1,11 @@
 //! The profile menu (`p`) and "save as profile" in the clone dialog.
 
-use super::behaviour::{key, press, screen_line, typed};
+use super::behaviour::{drawn as screen, key, press, screen_text as text, typed};
 use super::fixtures::{full, profiles};
 use crate::backend::messages::{Action, Event};
 use crate::config::profile::{JobKind, ProfileSource, ProfileSummary};
 use crate::tui::state::{AppState, CloneField, Overlay, Pane, ProfileMenu};
-use crate::tui::ui;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
 const USER_FILE: &str = "/home/op/.config/kvm-clone/profiles/quick-clone.toml";
@@ -35,19 +32,6 @@ fn menu(s: &AppState) -> &ProfileMenu {
         Some(Overlay::Profiles(m)) => m,
         other => panic!("no profile menu: {other:?}"),
     }
-}
-
-fn screen(s: &AppState) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(s.area.width, s.area.height)).unwrap();
-    t.draw(|f| ui::draw(f, s)).unwrap();
-    t
-}
-
-fn text(s: &AppState) -> String {
-    (0..s.area.height)
-        .map(|y| screen_line(s, y))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn ctrl(c: char) -> KeyEvent {

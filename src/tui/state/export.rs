@@ -1,0 +1,170 @@
+//! The export dialog (`e` on a VM): which repository, which profile, and
+//! the repository's passphrase (masked, kept only in memory).
+
+use super::keys::{is_ctrl, typed_char};
+use super::{AppState, Overlay, Pane};
+use crate::backend::messages::{Action, Secret};
+use crate::config::profile::JobKind;
+use crate::model::ExportRequest;
+use crossterm::event::{KeyCode, KeyEvent};
+
+/// Focus order of the dialog; Tab moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportField {
+    Repository,
+    Profile,
+    Passphrase,
+}
+
+impl ExportField {
+    pub const ALL: [ExportField; 3] = [
+        ExportField::Repository,
+        ExportField::Profile,
+        ExportField::Passphrase,
+    ];
+
+    fn step(self, by: isize) -> ExportField {
+        let i = Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as isize;
+        let n = Self::ALL.len() as isize;
+        Self::ALL[(i + by).rem_euclid(n) as usize]
+    }
+}
+
+#[derive(Debug)]
+pub struct ExportDialog {
+    pub from: String,
+    pub vm: String,
+    pub repository: String,
+    /// Export profiles, in backend order.
+    pub profiles: Vec<String>,
+    pub profile: usize,
+    /// Empty: the profile's passphrase source, or `KVM_CLONE_PASSPHRASE`.
+    pub passphrase: Secret,
+    pub field: ExportField,
+    /// Why Enter was refused.
+    pub note: Option<String>,
+}
+
+impl ExportDialog {
+    pub fn profile_name(&self) -> Option<&str> {
+        self.profiles.get(self.profile).map(String::as_str)
+    }
+
+    fn request(&self) -> Result<ExportRequest, String> {
+        let repo = self.repository.trim();
+        if repo.is_empty() {
+            return Err("type the repository's path".into());
+        }
+        let profile = self
+            .profile_name()
+            .ok_or("no export profile received yet")?
+            .to_string();
+        let passphrase = (!self.passphrase.expose().is_empty()).then(|| self.passphrase.clone());
+        Ok(ExportRequest {
+            from: self.from.clone(),
+            vm: self.vm.clone(),
+            repo: repo.into(),
+            profile,
+            passphrase,
+        })
+    }
+}
+
+impl AppState {
+    /// `e`: the export dialog for the selected VM.
+    pub(super) fn open_export(&mut self) {
+        let (Pane::Vms, Some(host), Some(vm)) =
+            (self.focus, self.selected_host(), self.selected_vm())
+        else {
+            self.set_status("select a VM in the VMs pane to export it");
+            return;
+        };
+        let (from, vm) = (host.name.clone(), vm.name.clone());
+        let profiles: Vec<String> = self
+            .menu_profiles(JobKind::Export)
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        // quick-backup is what a headless export uses without --profile.
+        let profile = profiles
+            .iter()
+            .position(|p| p == "quick-backup")
+            .unwrap_or(0);
+        self.overlay = Some(Overlay::Export(ExportDialog {
+            from,
+            vm,
+            repository: self
+                .repository
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            profiles,
+            profile,
+            passphrase: Secret::new(String::new()),
+            field: ExportField::Repository,
+            note: None,
+        }));
+    }
+
+    /// A key in the export dialog; None closes it.
+    pub(super) fn export_key(
+        &mut self,
+        mut d: ExportDialog,
+        key: &KeyEvent,
+        out: &mut Vec<Action>,
+    ) -> Option<ExportDialog> {
+        match key.code {
+            KeyCode::Esc => return None,
+            KeyCode::Tab | KeyCode::Down => d.field = d.field.step(1),
+            KeyCode::BackTab | KeyCode::Up => d.field = d.field.step(-1),
+            KeyCode::Enter => match d.request() {
+                Ok(req) => {
+                    self.set_status(format!("export of {} from {} queued", d.vm, d.from));
+                    out.push(Action::StartExport(req));
+                    return None;
+                }
+                Err(e) => d.note = Some(e),
+            },
+            KeyCode::Left | KeyCode::Right
+                if d.field == ExportField::Profile && !d.profiles.is_empty() =>
+            {
+                let n = d.profiles.len();
+                d.profile = if key.code == KeyCode::Left {
+                    (d.profile + n - 1) % n
+                } else {
+                    (d.profile + 1) % n
+                };
+            }
+            KeyCode::Backspace => match d.field {
+                ExportField::Repository => {
+                    d.repository.pop();
+                }
+                ExportField::Passphrase => {
+                    let mut s = d.passphrase.expose().to_owned();
+                    s.pop();
+                    d.passphrase = Secret::new(s);
+                }
+                ExportField::Profile => {}
+            },
+            _ if is_ctrl(key, 'u') => match d.field {
+                ExportField::Repository => d.repository.clear(),
+                ExportField::Passphrase => d.passphrase = Secret::new(String::new()),
+                ExportField::Profile => {}
+            },
+            _ => {
+                if let Some(c) = typed_char(key) {
+                    match d.field {
+                        ExportField::Repository => d.repository.push(c),
+                        ExportField::Passphrase => {
+                            let mut s = d.passphrase.expose().to_owned();
+                            s.push(c);
+                            d.passphrase = Secret::new(s);
+                        }
+                        ExportField::Profile => {}
+                    }
+                }
+            }
+        }
+        Some(d)
+    }
+}

@@ -1,0 +1,263 @@
+//! The repository view (`b`) and the export dialog (`e`).
+
+use super::behaviour::{drawn as screen, key, press, screen_text as text, typed};
+use super::fixtures::{full, profiles};
+use crate::backend::messages::{Action, Event};
+use crate::model::{KeepPolicy, PruneLine, PruneView, RepoView, SnapshotRow, VerifyView};
+use crate::tui::state::{AppState, ExportField, Overlay, Pane, RepoBrowser, RepoMode};
+use crossterm::event::KeyCode;
+
+const REPO: &str = "/srv/backups/kvm";
+/// 2026-11-22 12:00:00 UTC.
+const NOW: i64 = 1_795_348_800;
+
+fn snap(id: &str, vm: &str, hours_ago: i64, data: u64, new: u64) -> SnapshotRow {
+    SnapshotRow {
+        id: id.into(),
+        vm: vm.into(),
+        host: "alpha".into(),
+        time: NOW - hours_ago * 3600,
+        profile: "quick-backup".into(),
+        live: vm == "web01",
+        disks: vec!["vda".into()],
+        virtual_bytes: 2 << 30,
+        data_bytes: data,
+        new_bytes: new,
+    }
+}
+
+fn view() -> RepoView {
+    RepoView {
+        path: REPO.into(),
+        encrypted: true,
+        read_at: NOW,
+        snapshots: vec![
+            snap("a1b2c3d4e5f60718", "web01", 1, 300 << 20, 0),
+            snap("0f1e2d3c4b5a6978", "archive01", 5, 64 << 20, 20 << 20),
+            snap("1122334455667788", "web01", 26, 300 << 20, 150 << 20),
+        ],
+    }
+}
+
+fn with_repo(w: u16, h: u16) -> AppState {
+    let mut s = full(w, h);
+    s.repository = Some(REPO.into());
+    s.apply(Event::Profiles(profiles()));
+    s
+}
+
+fn browser(s: &AppState) -> &RepoBrowser {
+    match &s.overlay {
+        Some(Overlay::Repository(b)) => b,
+        other => panic!("no repository view: {other:?}"),
+    }
+}
+
+#[test]
+fn b_reads_the_configured_repository_and_lists_snapshots_per_vm() {
+    let mut s = with_repo(120, 40);
+    let out = typed(&mut s, "b");
+    assert!(
+        matches!(&out[..], [Action::RepoOpen { path, passphrase: None }] if path.to_str() == Some(REPO)),
+        "{out:?}"
+    );
+    s.apply(Event::Repo(view()));
+    let vms: Vec<&str> = browser(&s).rows().iter().map(|r| r.vm.as_str()).collect();
+    assert_eq!(vms, ["archive01", "web01", "web01"], "grouped by VM");
+    let web: Vec<&str> = browser(&s).rows()[1..]
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(
+        web,
+        ["a1b2c3d4e5f60718", "1122334455667788"],
+        "newest first"
+    );
+    let t = text(&s);
+    assert!(t.contains("encrypted · 3 snapshot(s)"), "{t}");
+    // The unchanged re-export added nothing: infinitely reduced.
+    assert!(t.contains("a1b2c3d4 web01") && t.contains("∞"), "{t}");
+    for (w, h) in [(80, 24), (120, 40)] {
+        s.area = ratatui::layout::Rect::new(0, 0, w, h);
+        insta::assert_snapshot!(format!("repository_{w}x{h}"), screen(&s).backend());
+    }
+}
+
+#[test]
+fn a_locked_repository_asks_for_its_passphrase_without_echo() {
+    let mut s = with_repo(80, 24);
+    typed(&mut s, "b");
+    s.apply(Event::RepoLocked {
+        path: REPO.into(),
+        message: "the repository is encrypted: type its passphrase".into(),
+    });
+    assert!(matches!(browser(&s).mode, RepoMode::Passphrase(_)));
+    assert!(typed(&mut s, "hunter2").is_empty());
+    let t = text(&s);
+    assert!(t.contains("Passphrase: *******_"), "{t}");
+    assert!(!t.contains("hunter2"), "never echoed");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    match &out[..] {
+        [
+            Action::RepoOpen {
+                passphrase: Some(p),
+                ..
+            },
+        ] => assert_eq!(p.expose(), "hunter2"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{out:?}").contains("hunter2"), "Debug hides it");
+}
+
+#[test]
+fn prune_shows_the_dry_run_before_anything_is_removed() {
+    let mut s = with_repo(80, 24);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    assert!(typed(&mut s, "P").is_empty());
+    // An empty policy is refused: it would remove everything.
+    assert!(press(&mut s, &[key(KeyCode::Enter)]).is_empty());
+    assert!(text(&s).contains("at least one rule"), "{}", text(&s));
+    typed(&mut s, "1");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    let policy = KeepPolicy {
+        last: 1,
+        ..KeepPolicy::default()
+    };
+    assert!(
+        matches!(&out[..], [Action::RepoPrune { dry_run: true, policy: p, .. }] if *p == policy),
+        "{out:?}"
+    );
+    let plan = PruneView {
+        dry_run: true,
+        snapshots: vec![
+            PruneLine {
+                id: "a1b2c3d4e5f60718".into(),
+                vm: "web01".into(),
+                time: NOW - 3600,
+                keep: true,
+                reasons: vec!["last 1".into()],
+            },
+            PruneLine {
+                id: "1122334455667788".into(),
+                vm: "web01".into(),
+                time: NOW - 26 * 3600,
+                keep: false,
+                reasons: vec![],
+            },
+        ],
+        chunks_removed: 37,
+        bytes_freed: 150 << 20,
+    };
+    s.apply(Event::RepoPruned {
+        path: REPO.into(),
+        policy,
+        report: plan,
+    });
+    let t = text(&s);
+    assert!(t.contains("1 of 2 snapshot(s) would go"), "{t}");
+    insta::assert_snapshot!("repository_prune_plan_80x24", screen(&s).backend());
+    let out = typed(&mut s, "y");
+    assert!(
+        matches!(&out[..], [Action::RepoPrune { dry_run: false, policy: p, .. }] if *p == policy),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn verify_results_name_the_damage() {
+    let mut s = with_repo(80, 24);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    let out = typed(&mut s, "jV");
+    match &out[..] {
+        [
+            Action::RepoVerify {
+                snapshot: Some(id),
+                read_data: true,
+                ..
+            },
+        ] => assert_eq!(id, "a1b2c3d4e5f60718"),
+        other => panic!("{other:?}"),
+    }
+    s.apply(Event::RepoVerified {
+        path: REPO.into(),
+        report: VerifyView {
+            read_data: true,
+            snapshots: 1,
+            chunks: 75,
+            problems: vec![
+                "snapshot a1b2c3d4 (web01) disk vda at offset 104857600: chunk 3f…: damaged".into(),
+            ],
+        },
+    });
+    let t = text(&s);
+    assert!(t.contains("DAMAGED: 1 problem(s)"), "{t}");
+    assert!(t.contains("disk vda at offset 104857600"), "{t}");
+}
+
+#[test]
+fn restore_form_sends_the_request_with_a_new_name_or_the_identity() {
+    let mut s = with_repo(120, 40);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    typed(&mut s, "R");
+    let RepoMode::Restore(f) = &browser(&s).mode else {
+        panic!("no restore form");
+    };
+    assert_eq!(f.name, "archive01-restored");
+    insta::assert_snapshot!("repository_restore_120x40", screen(&s).backend());
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    match &out[..] {
+        [Action::StartRestore(r)] => {
+            assert_eq!(r.snapshot, "0f1e2d3c4b5a6978");
+            assert_eq!(r.new_name.as_deref(), Some("archive01-restored"));
+            assert!(!r.keep_identity);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Keep identity: no new name is sent.
+    typed(&mut s, "R");
+    press(&mut s, &[key(KeyCode::Tab)]);
+    press(&mut s, &[key(KeyCode::Tab)]);
+    typed(&mut s, " ");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    match &out[..] {
+        [Action::StartRestore(r)] => {
+            assert!(r.keep_identity);
+            assert_eq!(r.new_name, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn e_exports_the_selected_vm_with_quick_backup_by_default() {
+    let mut s = with_repo(80, 24);
+    s.focus = Pane::Vms;
+    typed(&mut s, "e");
+    let Some(Overlay::Export(d)) = &s.overlay else {
+        panic!("no export dialog");
+    };
+    assert_eq!(d.repository, REPO);
+    assert_eq!(d.profile_name(), Some("quick-backup"));
+    insta::assert_snapshot!("export_dialog_80x24", screen(&s).backend());
+    press(&mut s, &[key(KeyCode::Tab)]);
+    press(&mut s, &[key(KeyCode::Tab)]);
+    let Some(Overlay::Export(d)) = &s.overlay else {
+        panic!("closed");
+    };
+    assert_eq!(d.field, ExportField::Passphrase);
+    typed(&mut s, "s3cret");
+    assert!(!text(&s).contains("s3cret"));
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    match &out[..] {
+        [Action::StartExport(r)] => {
+            assert_eq!((r.from.as_str(), r.vm.as_str()), ("alpha", "web01"));
+            assert_eq!(r.profile, "quick-backup");
+            assert_eq!(r.passphrase.as_ref().map(|p| p.expose()), Some("s3cret"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.overlay.is_none());
+}
