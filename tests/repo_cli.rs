@@ -312,3 +312,109 @@ fn commands_on_a_directory_that_is_no_repository() {
         text(&o)
     );
 }
+
+#[test]
+fn recipients_repository_opens_with_an_identity_file() {
+    use age::secrecy::ExposeSecret;
+    let env = Env::new();
+    let path = env.repo_path();
+    let p = path.to_str().unwrap();
+    let alice = age::x25519::Identity::generate();
+    let stranger = age::x25519::Identity::generate();
+    let key_file = |name: &str, id: &age::x25519::Identity| {
+        let f = env.home.path().join(name);
+        std::fs::write(
+            &f,
+            format!("# test key\n{}\n", id.to_string().expose_secret()),
+        )
+        .unwrap();
+        f
+    };
+    let (alice_key, stranger_key) = (key_file("alice.txt", &alice), key_file("s.txt", &stranger));
+    let recipient = alice.to_public().to_string();
+    let o = env.kvm_clone(None, &["repo", "init", p, "--recipient", &recipient]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("age recipients"));
+
+    let o = env.kvm_clone(
+        None,
+        &[
+            "snapshots",
+            "--repo",
+            p,
+            "--identity",
+            alice_key.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = env.kvm_clone(
+        None,
+        &[
+            "snapshots",
+            "--repo",
+            p,
+            "--identity",
+            stranger_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("none of the given age identities"),
+        "{:?}",
+        text(&o)
+    );
+    // A passphrase is the wrong kind of key here, and says so.
+    let o = env.kvm_clone(Some(PASS), &["snapshots", "--repo", p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unlocked with an age identity"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+#[test]
+fn snapshots_lists_what_reads_and_names_a_damaged_manifest() {
+    let env = Env::new();
+    let repo = env.lib_repo();
+    let good = commit(&repo, "web01", 1_750_000_000, &[1]);
+    let bad = commit(&repo, "web01", 1_750_000_100, &[2]);
+    let m = repo.manifest_path(&bad);
+    let mut bytes = std::fs::read(&m).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&m, bytes).unwrap();
+    let o = env.kvm_clone(
+        Some(PASS),
+        &[
+            "snapshots",
+            "--repo",
+            env.repo_path().to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains(&format!("snapshot {bad}")), "{err}");
+    let listed = json(&o)["snapshots"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], good.as_str());
+    // Prune refuses: the damaged manifest's chunks cannot be known.
+    let o = env.kvm_clone(
+        Some(PASS),
+        &[
+            "prune",
+            "--repo",
+            env.repo_path().to_str().unwrap(),
+            "--keep-last",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("prune needs every manifest"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(repo.has_chunk(&repo.chunk_id(&block(2))).unwrap());
+}

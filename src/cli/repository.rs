@@ -190,22 +190,36 @@ fn init(args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn snapshots(args: SnapshotsArgs) -> Result<()> {
-    let text = blocking(move || {
+/// Lists what reads back; a manifest that does not is named on stderr and
+/// makes the exit code 5 (as `verify` would).
+pub async fn snapshots(args: SnapshotsArgs) -> Result<ExitCode> {
+    let (text, damaged) = blocking(move || {
         let repo = open(&args.repo)?;
-        let mut list = repo.snapshots()?;
+        let scan = repo.scan_snapshots()?;
+        let mut list = scan.snapshots;
         if let Some(vm) = &args.vm {
             list.retain(|s| &s.manifest.vm == vm);
         }
-        Ok(if args.json {
+        let text = if args.json {
             render::render_snapshots_json(&list)? + "\n"
         } else {
             render::render_snapshots(&list, chrono::Utc::now().timestamp(), false)
-        })
+        };
+        Ok((text, scan.damaged))
     })
     .await?;
     print!("{text}");
-    Ok(())
+    for d in &damaged {
+        eprintln!(
+            "warning: snapshot {}: the manifest cannot be read: {} (see kvm-clone verify)",
+            d.id, d.reason
+        );
+    }
+    Ok(if damaged.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::DAMAGED)
+    })
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
@@ -251,6 +265,11 @@ pub async fn prune(args: PruneArgs) -> Result<ExitCode> {
         Err(e @ RepoError::Busy { .. }) => {
             eprintln!("Error: {e}");
             return Ok(ExitCode::from(exit::BUSY));
+        }
+        Err(e @ RepoError::ManifestDamaged { .. }) => {
+            return Err(eyre!(
+                "{e}\nprune needs every manifest to know which chunks are in use: run kvm-clone verify, and move a manifest that cannot be repaired out of snapshots/"
+            ));
         }
         Err(e) => return Err(e.into()),
     };
