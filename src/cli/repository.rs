@@ -7,8 +7,9 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use kvm_clone::headless::repository as render;
 use kvm_clone::repo::prune::{PruneOptions, prune as run_prune};
 use kvm_clone::repo::retention::Policy;
-use kvm_clone::repo::verify::verify as run_verify;
+use kvm_clone::repo::verify::verify_with_progress;
 use kvm_clone::repo::{DEFAULT_CHUNK_SIZE, InitEncryption, InitOptions, Repo, RepoError};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -225,8 +226,19 @@ pub async fn snapshots(args: SnapshotsArgs) -> Result<ExitCode> {
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let report = blocking(move || {
         let repo = open(&args.repo)?;
-        let report = run_verify(&repo, args.snapshot.as_deref(), args.read_data)?;
-        Ok((report, args.json))
+        // A progress line on a terminal; scripts get only the result.
+        let tty = std::io::stderr().is_terminal();
+        let progress = |done: u64, total: u64| {
+            if tty && (done % (total / 200).max(1) == 0 || done == total) {
+                eprint!("\rverifying: {done}/{total} chunks");
+            }
+        };
+        let report =
+            verify_with_progress(&repo, args.snapshot.as_deref(), args.read_data, &progress);
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
+        Ok((report?, args.json))
     })
     .await?;
     let (report, json) = report;

@@ -524,3 +524,39 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn repo_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Repo>();
+    shareable::<RepoLock>();
+}
+
+#[test]
+fn newer_versions_and_foreign_key_files_are_refused() {
+    let (dir, r) = repo();
+    let path = dir.path().join("repo");
+    let cfg_path = path.join(CONFIG_FILE);
+    let original = std::fs::read(&cfg_path).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    cfg["version"] = 2.into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    assert!(matches!(
+        Repo::open(&path, &pass("pw")),
+        Err(RepoError::UnsupportedVersion { found: 2, .. })
+    ));
+    std::fs::write(&cfg_path, &original).unwrap();
+
+    // Another repository's key file, same passphrase: refused as foreign.
+    let (other_dir, _) = repo();
+    std::fs::copy(
+        other_dir.path().join("repo").join(KEYS_FILE),
+        path.join(KEYS_FILE),
+    )
+    .unwrap();
+    assert!(matches!(
+        Repo::open(&path, &pass("pw")),
+        Err(RepoError::KeysDamaged { .. })
+    ));
+    drop(r);
+}
