@@ -1,6 +1,8 @@
 //! `repo init`, `snapshots`, `verify` and `prune` through the binary, on
 //! repositories in temp dirs (no lab host is involved).
 
+mod tmux_util;
+
 use kvm_clone::repo::{
     ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals, Unlock,
 };
@@ -417,4 +419,72 @@ fn snapshots_lists_what_reads_and_names_a_damaged_manifest() {
         text(&o)
     );
     assert!(repo.has_chunk(&repo.chunk_id(&block(2))).unwrap());
+}
+
+/// On a terminal the passphrase is asked for (twice at init) and never
+/// shown; opening asks once.
+#[test]
+fn terminal_prompts_do_not_echo() {
+    let env = Env::new();
+    let path = env.repo_path();
+    let shell = |args: &str| {
+        format!(
+            "sh -c 'env -u KVM_CLONE_PASSPHRASE -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE NO_COLOR=1 HOME={home} KVM_CLONE_DATA_DIR={home}/data {bin} {args}; echo EXIT=$?; sleep 120'",
+            home = env.home.path().display(),
+            bin = env!("CARGO_BIN_EXE_kvm-clone"),
+        )
+    };
+    let typed = "typed-secret-42";
+    let t = tmux_util::Tmux::start(120, 40, &shell(&format!("repo init {}", path.display())));
+    t.wait_for("the first prompt", |s| {
+        s.contains("New repository passphrase:")
+    });
+    t.keys(&[typed, "Enter"]);
+    t.wait_for("the second prompt", |s| {
+        s.contains("Repeat the passphrase:")
+    });
+    t.keys(&[typed, "Enter"]);
+    let screen = t.wait_for("init to end", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=0") && screen.contains("created repository"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(typed),
+        "the passphrase was echoed:\n{screen}"
+    );
+    drop(t);
+
+    let t = tmux_util::Tmux::start(
+        120,
+        40,
+        &shell(&format!("snapshots --repo {}", path.display())),
+    );
+    t.wait_for("the prompt", |s| s.contains("Passphrase for"));
+    t.keys(&[typed, "Enter"]);
+    let screen = t.wait_for("the listing", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=0") && screen.contains("ID "),
+        "{screen}"
+    );
+    assert!(!screen.contains(typed), "{screen}");
+    drop(t);
+
+    // Two different entries create nothing.
+    let other = env.home.path().join("other");
+    let t = tmux_util::Tmux::start(120, 40, &shell(&format!("repo init {}", other.display())));
+    t.wait_for("the first prompt", |s| {
+        s.contains("New repository passphrase:")
+    });
+    t.keys(&["one", "Enter"]);
+    t.wait_for("the second prompt", |s| {
+        s.contains("Repeat the passphrase:")
+    });
+    t.keys(&["two", "Enter"]);
+    let screen = t.wait_for("init to end", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=1") && screen.contains("differ"),
+        "{screen}"
+    );
+    assert!(!other.join("config").exists());
 }
