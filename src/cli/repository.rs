@@ -265,6 +265,7 @@ pub async fn prune(args: PruneArgs) -> Result<ExitCode> {
         },
         vm: args.vm.clone(),
         dry_run: args.dry_run,
+        confirmed: None,
     };
     let json = args.json;
     let result = blocking(move || {
