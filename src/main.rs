@@ -23,7 +23,7 @@ fn main() -> Result<std::process::ExitCode> {
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),
             Some(Command::Repo(cmd)) => ok(cli::repo(cmd).await),
-            Some(Command::Snapshots(args)) => ok(cli::snapshots(args).await),
+            Some(Command::Snapshots(args)) => cli::snapshots(args).await,
             Some(Command::Verify(args)) => cli::verify(args).await,
             Some(Command::Prune(args)) => cli::prune(args).await,
             Some(Command::Vms { host, json }) => {

@@ -1,6 +1,8 @@
 //! `repo init`, `snapshots`, `verify` and `prune` through the binary, on
 //! repositories in temp dirs (no lab host is involved).
 
+mod tmux_util;
+
 use kvm_clone::repo::{
     ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals, Unlock,
 };
@@ -311,4 +313,178 @@ fn commands_on_a_directory_that_is_no_repository() {
         "{:?}",
         text(&o)
     );
+}
+
+#[test]
+fn recipients_repository_opens_with_an_identity_file() {
+    use age::secrecy::ExposeSecret;
+    let env = Env::new();
+    let path = env.repo_path();
+    let p = path.to_str().unwrap();
+    let alice = age::x25519::Identity::generate();
+    let stranger = age::x25519::Identity::generate();
+    let key_file = |name: &str, id: &age::x25519::Identity| {
+        let f = env.home.path().join(name);
+        std::fs::write(
+            &f,
+            format!("# test key\n{}\n", id.to_string().expose_secret()),
+        )
+        .unwrap();
+        f
+    };
+    let (alice_key, stranger_key) = (key_file("alice.txt", &alice), key_file("s.txt", &stranger));
+    let recipient = alice.to_public().to_string();
+    let o = env.kvm_clone(None, &["repo", "init", p, "--recipient", &recipient]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("age recipients"));
+
+    let o = env.kvm_clone(
+        None,
+        &[
+            "snapshots",
+            "--repo",
+            p,
+            "--identity",
+            alice_key.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = env.kvm_clone(
+        None,
+        &[
+            "snapshots",
+            "--repo",
+            p,
+            "--identity",
+            stranger_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("none of the given age identities"),
+        "{:?}",
+        text(&o)
+    );
+    // A passphrase is the wrong kind of key here, and says so.
+    let o = env.kvm_clone(Some(PASS), &["snapshots", "--repo", p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unlocked with an age identity"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+#[test]
+fn snapshots_lists_what_reads_and_names_a_damaged_manifest() {
+    let env = Env::new();
+    let repo = env.lib_repo();
+    let good = commit(&repo, "web01", 1_750_000_000, &[1]);
+    let bad = commit(&repo, "web01", 1_750_000_100, &[2]);
+    let m = repo.manifest_path(&bad);
+    let mut bytes = std::fs::read(&m).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&m, bytes).unwrap();
+    let o = env.kvm_clone(
+        Some(PASS),
+        &[
+            "snapshots",
+            "--repo",
+            env.repo_path().to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains(&format!("snapshot {bad}")), "{err}");
+    let listed = json(&o)["snapshots"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], good.as_str());
+    // Prune refuses: the damaged manifest's chunks cannot be known.
+    let o = env.kvm_clone(
+        Some(PASS),
+        &[
+            "prune",
+            "--repo",
+            env.repo_path().to_str().unwrap(),
+            "--keep-last",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("prune needs every manifest"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(repo.has_chunk(&repo.chunk_id(&block(2))).unwrap());
+}
+
+/// On a terminal the passphrase is asked for (twice at init) and never
+/// shown; opening asks once.
+#[test]
+fn terminal_prompts_do_not_echo() {
+    let env = Env::new();
+    let path = env.repo_path();
+    let shell = |args: &str| {
+        format!(
+            "sh -c 'env -u KVM_CLONE_PASSPHRASE -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE NO_COLOR=1 HOME={home} KVM_CLONE_DATA_DIR={home}/data {bin} {args}; echo EXIT=$?; sleep 120'",
+            home = env.home.path().display(),
+            bin = env!("CARGO_BIN_EXE_kvm-clone"),
+        )
+    };
+    let typed = "typed-secret-42";
+    let t = tmux_util::Tmux::start(120, 40, &shell(&format!("repo init {}", path.display())));
+    t.wait_for("the first prompt", |s| {
+        s.contains("New repository passphrase:")
+    });
+    t.keys(&[typed, "Enter"]);
+    t.wait_for("the second prompt", |s| {
+        s.contains("Repeat the passphrase:")
+    });
+    t.keys(&[typed, "Enter"]);
+    let screen = t.wait_for("init to end", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=0") && screen.contains("created repository"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(typed),
+        "the passphrase was echoed:\n{screen}"
+    );
+    drop(t);
+
+    let t = tmux_util::Tmux::start(
+        120,
+        40,
+        &shell(&format!("snapshots --repo {}", path.display())),
+    );
+    t.wait_for("the prompt", |s| s.contains("Passphrase for"));
+    t.keys(&[typed, "Enter"]);
+    let screen = t.wait_for("the listing", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=0") && screen.contains("ID "),
+        "{screen}"
+    );
+    assert!(!screen.contains(typed), "{screen}");
+    drop(t);
+
+    // Two different entries create nothing.
+    let other = env.home.path().join("other");
+    let t = tmux_util::Tmux::start(120, 40, &shell(&format!("repo init {}", other.display())));
+    t.wait_for("the first prompt", |s| {
+        s.contains("New repository passphrase:")
+    });
+    t.keys(&["one", "Enter"]);
+    t.wait_for("the second prompt", |s| {
+        s.contains("Repeat the passphrase:")
+    });
+    t.keys(&["two", "Enter"]);
+    let screen = t.wait_for("init to end", |s| s.contains("EXIT="));
+    assert!(
+        screen.contains("EXIT=1") && screen.contains("differ"),
+        "{screen}"
+    );
+    assert!(!other.join("config").exists());
 }

@@ -7,8 +7,9 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use kvm_clone::headless::repository as render;
 use kvm_clone::repo::prune::{PruneOptions, prune as run_prune};
 use kvm_clone::repo::retention::Policy;
-use kvm_clone::repo::verify::verify as run_verify;
+use kvm_clone::repo::verify::verify_with_progress;
 use kvm_clone::repo::{DEFAULT_CHUNK_SIZE, InitEncryption, InitOptions, Repo, RepoError};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -190,29 +191,54 @@ fn init(args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn snapshots(args: SnapshotsArgs) -> Result<()> {
-    let text = blocking(move || {
+/// Lists what reads back; a manifest that does not is named on stderr and
+/// makes the exit code 5 (as `verify` would).
+pub async fn snapshots(args: SnapshotsArgs) -> Result<ExitCode> {
+    let (text, damaged) = blocking(move || {
         let repo = open(&args.repo)?;
-        let mut list = repo.snapshots()?;
+        let scan = repo.scan_snapshots()?;
+        let mut list = scan.snapshots;
         if let Some(vm) = &args.vm {
             list.retain(|s| &s.manifest.vm == vm);
         }
-        Ok(if args.json {
+        let text = if args.json {
             render::render_snapshots_json(&list)? + "\n"
         } else {
             render::render_snapshots(&list, chrono::Utc::now().timestamp(), false)
-        })
+        };
+        Ok((text, scan.damaged))
     })
     .await?;
     print!("{text}");
-    Ok(())
+    for d in &damaged {
+        eprintln!(
+            "warning: snapshot {}: the manifest cannot be read: {} (see kvm-clone verify)",
+            d.id, d.reason
+        );
+    }
+    Ok(if damaged.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::DAMAGED)
+    })
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let report = blocking(move || {
         let repo = open(&args.repo)?;
-        let report = run_verify(&repo, args.snapshot.as_deref(), args.read_data)?;
-        Ok((report, args.json))
+        // A progress line on a terminal; scripts get only the result.
+        let tty = std::io::stderr().is_terminal();
+        let progress = |done: u64, total: u64| {
+            if tty && (done % (total / 200).max(1) == 0 || done == total) {
+                eprint!("\rverifying: {done}/{total} chunks");
+            }
+        };
+        let report =
+            verify_with_progress(&repo, args.snapshot.as_deref(), args.read_data, &progress);
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
+        Ok((report?, args.json))
     })
     .await?;
     let (report, json) = report;
@@ -239,6 +265,7 @@ pub async fn prune(args: PruneArgs) -> Result<ExitCode> {
         },
         vm: args.vm.clone(),
         dry_run: args.dry_run,
+        confirmed: None,
     };
     let json = args.json;
     let result = blocking(move || {
@@ -251,6 +278,11 @@ pub async fn prune(args: PruneArgs) -> Result<ExitCode> {
         Err(e @ RepoError::Busy { .. }) => {
             eprintln!("Error: {e}");
             return Ok(ExitCode::from(exit::BUSY));
+        }
+        Err(e @ RepoError::ManifestDamaged { .. }) => {
+            return Err(eyre!(
+                "{e}\nprune needs every manifest to know which chunks are in use: run kvm-clone verify, and move a manifest that cannot be repaired out of snapshots/"
+            ));
         }
         Err(e) => return Err(e.into()),
     };

@@ -63,6 +63,8 @@ pub enum RepoError {
         "a retention policy needs at least one --keep-* rule above 0; without one prune would remove every snapshot"
     )]
     EmptyPolicy,
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

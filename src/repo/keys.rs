@@ -73,11 +73,19 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn generate() -> Keys {
-        Keys {
-            aead: Zeroizing::new(rand::random()),
-            id: Zeroizing::new(rand::random()),
+    /// Fresh keys straight from the operating system's CSPRNG.
+    pub fn generate() -> Result<Keys, RepoError> {
+        use rand::TryRngCore;
+        let mut keys = Keys {
+            aead: Zeroizing::new([0; 32]),
+            id: Zeroizing::new([0; 32]),
+        };
+        for k in [&mut keys.aead, &mut keys.id] {
+            rand::rngs::OsRng
+                .try_fill_bytes(&mut k[..])
+                .map_err(|e| RepoError::Random(e.to_string()))?;
         }
+        Ok(keys)
     }
 
     fn encode(&self, repo_id: &str) -> Zeroizing<Vec<u8>> {
@@ -265,7 +273,7 @@ mod tests {
 
     #[test]
     fn passphrase_round_trip_and_wrong_passphrase() {
-        let keys = Keys::generate();
+        let keys = Keys::generate().unwrap();
         let (file, how) = wrap(
             &keys,
             REPO,
@@ -318,7 +326,7 @@ mod tests {
             p
         };
         let (pa, pb, ps) = (write("a", &a), write("b", &b), write("s", &stranger));
-        let keys = Keys::generate();
+        let keys = Keys::generate().unwrap();
         let recipients = vec![a.to_public().to_string(), b.to_public().to_string()];
         let (file, how) = wrap(&keys, REPO, &InitEncryption::Recipients(recipients), None).unwrap();
         assert_eq!(how, Protection::Recipients);
@@ -349,7 +357,7 @@ mod tests {
 
     #[test]
     fn bad_recipient_and_empty_passphrase_are_refused() {
-        let keys = Keys::generate();
+        let keys = Keys::generate().unwrap();
         assert!(matches!(
             wrap(
                 &keys,

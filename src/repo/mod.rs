@@ -102,7 +102,7 @@ impl Repo {
             Err(e) => return Err(RepoError::io(path)(e)),
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let keys = keys::Keys::generate();
+        let keys = keys::Keys::generate()?;
         let protection = match &opts.encryption {
             InitEncryption::None => None,
             how => {

@@ -8,7 +8,7 @@
 
 use super::error::RepoError;
 use super::fsutil::{self, is_temp};
-use super::id::ChunkId;
+use super::id::{ChunkId, SnapshotId};
 use super::retention::{self, Candidate, Decision, Policy};
 use super::{CHUNKS_DIR, Repo, SNAPSHOTS_DIR};
 use serde::Serialize;
@@ -26,6 +26,10 @@ pub struct PruneOptions {
     pub vm: Option<String>,
     /// Plan only: nothing is deleted.
     pub dry_run: bool,
+    /// When set, only these snapshots may be removed: the removals of a dry
+    /// run the operator confirmed. A snapshot committed since (which shifts
+    /// the policy) then cannot make the real run remove more than was shown.
+    pub confirmed: Option<HashSet<SnapshotId>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,7 +68,16 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport, RepoError>
             time: s.manifest.time,
         })
         .collect();
-    let decisions = retention::plan(&opts.policy, &candidates)?;
+    let mut decisions = retention::plan(&opts.policy, &candidates)?;
+    if let Some(allowed) = &opts.confirmed {
+        for d in decisions
+            .iter_mut()
+            .filter(|d| !d.keep && !allowed.contains(&d.id))
+        {
+            d.keep = true;
+            d.reasons.push("not in the confirmed plan".into());
+        }
+    }
     let removed: HashSet<_> = decisions
         .iter()
         .filter(|d| !d.keep)

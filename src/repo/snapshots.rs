@@ -92,7 +92,7 @@ impl Repo {
             id: id.clone(),
             reason,
         };
-        let frame = match std::fs::read(&path) {
+        let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RepoError::SnapshotNotFound {
@@ -101,6 +101,13 @@ impl Repo {
             }
             Err(e) => return Err(RepoError::io(path)(e)),
         };
+        // Refused before reading: no valid manifest file is this large.
+        let len = file.metadata().map_err(RepoError::io(&path))?.len();
+        if len > (MAX_MANIFEST + 64) as u64 {
+            return Err(damaged(format!("the file is {len} bytes")));
+        }
+        let mut frame = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut &file, &mut frame).map_err(RepoError::io(&path))?;
         let json = seal::open(
             Kind::Manifest,
             self.sealer(),

@@ -298,6 +298,7 @@ fn prune_removes_snapshots_then_unreferenced_chunks() {
         },
         vm: Some("vm".into()),
         dry_run: true,
+        confirmed: None,
     };
     let plan = prune(&r, &opts).unwrap();
     assert_eq!((plan.kept, plan.removed), (1, 2));
@@ -523,4 +524,82 @@ mod fuzz {
             ));
         }
     }
+}
+
+#[test]
+fn repo_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Repo>();
+    shareable::<RepoLock>();
+}
+
+#[test]
+fn newer_versions_and_foreign_key_files_are_refused() {
+    let (dir, r) = repo();
+    let path = dir.path().join("repo");
+    let cfg_path = path.join(CONFIG_FILE);
+    let original = std::fs::read(&cfg_path).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    cfg["version"] = 2.into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    assert!(matches!(
+        Repo::open(&path, &pass("pw")),
+        Err(RepoError::UnsupportedVersion { found: 2, .. })
+    ));
+    std::fs::write(&cfg_path, &original).unwrap();
+
+    // Another repository's key file, same passphrase: refused as foreign.
+    let (other_dir, _) = repo();
+    std::fs::copy(
+        other_dir.path().join("repo").join(KEYS_FILE),
+        path.join(KEYS_FILE),
+    )
+    .unwrap();
+    assert!(matches!(
+        Repo::open(&path, &pass("pw")),
+        Err(RepoError::KeysDamaged { .. })
+    ));
+    drop(r);
+}
+
+#[test]
+fn a_confirmed_plan_bounds_what_the_real_run_removes() {
+    let (_d, r) = repo();
+    let a = snapshot(&r, "vm", 100, &[1]);
+    let b = snapshot(&r, "vm", 200, &[2]);
+    let policy = Policy {
+        last: 1,
+        ..Policy::default()
+    };
+    let dry = PruneOptions {
+        policy,
+        dry_run: true,
+        ..PruneOptions::default()
+    };
+    let plan = prune(&r, &dry).unwrap();
+    let confirmed: std::collections::HashSet<_> = plan
+        .snapshots
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(confirmed, [a.clone()].into());
+    // An export commits a newer snapshot before the operator confirms: the
+    // policy alone would now remove b too.
+    let c = snapshot(&r, "vm", 300, &[3]);
+    let real = PruneOptions {
+        policy,
+        confirmed: Some(confirmed),
+        ..PruneOptions::default()
+    };
+    let done = prune(&r, &real).unwrap();
+    assert_eq!(done.removed, 1);
+    let kept_b = done.snapshots.iter().find(|d| d.id == b).unwrap();
+    assert!(kept_b.keep);
+    assert_eq!(kept_b.reasons, vec!["not in the confirmed plan"]);
+    let mut left = r.snapshot_ids().unwrap();
+    left.sort();
+    let mut want = vec![b, c];
+    want.sort();
+    assert_eq!(left, want);
 }

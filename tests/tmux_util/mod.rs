@@ -15,14 +15,21 @@ impl Tmux {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let session = format!("kvm-clone-e2e-{}-{n}", std::process::id());
-        let st = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .arg(cmd)
-            .status()
-            .expect("tmux");
-        assert!(st.success(), "tmux new-session failed");
-        Tmux { session }
+        // A server whose last session was just killed (by the previous
+        // test) is still exiting and refuses new sessions: try again.
+        for _ in 0..10 {
+            let st = Command::new("tmux")
+                .args(["new-session", "-d", "-s", &session])
+                .args(["-x", &width.to_string(), "-y", &height.to_string()])
+                .arg(cmd)
+                .status()
+                .expect("tmux");
+            if st.success() {
+                return Tmux { session };
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("tmux new-session failed");
     }
 
     pub fn keys(&self, keys: &[&str]) {
