@@ -52,6 +52,9 @@ pub enum Action {
         passphrase: Option<Secret>,
         policy: crate::model::KeepPolicy,
         dry_run: bool,
+        /// For a real run: the snapshot ids the confirmed dry run removes;
+        /// nothing else is removed, even if the policy now says more.
+        confirmed: Option<Vec<String>>,
     },
     /// Re-read inventory: one host, or all when None.
     Refresh(Option<String>),

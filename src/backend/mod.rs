@@ -10,6 +10,7 @@ mod job_record;
 mod job_watch;
 pub mod messages;
 mod profiles;
+pub mod repo;
 mod task;
 
 use crate::config::LoadedConfig;

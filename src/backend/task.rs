@@ -43,6 +43,8 @@ struct Backend {
     /// Queue places last sent, so only changes are sent again.
     positions: HashMap<u64, usize>,
     history: HistoryFeed,
+    /// Repositories the repository view opened this session.
+    repos: super::repo::OpenRepos,
 }
 
 /// Job requests kept for retries.
@@ -69,6 +71,7 @@ pub(super) async fn run(
         requests: Default::default(),
         positions: HashMap::new(),
         history,
+        repos: Default::default(),
     };
     backend.queue = Queue::new(backend.config.config.job_settings().limits());
     let wanted: Vec<HostConfig> = backend
@@ -222,14 +225,44 @@ impl Backend {
                 let feed = self.history.clone();
                 tokio::spawn(async move { feed.detail(id).await });
             }
-            // Wired when the export, restore and repository modules land.
-            Action::StartExport(_)
-            | Action::StartRestore(_)
-            | Action::RepoOpen { .. }
-            | Action::RepoVerify { .. }
-            | Action::RepoPrune { .. } => {
-                self.error(None, "repositories are not available in this build".into())
+            // Wired when the export and restore modules land.
+            Action::StartExport(_) | Action::StartRestore(_) => self.error(
+                None,
+                "export and restore are not available in this build".into(),
+            ),
+            Action::RepoOpen { path, passphrase } => {
+                super::repo::open(&self.repos, path, passphrase, self.events.clone())
             }
+            Action::RepoVerify {
+                path,
+                passphrase,
+                snapshot,
+                read_data,
+            } => super::repo::verify(
+                &self.repos,
+                path,
+                passphrase,
+                snapshot,
+                read_data,
+                self.events.clone(),
+            ),
+            Action::RepoPrune {
+                path,
+                passphrase,
+                policy,
+                dry_run,
+                confirmed,
+            } => super::repo::prune(
+                &self.repos,
+                path,
+                passphrase,
+                super::repo::PruneAsk {
+                    policy,
+                    dry_run,
+                    confirmed,
+                },
+                self.events.clone(),
+            ),
             Action::Quit => {}
         }
     }

@@ -256,6 +256,7 @@ impl AppState {
                             passphrase: b.passphrase.clone(),
                             policy,
                             dry_run: true,
+                            confirmed: None,
                         });
                         RepoMode::PruneForm { keep, field }
                     }
@@ -273,11 +274,19 @@ impl AppState {
             RepoMode::PrunePlan { policy, plan } => match key.code {
                 KeyCode::Char('y' | 'Y') => {
                     b.busy = Some("pruning…".into());
+                    // Exactly what the dry run showed, nothing more.
+                    let confirmed = plan
+                        .snapshots
+                        .iter()
+                        .filter(|s| !s.keep)
+                        .map(|s| s.id.clone())
+                        .collect();
                     out.push(Action::RepoPrune {
                         path: b.path.clone().into(),
                         passphrase: b.passphrase.clone(),
                         policy,
                         dry_run: false,
+                        confirmed: Some(confirmed),
                     });
                     RepoMode::List
                 }

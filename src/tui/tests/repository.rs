@@ -159,7 +159,7 @@ fn prune_shows_the_dry_run_before_anything_is_removed() {
     insta::assert_snapshot!("repository_prune_plan_80x24", screen(&s).backend());
     let out = typed(&mut s, "y");
     assert!(
-        matches!(&out[..], [Action::RepoPrune { dry_run: false, policy: p, .. }] if *p == policy),
+        matches!(&out[..], [Action::RepoPrune { dry_run: false, policy: p, confirmed: Some(c), .. }] if *p == policy && c == &["1122334455667788".to_string()]),
         "{out:?}"
     );
 }

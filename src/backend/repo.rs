@@ -1,0 +1,238 @@
+//! The repository view's actions: read a repository's snapshots, verify,
+//! prune. Every repository call is blocking file I/O (and one scrypt on
+//! open), so each runs on the blocking pool and answers with an event.
+//! Opened repositories are kept for the session, so verify and prune do
+//! not derive the key again; nothing of them is written anywhere.
+
+use super::messages::{Event, Secret};
+use crate::model::{KeepPolicy, PruneLine, PruneView, RepoView, SnapshotRow, VerifyView};
+use crate::repo::{Repo, RepoError, SnapshotInfo, Unlock};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The environment variable headless commands read a passphrase from.
+pub const PASSPHRASE_ENV: &str = "KVM_CLONE_PASSPHRASE";
+
+/// Repositories opened this session, by path.
+#[derive(Clone, Default)]
+pub struct OpenRepos {
+    open: Arc<Mutex<HashMap<PathBuf, Arc<Repo>>>>,
+}
+
+/// How to unlock: the typed passphrase, else `KVM_CLONE_PASSPHRASE`, else
+/// nothing (an unencrypted repository).
+pub fn unlock_from(passphrase: Option<&Secret>) -> Unlock {
+    match passphrase {
+        Some(p) => Unlock::Passphrase(zeroize::Zeroizing::new(p.expose().to_string())),
+        None => match std::env::var(PASSPHRASE_ENV) {
+            Ok(p) if !p.is_empty() => Unlock::Passphrase(zeroize::Zeroizing::new(p)),
+            _ => Unlock::None,
+        },
+    }
+}
+
+/// Errors that a (different) passphrase can cure.
+fn needs_key(e: &RepoError) -> bool {
+    matches!(
+        e,
+        RepoError::Locked { .. }
+            | RepoError::WrongPassphrase
+            | RepoError::WrongUnlock { .. }
+            | RepoError::NoMatchingIdentity
+    )
+}
+
+impl OpenRepos {
+    /// The session's open repository at `path`, or opens it. A typed
+    /// passphrase always reopens, so a wrong one cached earlier is replaced.
+    pub fn get(&self, path: &Path, passphrase: Option<&Secret>) -> Result<Arc<Repo>, RepoError> {
+        if passphrase.is_none()
+            && let Some(r) = self.lock().get(path)
+        {
+            return Ok(r.clone());
+        }
+        let repo = Arc::new(Repo::open(path, &unlock_from(passphrase))?);
+        self.lock().insert(path.to_path_buf(), repo.clone());
+        Ok(repo)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<Repo>>> {
+        // A panic while holding it cannot leave the map half-changed.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, path: &Path) {
+        self.lock().remove(path);
+    }
+}
+
+fn row(s: &SnapshotInfo) -> SnapshotRow {
+    let m = &s.manifest;
+    SnapshotRow {
+        id: s.id.to_string(),
+        vm: m.vm.clone(),
+        host: m.host.clone(),
+        time: m.time,
+        profile: m.profile.clone(),
+        live: m.live,
+        disks: m.disks.iter().map(|d| d.target.clone()).collect(),
+        virtual_bytes: m.totals.virtual_bytes,
+        data_bytes: m.totals.data_bytes,
+        new_bytes: m.totals.new_bytes,
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Runs `work` on the blocking pool and sends what it returns; a repository
+/// that wants a passphrase answers [`Event::RepoLocked`].
+fn spawn<F>(repos: &OpenRepos, path: PathBuf, events: UnboundedSender<Event>, work: F)
+where
+    F: FnOnce(&OpenRepos, &Path) -> Result<Event, RepoError> + Send + 'static,
+{
+    let repos = repos.clone();
+    tokio::task::spawn_blocking(move || {
+        let shown = path.display().to_string();
+        let event = match work(&repos, &path) {
+            Ok(e) => e,
+            Err(e) if needs_key(&e) => {
+                repos.forget(&path);
+                Event::RepoLocked {
+                    path: shown,
+                    message: e.to_string(),
+                }
+            }
+            Err(e) => Event::RepoFailed {
+                path: shown,
+                message: e.to_string(),
+            },
+        };
+        let _ = events.send(event);
+    });
+}
+
+pub fn open(
+    repos: &OpenRepos,
+    path: PathBuf,
+    passphrase: Option<Secret>,
+    events: UnboundedSender<Event>,
+) {
+    spawn(repos, path, events, move |repos, path| {
+        let repo = repos.get(path, passphrase.as_ref())?;
+        let snapshots = repo.snapshots()?;
+        Ok(Event::Repo(RepoView {
+            path: path.display().to_string(),
+            encrypted: repo.encrypted(),
+            read_at: now(),
+            snapshots: snapshots.iter().map(row).collect(),
+        }))
+    });
+}
+
+pub fn verify(
+    repos: &OpenRepos,
+    path: PathBuf,
+    passphrase: Option<Secret>,
+    snapshot: Option<String>,
+    read_data: bool,
+    events: UnboundedSender<Event>,
+) {
+    spawn(repos, path, events, move |repos, path| {
+        let repo = repos.get(path, passphrase.as_ref())?;
+        let r = crate::repo::verify::verify(&repo, snapshot.as_deref(), read_data)?;
+        let mut problems: Vec<String> = r
+            .damaged_manifests
+            .iter()
+            .map(|m| format!("snapshot {}: manifest unreadable: {}", m.id, m.reason))
+            .collect();
+        problems.extend(r.damage.iter().map(|d| {
+            format!(
+                "snapshot {} ({}) disk {} at offset {}: chunk {}: {}",
+                d.snapshot, d.vm, d.disk, d.offset, d.chunk, d.problem
+            )
+        }));
+        Ok(Event::RepoVerified {
+            path: path.display().to_string(),
+            report: VerifyView {
+                read_data,
+                snapshots: r.snapshots,
+                chunks: r.chunks,
+                problems,
+            },
+        })
+    });
+}
+
+/// A prune as the front end asks for it.
+pub struct PruneAsk {
+    pub policy: KeepPolicy,
+    pub dry_run: bool,
+    /// The removals of the dry run the operator confirmed.
+    pub confirmed: Option<Vec<String>>,
+}
+
+pub fn prune(
+    repos: &OpenRepos,
+    path: PathBuf,
+    passphrase: Option<Secret>,
+    ask: PruneAsk,
+    events: UnboundedSender<Event>,
+) {
+    let PruneAsk {
+        policy,
+        dry_run,
+        confirmed,
+    } = ask;
+    spawn(repos, path, events, move |repos, path| {
+        let repo = repos.get(path, passphrase.as_ref())?;
+        let confirmed = match confirmed {
+            None => None,
+            Some(ids) => Some(
+                ids.iter()
+                    .map(|i| {
+                        i.parse::<crate::repo::SnapshotId>().map_err(|e| {
+                            RepoError::BadOptions(format!("confirmed snapshot id: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let opts = crate::repo::prune::PruneOptions {
+            policy: crate::repo::retention::Policy {
+                last: policy.last,
+                daily: policy.daily,
+                weekly: policy.weekly,
+                monthly: policy.monthly,
+                yearly: policy.yearly,
+            },
+            vm: None,
+            dry_run,
+            confirmed,
+        };
+        let r = crate::repo::prune::prune(&repo, &opts)?;
+        Ok(Event::RepoPruned {
+            path: path.display().to_string(),
+            policy,
+            report: PruneView {
+                dry_run: r.dry_run,
+                snapshots: r
+                    .snapshots
+                    .iter()
+                    .map(|d| PruneLine {
+                        id: d.id.to_string(),
+                        vm: d.vm.clone(),
+                        time: d.time,
+                        keep: d.keep,
+                        reasons: d.reasons.clone(),
+                    })
+                    .collect(),
+                chunks_removed: r.chunks_removed,
+                bytes_freed: r.bytes_freed,
+            },
+        })
+    });
+}
