@@ -5,9 +5,17 @@
 //! its lz4 block with the plaintext length in front when that is smaller.
 //! The associated data is the header followed by the object's name, so a
 //! file cannot be moved to another name or have its flags changed.
+//!
+//! XChaCha20-Poly1305 is built as its draft RFC (draft-irtf-cfrg-xchacha)
+//! defines it: HChaCha20 (RustCrypto `chacha20`) derives a subkey from the
+//! key and the nonce's first 16 bytes, then ChaCha20-Poly1305 (ring) seals
+//! with that subkey and the nonce's last 8 bytes. ring's AEAD is compiled
+//! optimised even in debug builds, where a generic AEAD instantiated in this
+//! crate runs at a few MiB/s; a test checks the output against RustCrypto's
+//! `XChaCha20Poly1305` byte for byte.
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use zeroize::Zeroizing;
 
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
@@ -61,19 +69,34 @@ pub enum FrameError {
     Decompress(String),
     #[error("{0} bytes are too many to seal in one file")]
     TooLong(usize),
+    #[error("the cipher refused the key")]
+    Cipher,
 }
 
 /// The data key, ready to seal and open frames.
 pub struct Sealer {
-    cipher: XChaCha20Poly1305,
+    key: Zeroizing<[u8; 32]>,
 }
 
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Sealer {
-        let mut k = Key::from(*key);
-        let cipher = XChaCha20Poly1305::new(&k);
-        zeroize::Zeroize::zeroize(k.as_mut_slice());
-        Sealer { cipher }
+        Sealer {
+            key: Zeroizing::new(*key),
+        }
+    }
+
+    /// The ChaCha20-Poly1305 key and nonce of one XChaCha20-Poly1305 nonce.
+    fn per_nonce(&self, nonce: &[u8; NONCE_LEN]) -> Result<(LessSafeKey, Nonce), FrameError> {
+        let key = chacha20::Key::from(*self.key);
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&nonce[..16]);
+        let mut sub = chacha20::hchacha::<chacha20::R20>(&key, &head.into());
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice());
+        zeroize::Zeroize::zeroize(sub.as_mut_slice());
+        let unbound = unbound.map_err(|_| FrameError::Cipher)?;
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&nonce[16..]);
+        Ok((LessSafeKey::new(unbound), Nonce::assume_unique_for_key(n)))
     }
 }
 
@@ -114,9 +137,10 @@ pub fn seal(
     };
     let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + body_len + TAG_LEN);
     out.extend_from_slice(&head);
-    let nonce = sealer.map(|_| XNonce::from(rand::random::<[u8; NONCE_LEN]>()));
+    // A fresh random nonce for every file: never reused under one key.
+    let nonce = sealer.map(|_| rand::random::<[u8; NONCE_LEN]>());
     if let Some(n) = &nonce {
-        out.extend_from_slice(n.as_slice());
+        out.extend_from_slice(n);
     }
     let body_start = out.len();
     if use_lz4 {
@@ -126,11 +150,11 @@ pub fn seal(
         out.extend_from_slice(plain);
     }
     if let (Some(s), Some(n)) = (sealer, nonce) {
-        let tag =
-            s.cipher
-                .encrypt_inout_detached(&n, &aad(&head, name), (&mut out[body_start..]).into());
-        let tag = tag.map_err(|_| FrameError::TooLong(plain.len()))?;
-        out.extend_from_slice(tag.as_slice());
+        let (key, nonce) = s.per_nonce(&n)?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad(&head, name)), &mut out[body_start..])
+            .map_err(|_| FrameError::TooLong(plain.len()))?;
+        out.extend_from_slice(tag.as_ref());
     }
     Ok(out)
 }
@@ -179,20 +203,15 @@ pub fn open(
                 return Err(FrameError::TooShort(frame.len()));
             }
             let (nonce, sealed) = rest.split_at(NONCE_LEN);
-            let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
             let mut n = [0u8; NONCE_LEN];
             n.copy_from_slice(nonce);
-            let mut t = [0u8; TAG_LEN];
-            t.copy_from_slice(tag);
-            let mut buf = ct.to_vec();
-            s.cipher
-                .decrypt_inout_detached(
-                    &XNonce::from(n),
-                    &aad(head, name),
-                    (&mut buf[..]).into(),
-                    &Tag::from(t),
-                )
-                .map_err(|_| FrameError::Authentication)?;
+            let (key, nonce) = s.per_nonce(&n)?;
+            let mut buf = sealed.to_vec();
+            let len = key
+                .open_in_place(nonce, Aad::from(aad(head, name)), &mut buf)
+                .map_err(|_| FrameError::Authentication)?
+                .len();
+            buf.truncate(len);
             buf
         }
     };
@@ -278,6 +297,53 @@ mod tests {
         let e = seal(Kind::Chunk, Some(&sealer()), b"n", &noise(1000)).unwrap();
         assert_eq!(e.len(), HEADER_LEN + NONCE_LEN + 1000 + TAG_LEN);
         assert_eq!(e[5], FLAG_ENCRYPTED);
+    }
+
+    /// The same bytes as RustCrypto's XChaCha20Poly1305 for the same key,
+    /// nonce and associated data, and opened by it.
+    #[test]
+    fn matches_rustcrypto_xchacha20poly1305() {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+        for (len, key_byte) in [
+            (0usize, 1u8),
+            (1, 2),
+            (63, 3),
+            (64, 4),
+            (1000, 5),
+            (70_000, 6),
+        ] {
+            let key = [key_byte; 32];
+            let s = Sealer::new(&key);
+            let plain = noise(len);
+            let frame = seal(Kind::Chunk, Some(&s), b"the name", &plain).unwrap();
+            let (head, rest) = frame.split_at(HEADER_LEN);
+            let (nonce, sealed) = rest.split_at(NONCE_LEN);
+            let reference = XChaCha20Poly1305::new(&chacha20poly1305::Key::from(key));
+            let mut ad = head.to_vec();
+            ad.extend_from_slice(b"the name");
+            let mut n = [0u8; NONCE_LEN];
+            n.copy_from_slice(nonce);
+            let body = reference
+                .decrypt(
+                    &XNonce::from(n),
+                    Payload {
+                        msg: sealed,
+                        aad: &ad,
+                    },
+                )
+                .expect("RustCrypto opens our frame");
+            let again = reference
+                .encrypt(
+                    &XNonce::from(n),
+                    Payload {
+                        msg: &body,
+                        aad: &ad,
+                    },
+                )
+                .unwrap();
+            assert_eq!(again, sealed, "length {len}");
+        }
     }
 
     #[test]
