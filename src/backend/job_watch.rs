@@ -37,15 +37,15 @@ pub(super) fn queued_view(id: u64, req: &CloneRequest, position: usize) -> JobVi
     }
 }
 
-/// Ends a job that never ran: its last view, detail and [`Event::JobDone`].
+/// Ends a job that never ran (`view`: its queued view): its last view,
+/// detail and [`Event::JobDone`].
 pub(super) fn unstarted(
     events: &mpsc::UnboundedSender<Event>,
     id: u64,
-    req: &CloneRequest,
+    mut view: JobView,
     message: String,
     result: JobResult,
 ) {
-    let mut view = queued_view(id, req, 0);
     view.phase = match result {
         JobResult::Cancelled => JobPhase::Cancelled,
         _ => JobPhase::Failed,

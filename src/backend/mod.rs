@@ -7,9 +7,11 @@ mod history_feed;
 mod host;
 mod job_id;
 mod job_record;
+mod job_track;
 mod job_watch;
 pub mod messages;
 mod profiles;
+mod restore;
 mod task;
 
 use crate::config::LoadedConfig;

@@ -65,6 +65,11 @@ pub enum Command {
     },
     /// Jobs run so far, newest first; `stats`, `delete` and `compact` (docs/history.md).
     History(history::HistoryArgs),
+    /// Restore a repository snapshot onto a host as a new VM (or, with
+    /// --keep-identity, as the same VM): validate, write, verify, define.
+    Restore(restore::RestoreArgs),
+    /// Write one disk of a repository snapshot to a local raw or qcow2 file.
+    Extract(restore::ExtractArgs),
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -110,7 +115,9 @@ mod clone;
 mod history;
 mod inventory;
 mod profiles;
+mod restore;
 pub use clone::clone;
 pub use history::history;
 pub use inventory::{hosts, vms};
 pub use profiles::profiles;
+pub use restore::{extract, restore};
