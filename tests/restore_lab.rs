@@ -93,10 +93,7 @@ fn snapshot_of(vm: &str, enc: InitEncryption, xml: impl Fn(String) -> String) ->
         scrypt_log_n: Some(10),
     };
     let repo = Repo::init(&dir.path().join("repo"), &opts).unwrap();
-    let domain_xml = xml(lab().virsh(
-        "alpha",
-        &["dumpxml", "--inactive", "--security-info", vm],
-    ));
+    let domain_xml = xml(lab().virsh("alpha", &["dumpxml", "--inactive", "--security-info", vm]));
     let parsed = kvm_clone::libvirt::domain_xml::parse_domain(&domain_xml).unwrap();
     let mut disks = Vec::new();
     let mut raws = Vec::new();
@@ -219,7 +216,10 @@ fn restore_under_a_new_name_equals_the_source_and_stays_thin() {
     let (code, doc) = restore(&env, &snap, &["--name", &name]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["result"]["verified"], true, "the default profile verifies");
+    assert_eq!(
+        doc["result"]["verified"], true,
+        "the default profile verifies"
+    );
     assert_eq!(doc["result"]["name"], name.as_str());
     assert!(lab().domains("beta").contains(&name));
     let uuid = lab().virsh("beta", &["domuuid", &name]).trim().to_string();
@@ -384,7 +384,10 @@ fn extract_writes_sparse_raw_and_qcow2_files_and_never_overwrites() {
         assert_eq!(code, 0, "{doc:#}");
         assert!(identical(&snap.raws[0], &path), "{file}");
         let alloc = allocated(&path);
-        assert!(alloc <= data + (8 << 20), "{file}: {alloc} bytes for {data}");
+        assert!(
+            alloc <= data + (8 << 20),
+            "{file}: {alloc} bytes for {data}"
+        );
         // A second run refuses and leaves the file alone.
         let before = std::fs::metadata(&path).unwrap().mtime_nsec();
         let (code, doc) = extract(&env, &snap, &path, &[]);

@@ -5,7 +5,7 @@ use super::history_feed::HistoryFeed;
 use super::job_track::Tracking;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink, Update};
+use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
 use crate::jobs::history::{Finish, NewJob, now_ms};
 use crate::model::{Checklist, CloneRequest, HistoryResult};
@@ -124,7 +124,9 @@ pub(super) fn failed(track: &Tracking, e: CloneError, partial: u64) -> (Finish, 
         result: HistoryResult::Failed,
         error: Some(message.clone()),
         bytes_moved: partial,
-        validation: checklist.as_ref().and_then(|c| serde_json::to_value(c).ok()),
+        validation: checklist
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok()),
         ..Finish::default()
     };
     (fin, JobResult::Failed { message, checklist })

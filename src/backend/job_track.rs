@@ -101,7 +101,11 @@ impl Tracking {
         );
         self.watch.finish(result.error_message()).await;
         // The row keeps the summary lines, then everything the job logged.
-        let mut log = self.record.lock().unwrap_or_else(|p| p.into_inner()).lines();
+        let mut log = self
+            .record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lines();
         log.extend(JobLogs::global().take(self.id));
         self.history.finish(self.row, fin, log).await;
         let _ = self.events.send(Event::JobDone {

@@ -3,11 +3,11 @@
 
 use super::Options;
 use super::clone;
-use super::restore;
 use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::job_watch;
 use super::messages::{Action, Event, JobResult};
+use super::restore;
 use crate::config::profile::Profile;
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::jobs::clone::run::HostLink;
@@ -517,7 +517,10 @@ impl Backend {
                 },
                 Err(message) => Event::Error {
                     host: Some(req.to.clone()),
-                    message: format!("validating the restore of snapshot {}: {message}", req.snapshot),
+                    message: format!(
+                        "validating the restore of snapshot {}: {message}",
+                        req.snapshot
+                    ),
                 },
             };
             let _ = events.send(ev);

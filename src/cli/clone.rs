@@ -185,7 +185,9 @@ pub(super) fn progress_line(v: &kvm_clone::model::JobView) {
         headless::size(v.bytes_done()),
         headless::size(v.bytes_total()),
         headless::size(v.rate_bytes_per_sec as u64),
-        v.eta_secs.map(|s| format!(", ETA {s}s")).unwrap_or_default()
+        v.eta_secs
+            .map(|s| format!(", ETA {s}s"))
+            .unwrap_or_default()
     );
 }
 

@@ -13,8 +13,8 @@ use crate::libvirt::HostWorker;
 use crate::model::{Checklist, CloneRequest, DiskProgress, JobPhase, JobView, VmState};
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{
-    BlockError, BlockSource, CopyJob, CopyOptions, Digest, NbdPool, NbdSink, NbdSource, Progress, RateEstimator,
-    RetryPolicy, Throttle,
+    BlockError, BlockSource, CopyJob, CopyOptions, Digest, NbdPool, NbdSink, NbdSource, Progress,
+    RateEstimator, RetryPolicy, Throttle,
 };
 use crate::remote::backup::PullBackup;
 use crate::remote::qemu_nbd::{ExportSpec, ImageFormat, QemuNbd};
@@ -194,7 +194,11 @@ impl OpenSource for Endpoint {
 impl Endpoint {
     /// Opens `count` connections. The allocation map is wanted on both
     /// sides: verification reads the sink back and must skip its holes.
-    pub(crate) async fn pool(&self, count: usize, want_allocation: bool) -> Result<NbdPool, BlockError> {
+    pub(crate) async fn pool(
+        &self,
+        count: usize,
+        want_allocation: bool,
+    ) -> Result<NbdPool, BlockError> {
         let session = self.conn.session().await.map_err(|e| match e {
             SupervisorError::NeedsOperator { .. } => BlockError::fatal(e),
             other => BlockError::transport(other),
@@ -232,7 +236,11 @@ impl Made {
     /// Stops the NBD servers and ends the backup; when a connection was
     /// replaced meanwhile, does the same from the recorded paths over the
     /// hosts' current connections.
-    pub(crate) async fn release_on(&mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
+    pub(crate) async fn release_on(
+        &mut self,
+        src: &HostLink,
+        dst: &HostLink,
+    ) -> Result<(), String> {
         if self.release().await.is_ok() {
             return Ok(());
         }

@@ -222,9 +222,18 @@ mod tests {
 
     #[test]
     fn format_from_extension() {
-        assert_eq!(OutFormat::from_path(Path::new("/x/a.qcow2")), Some(OutFormat::Qcow2));
-        assert_eq!(OutFormat::from_path(Path::new("a.RAW")), Some(OutFormat::Raw));
-        assert_eq!(OutFormat::from_path(Path::new("a.img")), Some(OutFormat::Raw));
+        assert_eq!(
+            OutFormat::from_path(Path::new("/x/a.qcow2")),
+            Some(OutFormat::Qcow2)
+        );
+        assert_eq!(
+            OutFormat::from_path(Path::new("a.RAW")),
+            Some(OutFormat::Raw)
+        );
+        assert_eq!(
+            OutFormat::from_path(Path::new("a.img")),
+            Some(OutFormat::Raw)
+        );
         assert_eq!(OutFormat::from_path(Path::new("a.vmdk")), None);
         assert_eq!(OutFormat::from_path(Path::new("a")), None);
     }

@@ -81,7 +81,10 @@ impl BlockSink for RawFileSink {
     }
 
     async fn write(&self, offset: u64, data: Vec<u8>) -> Result<(), BlockError> {
-        if offset.checked_add(data.len() as u64).is_none_or(|e| e > self.size) {
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
             return Err(BlockError::OutOfBounds {
                 offset,
                 length: data.len() as u64,

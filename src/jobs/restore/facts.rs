@@ -11,7 +11,10 @@ use crate::repo::{DiskIndex, Manifest};
 
 /// Bytes of the chunks a disk's index lists: the data a restore writes.
 pub fn data_bytes(disk: &DiskIndex) -> u64 {
-    disk.chunks.iter().map(|c| disk.chunk_range(c.index).1).sum()
+    disk.chunks
+        .iter()
+        .map(|c| disk.chunk_range(c.index).1)
+        .sum()
 }
 
 /// The format the restored disks get: the one asked for; else the
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn format_is_the_asked_then_the_original_then_the_fallback() {
         let raw = manifest(vec![disk("vda", "raw", 1 << 20, &[])]);
-        assert_eq!(restore_format(None, &raw, DiskFormat::Qcow2), DiskFormat::Raw);
+        assert_eq!(
+            restore_format(None, &raw, DiskFormat::Qcow2),
+            DiskFormat::Raw
+        );
         assert_eq!(
             restore_format(Some(DiskFormat::Qcow2), &raw, DiskFormat::Raw),
             DiskFormat::Qcow2
@@ -156,8 +162,14 @@ mod tests {
             disk("vda", "raw", 1 << 20, &[]),
             disk("vdb", "qcow2", 1 << 20, &[]),
         ]);
-        assert_eq!(restore_format(None, &mixed, DiskFormat::Qcow2), DiskFormat::Qcow2);
-        assert_eq!(restore_format(None, &mixed, DiskFormat::Raw), DiskFormat::Raw);
+        assert_eq!(
+            restore_format(None, &mixed, DiskFormat::Qcow2),
+            DiskFormat::Qcow2
+        );
+        assert_eq!(
+            restore_format(None, &mixed, DiskFormat::Raw),
+            DiskFormat::Raw
+        );
     }
 
     #[test]

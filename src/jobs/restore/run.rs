@@ -158,17 +158,15 @@ pub async fn check(
         let taken = dst
             .worker
             .call(move |c| match c.lookup_domain_by_uuid_string(&uuid) {
-                Ok(d) => d.get_name().map(Some),
+                Ok(d) => d.name().map(Some),
                 Err(e) if e.code().is(virt::error::ErrorNumber::NoDomain) => Ok(None),
                 Err(e) => Err(e),
             })
             .await
             .map_err(step("validating"))?;
-        checklist.items.push(checks::uuid_free(
-            &m.vm_uuid,
-            taken.as_deref(),
-            &dst.name,
-        ));
+        checklist
+            .items
+            .push(checks::uuid_free(&m.vm_uuid, taken.as_deref(), &dst.name));
     }
     Ok((checklist, vreq, facts))
 }

@@ -72,7 +72,8 @@ async fn listed_chunks_are_data_and_the_rest_holes() {
     let s = source(&f);
     let size = s.size();
     let map = s.extents(0, size).await.unwrap();
-    let got: Vec<(u64, u64, ExtentKind)> = map.iter().map(|e| (e.offset, e.length, e.kind)).collect();
+    let got: Vec<(u64, u64, ExtentKind)> =
+        map.iter().map(|e| (e.offset, e.length, e.kind)).collect();
     assert_eq!(
         got,
         [
@@ -84,7 +85,10 @@ async fn listed_chunks_are_data_and_the_rest_holes() {
     // From the middle of a chunk: starts exactly at the offset asked.
     let map = s.extents(CS + 10, 100).await.unwrap();
     assert_eq!(map.len(), 1);
-    assert_eq!((map[0].offset, map[0].length, map[0].kind), (CS + 10, 100, ExtentKind::Hole));
+    assert_eq!(
+        (map[0].offset, map[0].length, map[0].kind),
+        (CS + 10, 100, ExtentKind::Hole)
+    );
     assert!(s.extents(size - 1, 2).await.is_err());
 }
 
@@ -95,9 +99,9 @@ async fn reads_cross_chunk_boundaries_and_the_short_last_chunk() {
     let size = s.size();
     for (offset, len) in [
         (0, 100),
-        (CS - 100, 300),         // data into the hole
-        (2 * CS - 7, 20),        // hole into data
-        (0, size),               // everything
+        (CS - 100, 300),          // data into the hole
+        (2 * CS - 7, 20),         // hole into data
+        (0, size),                // everything
         (3 * CS + 5, CS / 2 - 5), // inside the short last chunk, to the end
     ] {
         let got = s.read(offset, len as u32).await.unwrap();

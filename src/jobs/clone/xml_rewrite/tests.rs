@@ -997,7 +997,11 @@ fn keep_identity_changes_only_the_paths() {
     assert_eq!(macs(&dst), macs(&src));
     assert_eq!(macs(&dst).len(), 2);
     assert_eq!(
-        disk(&dst, "vda").child("source").unwrap().attr("file").as_deref(),
+        disk(&dst, "vda")
+            .child("source")
+            .unwrap()
+            .attr("file")
+            .as_deref(),
         Some("/var/lib/libvirt/images/multi01-clone-root.qcow2")
     );
 
