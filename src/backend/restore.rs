@@ -4,13 +4,14 @@
 use super::clone::failed;
 use super::history_feed::HistoryFeed;
 use super::job_track::Tracking;
+use super::job_watch;
 use super::messages::{Event, JobResult};
 use crate::config::profile::Profile;
 use crate::jobs::clone::run::HostLink;
 use crate::jobs::history::{Finish, NewJob, now_ms};
 use crate::jobs::restore::RestoreRequest;
 use crate::jobs::restore::run::{self as restore, RestoreSpec};
-use crate::model::{HistoryResult, JobPhase, JobView};
+use crate::model::{HistoryResult, JobView};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -33,19 +34,8 @@ fn origin(req: &RestoreRequest) -> String {
 
 /// The view of a restore waiting in the queue.
 pub(super) fn queued_view(id: u64, req: &RestoreRequest, position: usize) -> JobView {
-    JobView {
-        id,
-        kind: "restore".into(),
-        vm: format!("snapshot {}", req.snapshot),
-        from: origin(req),
-        to: req.to.clone(),
-        phase: JobPhase::Queued,
-        disks: Vec::new(),
-        rate_bytes_per_sec: 0.0,
-        eta_secs: None,
-        message: None,
-        queue_position: Some(position),
-    }
+    let vm = format!("snapshot {}", req.snapshot);
+    job_watch::queued_view_of(id, "restore", &vm, &origin(req), &req.to, position)
 }
 
 /// The pre-flight checklist of a restore. Read-only.

@@ -400,12 +400,11 @@ impl Backend {
             self.positions.remove(&id);
             if let Some((req, _)) = self.requests.get(&id) {
                 let message = "cancelled before it started".to_string();
-                let view = job_watch::queued_view(id, req, 0);
-                job_watch::unstarted(&self.events, id, view, message, JobResult::Cancelled);
+                job_watch::unstarted(&self.events, id, req, message, JobResult::Cancelled);
             } else if let Some((req, _)) = self.restores.get(&id) {
                 let message = "cancelled before it started".to_string();
                 let view = restore::queued_view(id, req, 0);
-                job_watch::unstarted(&self.events, id, view, message, JobResult::Cancelled);
+                job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
             }
             return self.schedule();
         }
@@ -450,8 +449,7 @@ impl Backend {
                     message: message.clone(),
                     checklist: None,
                 };
-                let view = job_watch::queued_view(id, &req, 0);
-                return job_watch::unstarted(&self.events, id, view, message, failed);
+                return job_watch::unstarted(&self.events, id, &req, message, failed);
             }
         };
         let cancel = CancellationToken::new();
@@ -470,8 +468,7 @@ impl Backend {
                         message: message.clone(),
                         checklist: None,
                     };
-                    let view = job_watch::queued_view(id, &req, 0);
-                    job_watch::unstarted(&events, id, view, message, failed);
+                    job_watch::unstarted(&events, id, &req, message, failed);
                 }
             }
             let _ = ended.send(id);
@@ -571,7 +568,7 @@ impl Backend {
                     checklist: None,
                 };
                 let view = restore::queued_view(id, &req, 0);
-                return job_watch::unstarted(&self.events, id, view, message, failed);
+                return job_watch::unstarted_view(&self.events, view, message, failed);
             }
         };
         let cancel = CancellationToken::new();
@@ -589,7 +586,7 @@ impl Backend {
                         checklist: None,
                     };
                     let view = restore::queued_view(id, &req, 0);
-                    job_watch::unstarted(&events, id, view, message, failed);
+                    job_watch::unstarted_view(&events, view, message, failed);
                 }
             }
             let _ = ended.send(id);

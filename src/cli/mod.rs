@@ -116,6 +116,7 @@ mod history;
 mod inventory;
 mod profiles;
 mod restore;
+mod wait;
 pub use clone::clone;
 pub use history::history;
 pub use inventory::{hosts, vms};

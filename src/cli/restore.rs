@@ -1,7 +1,7 @@
 //! `kvm-clone restore` (a snapshot back onto a host, through the backend's
 //! job queue) and `kvm-clone extract` (one disk to a local file, no host).
 
-use super::clone::{exit, follow_job, progress_line, wait_for_hosts};
+use super::clone::{exit, follow_job, progress_line};
 use super::load;
 use super::unlock::{RepoArgs, unlock};
 use clap::Args;
@@ -135,8 +135,9 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         mut events,
         task,
     } = backend::spawn(loaded, options);
-    let hosts = [request.to.clone()];
-    if let Some(code) = wait_for_hosts(&actions, &mut events, &hosts).await? {
+    if let Some(code) =
+        super::wait::hosts_ready(&[request.to.as_str()], &actions, &mut events).await?
+    {
         return Ok(std::process::ExitCode::from(code));
     }
     let code = if args.dry_run {
