@@ -239,6 +239,15 @@ fn restore_under_a_new_name_equals_the_source_and_stays_thin() {
         alloc <= data + (8 << 20),
         "restored image allocates {alloc} bytes for {data} bytes of data"
     );
+    // The history has the job as a restore of archive01.
+    let (code, hist) = run_json(&env, &["history", "--kind", "restore"]);
+    assert_eq!(code, 0);
+    let jobs = hist["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{hist:#}");
+    assert_eq!(jobs[0]["vm"], "archive01");
+    assert_eq!(jobs[0]["to"], "beta");
+    assert_eq!(jobs[0]["result"], "done");
+    assert_eq!(jobs[0]["job"], doc["job_id"]);
 }
 
 #[test]

@@ -65,10 +65,16 @@ pub(super) async fn run_job(
     events: mpsc::UnboundedSender<Event>,
     history: HistoryFeed,
 ) {
+    // Opened first (key derivation included), so the history row names the VM.
+    let opened = restore::open_snapshot(&req).await;
+    let vm = match &opened {
+        Ok((_, snap)) => snap.manifest.vm.clone(),
+        Err(_) => format!("snapshot {}", req.snapshot),
+    };
     let job = NewJob {
         job: id,
         kind: "restore".into(),
-        vm: format!("snapshot {}", req.snapshot),
+        vm,
         from: origin(&req),
         to: req.to.clone(),
         profile: req.profile.clone(),
@@ -92,7 +98,7 @@ pub(super) async fn run_job(
     let track = Tracking::start(job, first, events, history).await;
     let webhook_url = profile.webhook.clone();
     let spec = spec(id, req, profile);
-    let result = restore::run(&spec, &dest, track.report(), cancel).await;
+    let result = restore::run(&spec, opened, &dest, track.report(), cancel).await;
     let partial = track.bytes_done();
     let (fin, job_result) = match result {
         Ok(r) => {

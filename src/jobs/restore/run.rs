@@ -179,11 +179,13 @@ pub fn restored_name(req: &RestoreRequest, vm: &str) -> String {
     req.new_name.clone().unwrap_or_else(|| default_name(vm))
 }
 
-/// Runs one restore to the end. On error or cancel, everything it created
-/// on the destination is removed before it returns (the journal keeps what
-/// could not be removed for the next start).
+/// Runs one restore to the end, from the snapshot [`open_snapshot`] found
+/// (or failed to). On error or cancel, everything it created on the
+/// destination is removed before it returns (the journal keeps what could
+/// not be removed for the next start).
 pub async fn run(
     spec: &RestoreSpec,
+    opened: Result<(Arc<Repo>, SnapshotInfo), CloneError>,
     dst: &HostLink,
     report: Report,
     cancel: CancellationToken,
@@ -202,7 +204,7 @@ pub async fn run(
         message: None,
         queue_position: None,
     }));
-    let (repo, snap) = open_snapshot(&spec.request).await?;
+    let (repo, snap) = opened?;
     let (checklist, vreq, facts) = check(spec, dst, &repo, &snap).await?;
     (report)(Update::Checklist(checklist.clone()));
     if !checklist.ok() {
