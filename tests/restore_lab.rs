@@ -6,7 +6,7 @@
 
 mod clone_util;
 
-use clone_util::{Cleanup, Env, identical, lab, local, snapshot};
+use clone_util::{Cleanup, Env, disks, identical, lab, local, macs, snapshot};
 use kvm_clone::repo::{
     ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals,
 };
@@ -142,20 +142,6 @@ fn parsed_name(xml: &str) -> String {
         .to_string()
 }
 
-fn run_json(env: &Env, args: &[&str]) -> (i32, Value) {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = env.run(&all);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}); stdout: {} stderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), doc)
-}
-
 fn restore(env: &Env, snap: &Snap, extra: &[&str]) -> (i32, Value) {
     let repo = snap.repo();
     let id = snap.id();
@@ -169,16 +155,7 @@ fn restore(env: &Env, snap: &Snap, extra: &[&str]) -> (i32, Value) {
         "beta",
     ];
     args.extend_from_slice(extra);
-    run_json(env, &args)
-}
-
-fn restored_disks(doc: &Value) -> Vec<String> {
-    doc["result"]["disks"]
-        .as_array()
-        .expect("disks")
-        .iter()
-        .filter_map(|d| d.as_str().map(String::from))
-        .collect()
+    env.json(&args)
 }
 
 fn allocated(path: &Path) -> u64 {
@@ -191,16 +168,6 @@ fn data_bytes(snap: &Snap) -> u64 {
         .iter()
         .map(|d| d.chunks.len() as u64 * u64::from(CHUNK))
         .sum()
-}
-
-fn macs(host: &str, vm: &str) -> Vec<String> {
-    lab()
-        .virsh(host, &["dumpxml", vm])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("<mac address='"))
-        .filter_map(|l| l.split('\'').next())
-        .map(String::from)
-        .collect()
 }
 
 #[test]
@@ -228,7 +195,7 @@ fn restore_under_a_new_name_equals_the_source_and_stays_thin() {
     let (old, new) = (macs("alpha", "archive01"), macs("beta", &name));
     assert_eq!(old.len(), new.len());
     assert!(new.iter().all(|m| !old.contains(m)), "{old:?} {new:?}");
-    let disks = restored_disks(&doc);
+    let disks = disks(&doc);
     assert_eq!(disks.len(), 1);
     let restored = local("beta", &disks[0]);
     assert!(identical(&snap.raws[0], &restored));
@@ -240,7 +207,7 @@ fn restore_under_a_new_name_equals_the_source_and_stays_thin() {
         "restored image allocates {alloc} bytes for {data} bytes of data"
     );
     // The history has the job as a restore of archive01.
-    let (code, hist) = run_json(&env, &["history", "--kind", "restore"]);
+    let (code, hist) = env.json(&["history", "--kind", "restore"]);
     assert_eq!(code, 0);
     let jobs = hist["jobs"].as_array().expect("jobs");
     assert_eq!(jobs.len(), 1, "{hist:#}");
@@ -268,7 +235,7 @@ fn a_two_disk_vm_restores_with_the_default_name_and_mixed_formats() {
     let (code, doc) = restore(&env, &snap, &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["result"]["name"], name.as_str());
-    let disks = restored_disks(&doc);
+    let disks = disks(&doc);
     assert_eq!(disks.len(), 2);
     for (raw, d) in snap.raws.iter().zip(&disks) {
         assert!(identical(raw, &local("beta", d)), "{d}");
@@ -305,7 +272,7 @@ fn keep_identity_restores_the_same_machine_once() {
         new_uuid.as_str()
     );
     assert_eq!(macs("beta", &name), macs("alpha", "archive01"));
-    let disks = restored_disks(&doc);
+    let disks = disks(&doc);
     assert!(identical(&snap.raws[0], &local("beta", &disks[0])));
 
     // Again: the name and the UUID are taken now; refused, nothing changes.
@@ -361,6 +328,17 @@ fn a_damaged_chunk_fails_the_restore_and_leaves_beta_as_it_was() {
     assert!(error.contains("disk vda"), "{error}");
     assert!(!lab().domains("beta").contains(&name));
     assert_eq!(snapshot("beta"), before, "nothing is left on beta");
+    // Extract fails the same way, and leaves no file, partial or temp.
+    let out = tempfile::tempdir().unwrap();
+    for file in ["vda.raw", "vda.qcow2"] {
+        let (code, doc) = extract(&env, &snap, &out.path().join(file), &[]);
+        assert_eq!(code, 1, "{doc:#}");
+        assert!(
+            doc["error"].as_str().unwrap().contains("disk vda"),
+            "{doc:#}"
+        );
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "{file}");
+    }
 }
 
 fn extract(env: &Env, snap: &Snap, out: &Path, extra: &[&str]) -> (i32, Value) {
@@ -378,7 +356,7 @@ fn extract(env: &Env, snap: &Snap, out: &Path, extra: &[&str]) -> (i32, Value) {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    run_json(env, &args)
+    env.json(&args)
 }
 
 #[test]
