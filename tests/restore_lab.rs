@@ -6,7 +6,7 @@
 
 mod clone_util;
 
-use clone_util::{Cleanup, Env, disks, identical, lab, local, macs, snapshot};
+use clone_util::{Cleanup, Env, disks, identical, lab, local, macs, run_dirs, snapshot, wait_exit};
 use kvm_clone::repo::{
     ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals,
 };
@@ -442,4 +442,39 @@ fn extract_from_an_encrypted_repository_needs_the_passphrase() {
         String::from_utf8_lossy(&right.stderr)
     );
     assert!(identical(&snap.raws[0], &path));
+}
+
+#[test]
+fn ctrl_c_cancels_a_restore_and_leaves_beta_as_it_was() {
+    let _serial = clone_util::serial();
+    let snap = snapshot_of("archive01", InitEncryption::None, |x| x);
+    let env = Env::new();
+    env.profile("slow", "bandwidth_limit = \"4MiB/s\"\n");
+    let name = format!("rs-cancel-{}", std::process::id());
+    let _guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let before = snapshot("beta");
+    let dirs = run_dirs();
+    let (repo, id) = (snap.repo(), snap.id());
+    let mut child = env.until_copying(&[
+        "restore",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--snapshot",
+        &id,
+        "--to",
+        "beta",
+        "--name",
+        &name,
+        "--profile",
+        "slow",
+    ]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait_exit(&mut child, std::time::Duration::from_secs(120));
+    assert_eq!(st.code(), Some(4), "exit code of a cancelled restore");
+    assert_eq!(snapshot("beta"), before, "beta changed");
+    assert_eq!(run_dirs(), dirs, "run directories left behind");
 }

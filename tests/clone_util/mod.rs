@@ -85,8 +85,14 @@ impl Env {
     pub fn clone_until_copying(&self, args: &[&str]) -> Child {
         let mut all = vec!["clone"];
         all.extend_from_slice(args);
+        self.until_copying(&all)
+    }
+
+    /// Starts `kvm-clone <args>` (a clone or a restore) and returns once
+    /// it reports copied bytes.
+    pub fn until_copying(&self, all: &[&str]) -> Child {
         let mut child = self
-            .command(&all)
+            .command(all)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
