@@ -478,3 +478,38 @@ fn ctrl_c_cancels_a_restore_and_leaves_beta_as_it_was() {
     assert_eq!(snapshot("beta"), before, "beta changed");
     assert_eq!(run_dirs(), dirs, "run directories left behind");
 }
+
+#[test]
+fn dry_run_checks_the_chunks_and_changes_nothing() {
+    let _serial = clone_util::serial();
+    let snap = snapshot_of("archive01", InitEncryption::None, |x| x);
+    let env = Env::new();
+    let name = format!("rs-dry-{}", std::process::id());
+    let _guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let before = snapshot("beta");
+    let item = |doc: &Value, id: &str| -> String {
+        doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {id} in {doc:#}"))
+    };
+    let (code, doc) = restore(&env, &snap, &["--name", &name, "--dry-run"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(item(&doc, "snapshot_chunks"), "pass");
+    assert_eq!(item(&doc, "dest_space"), "pass");
+    // A chunk file gone: the checklist fails before anything starts.
+    std::fs::remove_file(chunk_file(&snap, 0, 0)).unwrap();
+    let (code, doc) = restore(&env, &snap, &["--name", &name, "--dry-run"]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(item(&doc, "snapshot_chunks"), "fail");
+    let (code, doc) = restore(&env, &snap, &["--name", &name]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(snapshot("beta"), before);
+}
