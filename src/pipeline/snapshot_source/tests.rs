@@ -21,9 +21,10 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let opts = InitOptions {
-        encryption: InitEncryption::None,
+        // Encrypted, as repositories are by default; a cheap key derivation.
+        encryption: InitEncryption::Passphrase(zeroize::Zeroizing::new("rs-test".into())),
         chunk_size: CS as u32,
-        scrypt_log_n: None,
+        scrypt_log_n: Some(10),
     };
     let repo = Repo::init(&dir.path().join("repo"), &opts).unwrap();
     let size = 3 * CS + CS / 2;
