@@ -29,6 +29,8 @@ fn main() -> Result<std::process::ExitCode> {
             Some(Command::Vms { host, json }) => {
                 ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
             }
+            Some(Command::Restore(args)) => cli::restore(cli.config.as_deref(), args).await,
+            Some(Command::Extract(args)) => cli::extract(args).await,
             Some(Command::Clone {
                 from,
                 vm,

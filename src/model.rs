@@ -416,18 +416,3 @@ pub struct ExportRequest {
     /// the profile's source or `KVM_CLONE_PASSPHRASE`.
     pub passphrase: Option<crate::backend::messages::Secret>,
 }
-
-/// A restore asked for by a front end.
-#[derive(Debug, Clone)]
-pub struct RestoreRequest {
-    pub repo: std::path::PathBuf,
-    /// Snapshot id or unique prefix.
-    pub snapshot: String,
-    pub to: String,
-    /// None with `keep_identity`: the snapshot's own name.
-    pub new_name: Option<String>,
-    pub keep_identity: bool,
-    pub profile: Option<String>,
-    pub start: bool,
-    pub passphrase: Option<crate::backend::messages::Secret>,
-}

@@ -3,30 +3,11 @@
 
 mod clone_util;
 
-use clone_util::{Cleanup, Env, identical, lab, local, snapshot};
+use clone_util::{Cleanup, Env, disks, identical, lab, local, macs, snapshot};
 use serde_json::Value;
 
 fn uuid(host: &str, vm: &str) -> String {
     lab().virsh(host, &["domuuid", vm]).trim().to_string()
-}
-
-fn macs(host: &str, vm: &str) -> Vec<String> {
-    lab()
-        .virsh(host, &["dumpxml", vm])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("<mac address='"))
-        .filter_map(|l| l.split('\'').next())
-        .map(String::from)
-        .collect()
-}
-
-fn disks(doc: &Value) -> Vec<String> {
-    doc["result"]["disks"]
-        .as_array()
-        .expect("disks")
-        .iter()
-        .filter_map(|d| d.as_str().map(String::from))
-        .collect()
 }
 
 /// Clones `vm` from alpha to beta and checks what every clone must satisfy.

@@ -2,16 +2,13 @@
 //! the two hosts' live connections, with progress and history.
 
 use super::history_feed::HistoryFeed;
-use super::job_record::JobRecord;
+use super::job_track::Tracking;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink, Update};
+use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
 use crate::jobs::clone::validate;
 use crate::jobs::history::{Finish, NewJob, now_ms};
-use crate::jobs::log::JobLogs;
 use crate::model::{Checklist, CloneRequest, HistoryResult};
-use crate::notify::webhook::{self, Notice};
-use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,15 +34,6 @@ pub(super) async fn validate(
         .map_err(|e| e.to_string())
 }
 
-/// The message the detail view shows for how the job ended.
-fn job_error(r: &JobResult) -> Option<String> {
-    match r {
-        JobResult::Cloned(_) => None,
-        JobResult::Failed { message, .. } => Some(message.clone()),
-        JobResult::Cancelled => Some("cancelled".into()),
-    }
-}
-
 /// Runs one clone job to its end with the profile resolved when it was
 /// queued: its history row when it starts, progress as [`Event::Job`] and
 /// [`Event::JobDetail`], then the row's completion (with the job's log),
@@ -62,25 +50,20 @@ pub(super) async fn run_job(
     events: mpsc::UnboundedSender<Event>,
     history: HistoryFeed,
 ) {
-    let clock = std::time::Instant::now();
-    let watch = super::job_watch::Watch::start(id, events.clone());
-    let record = Arc::new(Mutex::new(JobRecord::default()));
-    let note = |text: String| record.lock().unwrap_or_else(|p| p.into_inner()).note(text);
-    note(format!(
+    let job = NewJob {
+        job: id,
+        kind: "clone".into(),
+        vm: req.vm.clone(),
+        from: req.from.clone(),
+        to: req.to.clone(),
+        profile: req.profile.clone(),
+        started_ms: now_ms(),
+    };
+    let first = format!(
         "clone of {} from {} to {} as {}, profile {}",
         req.vm, req.from, req.to, req.new_name, req.profile
-    ));
-    let row = history
-        .start(NewJob {
-            job: id,
-            kind: "clone".into(),
-            vm: req.vm.clone(),
-            from: req.from.clone(),
-            to: req.to.clone(),
-            profile: req.profile.clone(),
-            started_ms: now_ms(),
-        })
-        .await;
+    );
+    let track = Tracking::start(job, first, events, history).await;
     profile.start |= req.start;
     let webhook_url = profile.webhook.clone();
     let journal_dir = crate::paths::data_dir()
@@ -92,22 +75,12 @@ pub(super) async fn run_job(
         profile,
         journal_dir,
     };
-    // The record sees every view too, for the history row's summary lines.
-    let report: run::Report = {
-        let (forward, seen) = (watch.report(), record.clone());
-        Arc::new(move |u: Update| {
-            if let Update::View(v) = &u {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).observe(v);
-            }
-            forward(u);
-        })
-    };
-    let result = run::run(&spec, &source, &dest, report, cancel).await;
-    let partial = record.lock().unwrap_or_else(|p| p.into_inner()).bytes_done;
+    let result = run::run(&spec, &source, &dest, track.report(), cancel).await;
+    let partial = track.bytes_done();
     let validation = |c: &Checklist| serde_json::to_value(c).ok();
     let (fin, job_result) = match result {
         Ok(r) => {
-            note(format!(
+            track.note(format!(
                 "done: {} moved, {} stored, {} skipped (sparse or zero), {} retries{}",
                 r.bytes_moved,
                 r.bytes_stored,
@@ -125,54 +98,36 @@ pub(super) async fn run_job(
             };
             (fin, JobResult::Cloned(r))
         }
-        Err(CloneError::Cancelled) => {
-            note("cancelled by the operator; what the job made was removed".into());
-            let fin = Finish {
-                result: HistoryResult::Cancelled,
-                bytes_moved: partial,
-                ..Finish::default()
-            };
-            (fin, JobResult::Cancelled)
-        }
-        Err(e) => {
-            let message = e.to_string();
-            note(format!("failed: {message}"));
-            let checklist = match e {
-                CloneError::Invalid(c) => Some(c),
-                _ => None,
-            };
-            let fin = Finish {
-                result: HistoryResult::Failed,
-                error: Some(message.clone()),
-                bytes_moved: partial,
-                validation: checklist.as_ref().and_then(validation),
-                ..Finish::default()
-            };
-            (fin, JobResult::Failed { message, checklist })
-        }
+        Err(e) => failed(&track, e, partial),
     };
-    webhook::job_finished(
-        webhook_url,
-        Notice {
-            kind: "clone".into(),
-            job_id: id,
-            vm: req.vm.clone(),
-            from: req.from.clone(),
-            to: req.to.clone(),
-            profile: req.profile.clone(),
-            result: fin.result.label().into(),
-            duration_secs: clock.elapsed().as_secs_f64(),
-            bytes: fin.bytes_moved,
-            error: fin.error.clone(),
-        },
-    );
-    watch.finish(job_error(&job_result)).await;
-    // The row keeps the summary lines, then everything the job logged.
-    let mut log = record.lock().unwrap_or_else(|p| p.into_inner()).lines();
-    log.extend(JobLogs::global().take(id));
-    history.finish(row, fin, log).await;
-    let _ = events.send(Event::JobDone {
-        id,
-        result: job_result,
-    });
+    track.end(fin, job_result, webhook_url).await;
+}
+
+/// How a failed or cancelled job (clone or restore) is recorded.
+pub(super) fn failed(track: &Tracking, e: CloneError, partial: u64) -> (Finish, JobResult) {
+    if let CloneError::Cancelled = e {
+        track.note("cancelled by the operator; what the job made was removed".into());
+        let fin = Finish {
+            result: HistoryResult::Cancelled,
+            bytes_moved: partial,
+            ..Finish::default()
+        };
+        return (fin, JobResult::Cancelled);
+    }
+    let message = e.to_string();
+    track.note(format!("failed: {message}"));
+    let checklist = match e {
+        CloneError::Invalid(c) => Some(c),
+        _ => None,
+    };
+    let fin = Finish {
+        result: HistoryResult::Failed,
+        error: Some(message.clone()),
+        bytes_moved: partial,
+        validation: checklist
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok()),
+        ..Finish::default()
+    };
+    (fin, JobResult::Failed { message, checklist })
 }

@@ -29,8 +29,6 @@ impl fmt::Debug for Secret {
 pub enum Action {
     /// Export a VM to a repository (queued like a clone).
     StartExport(crate::model::ExportRequest),
-    /// Restore a repository snapshot to a host (queued like a clone).
-    StartRestore(crate::model::RestoreRequest),
     /// Read a repository's snapshots: [`Event::Repo`], or
     /// [`Event::RepoLocked`] when it needs (another) passphrase.
     RepoOpen {
@@ -76,6 +74,11 @@ pub enum Action {
     ValidateClone(CloneRequest),
     /// Validate again and, if nothing fails, start the clone job.
     StartClone(CloneRequest),
+    /// Run the pre-flight checks of a restore; answered by
+    /// [`Event::RestoreValidation`] (or [`Event::Error`] for the host).
+    ValidateRestore(crate::jobs::restore::RestoreRequest),
+    /// Queue a restore job from a repository snapshot (it validates first).
+    StartRestore(crate::jobs::restore::RestoreRequest),
     /// Write a user profile named `name` with the settings of profile
     /// `from`; `replace` allows replacing a user profile of that name
     /// (built-in names are always refused). Answered by
@@ -128,6 +131,12 @@ pub enum Event {
     /// The pre-flight checklist of a requested clone.
     Validation {
         request: CloneRequest,
+        checklist: Checklist,
+    },
+    /// The pre-flight checklist of a requested restore.
+    RestoreValidation {
+        snapshot: String,
+        to: String,
         checklist: Checklist,
     },
     Job(JobView),
@@ -185,5 +194,17 @@ pub enum JobResult {
         /// The pre-flight checklist, when that is what stopped the job.
         checklist: Option<crate::model::Checklist>,
     },
+    Restored(crate::jobs::restore::RestoreReport),
     Cancelled,
+}
+
+impl JobResult {
+    /// The message the detail view shows for how the job ended.
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            JobResult::Cloned(_) | JobResult::Restored(_) => None,
+            JobResult::Failed { message, .. } => Some(message.clone()),
+            JobResult::Cancelled => Some("cancelled".into()),
+        }
+    }
 }

@@ -7,10 +7,12 @@ mod history_feed;
 mod host;
 mod job_id;
 mod job_record;
+mod job_track;
 mod job_watch;
 pub mod messages;
 mod profiles;
 pub mod repo;
+mod restore;
 mod task;
 
 use crate::config::LoadedConfig;

@@ -7,6 +7,7 @@ use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::job_watch;
 use super::messages::{Action, Event, JobResult};
+use super::restore;
 use crate::config::profile::Profile;
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::jobs::clone::run::HostLink;
@@ -14,6 +15,7 @@ use crate::jobs::detail::DetailUpdate;
 use crate::jobs::journal::Journal;
 use crate::jobs::queue::Queue;
 use crate::jobs::recover;
+use crate::jobs::restore::RestoreRequest;
 use crate::model::{CloneRequest, HostView, JobPhase};
 use crate::transport::supervisor::StateChange;
 use std::collections::HashMap;
@@ -40,6 +42,8 @@ struct Backend {
     /// What each clone job of this run was asked to do, for its start and
     /// a retry; the newest [`REQUESTS_KEPT`].
     requests: std::collections::BTreeMap<u64, (CloneRequest, Profile)>,
+    /// The same for restore jobs.
+    restores: std::collections::BTreeMap<u64, (RestoreRequest, Profile)>,
     /// Queue places last sent, so only changes are sent again.
     positions: HashMap<u64, usize>,
     history: HistoryFeed,
@@ -69,6 +73,7 @@ pub(super) async fn run(
         job_ended: ended_tx,
         queue: Queue::default(),
         requests: Default::default(),
+        restores: Default::default(),
         positions: HashMap::new(),
         history,
         repos: Default::default(),
@@ -210,6 +215,8 @@ impl Backend {
             Action::AddHost(cfg) => self.add_host(cfg),
             Action::ValidateClone(req) => self.validate_clone(req),
             Action::StartClone(req) => self.start_clone(req),
+            Action::ValidateRestore(req) => self.validate_restore(req),
+            Action::StartRestore(req) => self.start_restore(req),
             Action::SaveProfile {
                 name,
                 from,
@@ -226,7 +233,7 @@ impl Backend {
                 tokio::spawn(async move { feed.detail(id).await });
             }
             // Wired when the export and restore modules land.
-            Action::StartExport(_) | Action::StartRestore(_) => self.error(
+            Action::StartExport(_) => self.error(
                 None,
                 "export and restore are not available in this build".into(),
             ),
@@ -404,7 +411,11 @@ impl Backend {
     fn schedule(&mut self) {
         for id in self.queue.startable() {
             self.positions.remove(&id);
-            self.spawn_clone(id);
+            if self.restores.contains_key(&id) {
+                self.spawn_restore(id);
+            } else {
+                self.spawn_clone(id);
+            }
         }
         let positions = self.queue.positions();
         self.positions
@@ -415,6 +426,9 @@ impl Backend {
             }
             if let Some((req, _)) = self.requests.get(&id) {
                 let view = job_watch::queued_view(id, req, place);
+                let _ = self.events.send(Event::Job(view));
+            } else if let Some((req, _)) = self.restores.get(&id) {
+                let view = restore::queued_view(id, req, place);
                 let _ = self.events.send(Event::Job(view));
             }
         }
@@ -428,6 +442,10 @@ impl Backend {
             if let Some((req, _)) = self.requests.get(&id) {
                 let message = "cancelled before it started".to_string();
                 job_watch::unstarted(&self.events, id, req, message, JobResult::Cancelled);
+            } else if let Some((req, _)) = self.restores.get(&id) {
+                let message = "cancelled before it started".to_string();
+                let view = restore::queued_view(id, req, 0);
+                job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
             }
             return self.schedule();
         }
@@ -442,6 +460,10 @@ impl Backend {
     fn retry_job(&mut self, id: u64) {
         if self.queue.is_waiting(id) || self.jobs.contains_key(&id) {
             return self.error(None, format!("job {id} has not ended; nothing to retry"));
+        }
+        if let Some((req, profile)) = self.restores.get(&id).cloned() {
+            tracing::info!(job = id, "retrying as a new job");
+            return self.enqueue_restore(req, profile);
         }
         match self.requests.get(&id).cloned() {
             Some((req, profile)) => {
@@ -497,6 +519,123 @@ impl Backend {
         self.jobs.insert(id, (cancel, task));
     }
 
+    /// The destination's slot of a restore.
+    fn restore_slot(&self, req: &RestoreRequest) -> Result<[(String, host::LiveSlot); 1], String> {
+        match self.find(&req.to) {
+            None => Err(format!("no host named {:?}", req.to)),
+            Some(h) => Ok([(req.to.clone(), h.live_slot())]),
+        }
+    }
+
+    /// A restore's checks in their own task; answered by
+    /// [`Event::RestoreValidation`], or an error tied to the destination.
+    fn validate_restore(&self, req: RestoreRequest) {
+        let slot = match self.restore_slot(&req) {
+            Ok(s) => s,
+            Err(e) => return self.error(Some(&req.to), e),
+        };
+        let profile = match clone::find_profile(&req.profile) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.to), e),
+        };
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let checked = match live_links(&slot).await {
+                Ok(mut l) => match l.pop() {
+                    Some(dest) => restore::validate(0, req.clone(), profile, &dest).await,
+                    None => Err("no link to the host".into()),
+                },
+                Err(e) => Err(e),
+            };
+            let ev = match checked {
+                Ok(checklist) => Event::RestoreValidation {
+                    snapshot: req.snapshot.clone(),
+                    to: req.to.clone(),
+                    checklist,
+                },
+                Err(message) => Event::Error {
+                    host: Some(req.to.clone()),
+                    message: format!(
+                        "validating the restore of snapshot {}: {message}",
+                        req.snapshot
+                    ),
+                },
+            };
+            let _ = events.send(ev);
+        });
+    }
+
+    /// Queues a restore job with the profile as it is now.
+    fn start_restore(&mut self, req: RestoreRequest) {
+        if let Err(e) = self.restore_slot(&req) {
+            return self.error(Some(&req.to), e);
+        }
+        match clone::find_profile(&req.profile) {
+            Ok(p) => self.enqueue_restore(req, p),
+            Err(e) => self.error(
+                Some(&req.to),
+                format!("cannot restore snapshot {}: {e}", req.snapshot),
+            ),
+        }
+    }
+
+    fn enqueue_restore(&mut self, req: RestoreRequest, profile: Profile) {
+        let id = super::job_id::next();
+        self.queue.push(id, [req.to.as_str()]);
+        let place = self.queue.positions().len();
+        self.positions.insert(id, place);
+        let _ = self
+            .events
+            .send(Event::Job(restore::queued_view(id, &req, place)));
+        job_watch::stamp(&self.events, id, JobPhase::Queued);
+        self.restores.insert(id, (req, profile));
+        while self.restores.len() > REQUESTS_KEPT {
+            self.restores.pop_first();
+        }
+        self.schedule();
+    }
+
+    /// Starts a queued restore job in its own task.
+    fn spawn_restore(&mut self, id: u64) {
+        let Some((req, profile)) = self.restores.get(&id).cloned() else {
+            return;
+        };
+        let slot = match self.restore_slot(&req) {
+            Ok(s) => s,
+            Err(message) => {
+                self.queue.finish(id);
+                let failed = JobResult::Failed {
+                    message: message.clone(),
+                    checklist: None,
+                };
+                let view = restore::queued_view(id, &req, 0);
+                return job_watch::unstarted_view(&self.events, view, message, failed);
+            }
+        };
+        let cancel = CancellationToken::new();
+        let (events, ended, token) = (self.events.clone(), self.job_ended.clone(), cancel.clone());
+        let history = self.history.clone();
+        let task = async move {
+            match live_links(&slot).await.map(|mut l| l.pop()) {
+                Ok(Some(dest)) => {
+                    restore::run_job(id, req, profile, dest, token, events, history).await
+                }
+                Ok(None) | Err(_) => {
+                    let message = format!("cannot restore: {} is not connected", req.to);
+                    let failed = JobResult::Failed {
+                        message: message.clone(),
+                        checklist: None,
+                    };
+                    let view = restore::queued_view(id, &req, 0);
+                    job_watch::unstarted_view(&events, view, message, failed);
+                }
+            }
+            let _ = ended.send(id);
+        };
+        let task = tokio::spawn(task.instrument(tracing::info_span!("job", id)));
+        self.jobs.insert(id, (cancel, task));
+    }
+
     fn add_host(&mut self, cfg: HostConfig) {
         if self.find(&cfg.name).is_some() {
             return self.error(None, format!("a host named {:?} already exists", cfg.name));
@@ -536,10 +675,20 @@ const LINK_WAIT: Duration = Duration::from_secs(30);
 
 /// Both hosts' live links, waiting up to [`LINK_WAIT`] for them.
 async fn links(slots: &[(String, host::LiveSlot); 2]) -> Result<(HostLink, HostLink), String> {
+    let mut all = live_links(slots).await?.into_iter();
+    match (all.next(), all.next()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err("no link to the hosts".into()),
+    }
+}
+
+/// The hosts' live links, in order, waiting up to [`LINK_WAIT`] for them.
+async fn live_links(slots: &[(String, host::LiveSlot)]) -> Result<Vec<HostLink>, String> {
     let start = std::time::Instant::now();
     loop {
-        if let (Some(a), Some(b)) = (host::link_of(&slots[0].1), host::link_of(&slots[1].1)) {
-            return Ok((a, b));
+        let up: Vec<HostLink> = slots.iter().filter_map(|(_, s)| host::link_of(s)).collect();
+        if up.len() == slots.len() {
+            return Ok(up);
         }
         if start.elapsed() > LINK_WAIT {
             let down: Vec<&str> = slots

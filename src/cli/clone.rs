@@ -1,12 +1,10 @@
 //! `kvm-clone clone`: validate, run and report one clone job.
 
-use super::{HEADLESS_TIMEOUT, load};
+use super::load;
 use color_eyre::eyre::{Result, eyre};
 use kvm_clone::backend::messages::{Action, Event};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
-use kvm_clone::model::ConnState;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,38 +71,9 @@ pub async fn clone(
         task,
     } = backend::spawn(loaded, backend::Options::default());
     // Both hosts must be up with libvirt before the job can start.
-    let mut ready = std::collections::BTreeSet::new();
-    let mut states: BTreeMap<String, ConnState> = BTreeMap::new();
-    let wait = tokio::time::sleep(HEADLESS_TIMEOUT);
-    tokio::pin!(wait);
-    while ready.len() < 2 {
-        tokio::select! {
-            _ = &mut wait => {
-                let why: Vec<String> = states
-                    .iter()
-                    .map(|(h, s)| format!("{h}: {}{}", s.label(), s.reason().map(|r| format!(" ({r})")).unwrap_or_default()))
-                    .collect();
-                eprintln!("kvm-clone: hosts not ready after {}s: {}", HEADLESS_TIMEOUT.as_secs(), why.join("; "));
-                let _ = actions.send(Action::Quit);
-                return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
-            }
-            ev = events.recv() => match ev {
-                None | Some(Event::Stopped) => return Err(eyre!("the backend stopped")),
-                Some(Event::Host(h)) => {
-                    let failed = !matches!(h.state, ConnState::Up | ConnState::Connecting | ConnState::Idle | ConnState::Unreachable { .. });
-                    if failed && (h.name == request.from || h.name == request.to) {
-                        eprintln!("kvm-clone: {}: {}: {}", h.name, h.state.label(), h.state.reason().unwrap_or(""));
-                        let _ = actions.send(Action::Quit);
-                        return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
-                    }
-                    states.insert(h.name.clone(), h.state);
-                }
-                Some(Event::Vms { host, .. }) if host == request.from || host == request.to => {
-                    ready.insert(host);
-                }
-                Some(_) => {}
-            }
-        }
+    let hosts = [request.from.as_str(), request.to.as_str()];
+    if let Some(code) = super::wait::hosts_ready(&hosts, &actions, &mut events).await? {
+        return Ok(std::process::ExitCode::from(code));
     }
     if dry_run {
         return dry_run_report(&actions, &mut events, request, json, task).await;
@@ -112,80 +81,54 @@ pub async fn clone(
     actions
         .send(Action::StartClone(request.clone()))
         .map_err(|_| eyre!("the backend stopped"))?;
-    let mut job_id = None;
-    let mut last_line = std::time::Instant::now();
-    let code = loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
-                if let Some(id) = job_id {
-                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
-                    let _ = actions.send(Action::CancelJob(id));
+    let code = follow_job(&actions, &mut events, json, |id, result| {
+        Ok(match &result {
+            JobResult::Cloned(r) => {
+                if json {
+                    print_clone_json(Some(id), Some(r), None, None)?;
+                } else {
+                    println!(
+                        "cloned {} from {} to {} as {} ({}): {} moved{}{}",
+                        request.vm,
+                        request.from,
+                        request.to,
+                        r.new_name,
+                        r.new_uuid,
+                        headless::size(r.bytes_moved),
+                        if r.verified { ", verified" } else { "" },
+                        if r.started { ", started" } else { "" },
+                    );
                 }
+                0
             }
-            ev = events.recv() => match ev {
-                None | Some(Event::Stopped) => break exit::FAILED,
-                Some(Event::Job(v)) => {
-                    job_id = Some(v.id);
-                    // A progress line a second on stderr; stdout stays for the result.
-                    if !json && last_line.elapsed() >= Duration::from_secs(1) {
-                        last_line = std::time::Instant::now();
-                        let (done, total) = (v.bytes_done(), v.bytes_total());
-                        eprintln!(
-                            "{:?}: {} of {} at {}/s{}",
-                            v.phase,
-                            headless::size(done),
-                            headless::size(total),
-                            headless::size(v.rate_bytes_per_sec as u64),
-                            v.eta_secs.map(|s| format!(", ETA {s}s")).unwrap_or_default()
-                        );
+            JobResult::Failed { message, checklist } => {
+                if json {
+                    print_clone_json(Some(id), None, Some(message), checklist.as_ref())?;
+                } else {
+                    if let Some(c) = checklist {
+                        print!("{}", c.render_text());
                     }
+                    eprintln!("kvm-clone: clone failed: {message}");
                 }
-                Some(Event::Error { host, message }) if job_id.is_none() => {
-                    eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
-                    break exit::FAILED;
+                if checklist.is_some() {
+                    exit::INVALID
+                } else {
+                    exit::FAILED
                 }
-                Some(Event::JobDone { id, result }) => {
-                    let code = match &result {
-                        JobResult::Cloned(r) => {
-                            if json {
-                                print_clone_json(Some(id), Some(r), None, None)?;
-                            } else {
-                                println!(
-                                    "cloned {} from {} to {} as {} ({}): {} moved{}{}",
-                                    request.vm, request.from, request.to, r.new_name, r.new_uuid,
-                                    headless::size(r.bytes_moved),
-                                    if r.verified { ", verified" } else { "" },
-                                    if r.started { ", started" } else { "" },
-                                );
-                            }
-                            0
-                        }
-                        JobResult::Failed { message, checklist } => {
-                            if json {
-                                print_clone_json(Some(id), None, Some(message), checklist.as_ref())?;
-                            } else {
-                                if let Some(c) = checklist {
-                                    print!("{}", c.render_text());
-                                }
-                                eprintln!("kvm-clone: clone failed: {message}");
-                            }
-                            if checklist.is_some() { exit::INVALID } else { exit::FAILED }
-                        }
-                        JobResult::Cancelled => {
-                            if json {
-                                print_clone_json(Some(id), None, Some("cancelled"), None)?;
-                            } else {
-                                eprintln!("kvm-clone: cancelled; nothing was left on {}", request.to);
-                            }
-                            exit::CANCELLED
-                        }
-                    };
-                    break code;
-                }
-                Some(_) => {}
             }
-        }
-    };
+            // Not a clone's: only a restore reports it.
+            JobResult::Restored(_) => exit::FAILED,
+            JobResult::Cancelled => {
+                if json {
+                    print_clone_json(Some(id), None, Some("cancelled"), None)?;
+                } else {
+                    eprintln!("kvm-clone: cancelled; nothing was left on {}", request.to);
+                }
+                exit::CANCELLED
+            }
+        })
+    })
+    .await?;
     let _ = actions.send(Action::Quit);
     let _ = tokio::time::timeout(Duration::from_secs(90), task).await;
     let _ = std::io::stdout().flush();
@@ -230,4 +173,58 @@ async fn dry_run_report(
     } else {
         exit::INVALID
     }))
+}
+
+/// One progress line on stderr: phase, bytes, rate, ETA.
+pub(super) fn progress_line(v: &kvm_clone::model::JobView) {
+    eprintln!(
+        "{:?}: {} of {} at {}/s{}",
+        v.phase,
+        headless::size(v.bytes_done()),
+        headless::size(v.bytes_total()),
+        headless::size(v.rate_bytes_per_sec as u64),
+        v.eta_secs
+            .map(|s| format!(", ETA {s}s"))
+            .unwrap_or_default()
+    );
+}
+
+/// Follows the job a start action created until it ends: a progress line a
+/// second on stderr (unless `json`), Ctrl-C cancels it (it cleans up
+/// first), and `done` prints the result and picks the exit code.
+pub(super) async fn follow_job(
+    actions: &tokio::sync::mpsc::UnboundedSender<Action>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    json: bool,
+    mut done: impl FnMut(u64, kvm_clone::backend::messages::JobResult) -> Result<u8>,
+) -> Result<u8> {
+    let mut job_id = None;
+    let mut last_line = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(id) = job_id {
+                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
+                    let _ = actions.send(Action::CancelJob(id));
+                }
+            }
+            ev = events.recv() => match ev {
+                None | Some(Event::Stopped) => return Ok(exit::FAILED),
+                Some(Event::Job(v)) => {
+                    job_id = Some(v.id);
+                    // stdout stays for the result.
+                    if !json && last_line.elapsed() >= Duration::from_secs(1) {
+                        last_line = std::time::Instant::now();
+                        progress_line(&v);
+                    }
+                }
+                Some(Event::Error { host, message }) if job_id.is_none() => {
+                    eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
+                    return Ok(exit::FAILED);
+                }
+                Some(Event::JobDone { id, result }) => return done(id, result),
+                Some(_) => {}
+            }
+        }
+    }
 }

@@ -74,6 +74,11 @@ pub enum Command {
     Verify(repository::VerifyArgs),
     /// Remove snapshots outside a retention policy, then unreferenced chunks.
     Prune(repository::PruneArgs),
+    /// Restore a repository snapshot onto a host as a new VM (or, with
+    /// --keep-identity, as the same VM): validate, write, verify, define.
+    Restore(restore::RestoreArgs),
+    /// Write one disk of a repository snapshot to a local raw or qcow2 file.
+    Extract(restore::ExtractArgs),
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -125,9 +130,12 @@ mod history;
 mod inventory;
 mod profiles;
 mod repository;
+mod restore;
 mod unlock;
+mod wait;
 pub use clone::clone;
 pub use history::history;
 pub use inventory::{hosts, vms};
 pub use profiles::profiles;
 pub use repository::{prune, repo, snapshots, verify};
+pub use restore::{extract, restore};

@@ -4,8 +4,10 @@
 
 pub mod clone;
 pub mod detail;
+pub mod extract;
 pub mod history;
 pub mod journal;
 pub mod log;
 pub mod queue;
 pub mod recover;
+pub mod restore;

@@ -4,7 +4,8 @@
 //!
 //! - [`source`], [`sink`]: the traits; [`DiscardSink`] for hashing.
 //! - [`pool`], [`nbd_source`], [`nbd_sink`]: NBD implementations over a
-//!   round-robin pool of [`crate::nbd::NbdClient`]s.
+//!   round-robin pool of [`crate::nbd::NbdClient`]s; [`snapshot_source`]:
+//!   a disk of a repository snapshot.
 //! - [`engine`]: [`CopyJob`], the copy itself; [`plan`] turns the
 //!   allocation map into windows; `window` copies one; `state` keeps
 //!   what is done across reconnects in a [`ranges::RangeSet`].
@@ -22,6 +23,7 @@ pub mod progress;
 pub mod ranges;
 pub mod retry;
 pub mod sink;
+pub mod snapshot_source;
 pub mod source;
 mod state;
 pub mod throttle;
@@ -42,5 +44,6 @@ pub use progress::{Progress, ProgressSnapshot, RateEstimator, RetryEvent};
 pub use ranges::RangeSet;
 pub use retry::RetryPolicy;
 pub use sink::{BlockSink, DiscardSink};
+pub use snapshot_source::SnapshotSource;
 pub use source::BlockSource;
 pub use throttle::Throttle;

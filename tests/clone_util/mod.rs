@@ -62,6 +62,12 @@ impl Env {
     pub fn clone_json(&self, args: &[&str]) -> (i32, Value) {
         let mut all = vec!["clone"];
         all.extend_from_slice(args);
+        self.json(&all)
+    }
+
+    /// `kvm-clone <args> --json`: exit code and the JSON document.
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = args.to_vec();
         all.push("--json");
         let out = self.run(&all);
         let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -79,8 +85,14 @@ impl Env {
     pub fn clone_until_copying(&self, args: &[&str]) -> Child {
         let mut all = vec!["clone"];
         all.extend_from_slice(args);
+        self.until_copying(&all)
+    }
+
+    /// Starts `kvm-clone <args>` (a clone or a restore) and returns once
+    /// it reports copied bytes.
+    pub fn until_copying(&self, all: &[&str]) -> Child {
         let mut child = self
-            .command(&all)
+            .command(all)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -156,6 +168,27 @@ pub fn run_dirs() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The MAC addresses of a domain's NICs.
+pub fn macs(host: &str, vm: &str) -> Vec<String> {
+    lab()
+        .virsh(host, &["dumpxml", vm])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("<mac address='"))
+        .filter_map(|l| l.split('\'').next())
+        .map(String::from)
+        .collect()
+}
+
+/// The image paths a clone's or restore's `--json` result lists.
+pub fn disks(doc: &Value) -> Vec<String> {
+    doc["result"]["disks"]
+        .as_array()
+        .expect("disks")
+        .iter()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect()
 }
 
 /// `qemu-img compare` of two images (-U: the source may be in use).

@@ -13,8 +13,8 @@ use crate::libvirt::HostWorker;
 use crate::model::{Checklist, CloneRequest, DiskProgress, JobPhase, JobView, VmState};
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{
-    BlockError, CopyJob, CopyOptions, Digest, NbdPool, NbdSink, NbdSource, Progress, RateEstimator,
-    RetryPolicy, Throttle,
+    BlockError, BlockSource, CopyJob, CopyOptions, Digest, NbdPool, NbdSink, NbdSource, Progress,
+    RateEstimator, RetryPolicy, Throttle,
 };
 use crate::remote::backup::PullBackup;
 use crate::remote::qemu_nbd::{ExportSpec, ImageFormat, QemuNbd};
@@ -123,7 +123,7 @@ fn summary(c: &Checklist) -> String {
         .join("; ")
 }
 
-fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> CloneError {
+pub(crate) fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> CloneError {
     move |e| CloneError::Step {
         step,
         message: e.to_string(),
@@ -146,27 +146,59 @@ pub type Report = Arc<dyn Fn(Update) + Send + Sync>;
 
 /// What the copies of all disks add up to (see [`CloneReport`]).
 #[derive(Debug, Default)]
-struct CopyTotals {
-    moved: u64,
-    stored: u64,
-    skipped: u64,
-    retries: u32,
-    verified: bool,
+pub(crate) struct CopyTotals {
+    pub moved: u64,
+    pub stored: u64,
+    pub skipped: u64,
+    pub retries: u32,
+    pub verified: bool,
 }
 
 /// Where one disk is exported, so a connection can be reopened after the
 /// SSH session was replaced.
 #[derive(Clone)]
-struct Endpoint {
-    conn: HostConnection,
-    socket: RemotePath,
-    export: String,
+pub(crate) struct Endpoint {
+    pub conn: HostConnection,
+    pub socket: RemotePath,
+    pub export: String,
+}
+
+/// Where a copy reads one disk from; opened again after a transient
+/// failure. Clone reads NBD exports ([`Endpoint`]); restore reads a
+/// repository snapshot.
+pub(crate) trait OpenSource: Clone + Send + Sync + 'static {
+    type Source: BlockSource + 'static;
+    /// A source over `connections` connections (where that means anything).
+    fn open(
+        &self,
+        connections: usize,
+    ) -> impl std::future::Future<Output = Result<Self::Source, BlockError>> + Send;
+    /// Ends what [`OpenSource::open`] made, once the copy is over.
+    fn close(source: &Self::Source) -> impl std::future::Future<Output = ()> + Send;
+    /// The copy's window: its unit of work and of reads.
+    fn window(&self) -> u64 {
+        crate::pipeline::engine::DEFAULT_WINDOW
+    }
+}
+
+impl OpenSource for Endpoint {
+    type Source = NbdSource;
+    async fn open(&self, connections: usize) -> Result<NbdSource, BlockError> {
+        Ok(NbdSource::new(self.pool(connections, true).await?))
+    }
+    async fn close(source: &NbdSource) {
+        let _ = source.pool().close().await;
+    }
 }
 
 impl Endpoint {
     /// Opens `count` connections. The allocation map is wanted on both
     /// sides: verification reads the sink back and must skip its holes.
-    async fn pool(&self, count: usize, want_allocation: bool) -> Result<NbdPool, BlockError> {
+    pub(crate) async fn pool(
+        &self,
+        count: usize,
+        want_allocation: bool,
+    ) -> Result<NbdPool, BlockError> {
         let session = self.conn.session().await.map_err(|e| match e {
             SupervisorError::NeedsOperator { .. } => BlockError::fatal(e),
             other => BlockError::transport(other),
@@ -186,24 +218,29 @@ impl Endpoint {
 /// What the job made so far, undone in reverse by [`Made::undo`].
 /// The journal's resources: what a path-based cleanup works from when the
 /// handles above lost their connection (their cleanup then fails).
+/// Restore uses it too, with only the destination half.
 #[derive(Default)]
-struct Made {
-    src_dir: Option<RunDir>,
-    backup: Option<PullBackup>,
-    src_nbd: Vec<QemuNbd>,
-    dst_dir: Option<RunDir>,
-    dst_nbd: Vec<QemuNbd>,
-    images: Vec<Image>,
+pub(crate) struct Made {
+    pub src_dir: Option<RunDir>,
+    pub backup: Option<PullBackup>,
+    pub src_nbd: Vec<QemuNbd>,
+    pub dst_dir: Option<RunDir>,
+    pub dst_nbd: Vec<QemuNbd>,
+    pub images: Vec<Image>,
     /// The NVRAM copy: a plain file with no handle, removed by path.
-    nvram: Option<Resource>,
-    resources: Vec<Resource>,
+    pub nvram: Option<Resource>,
+    pub resources: Vec<Resource>,
 }
 
 impl Made {
     /// Stops the NBD servers and ends the backup; when a connection was
     /// replaced meanwhile, does the same from the recorded paths over the
     /// hosts' current connections.
-    async fn release_on(&mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
+    pub(crate) async fn release_on(
+        &mut self,
+        src: &HostLink,
+        dst: &HostLink,
+    ) -> Result<(), String> {
         if self.release().await.is_ok() {
             return Ok(());
         }
@@ -212,7 +249,7 @@ impl Made {
     }
 
     /// Removes everything, images included, falling back as `release_on` does.
-    async fn undo_on(mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
+    pub(crate) async fn undo_on(mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
         let resources = std::mem::take(&mut self.resources);
         let nvram = self.nvram.take();
         if self.undo().await.is_ok() {
@@ -301,7 +338,7 @@ impl Made {
 
 /// Records a resource in the journal (for a restart) and in `made` (for
 /// this run's own path-based cleanup).
-fn note(
+pub(crate) fn note(
     journal: &mut Journal,
     made: &mut Made,
     r: Resource,
@@ -310,14 +347,14 @@ fn note(
     journal.record(r)
 }
 
-fn journal_err(e: crate::jobs::journal::JournalError) -> CloneError {
+pub(crate) fn journal_err(e: crate::jobs::journal::JournalError) -> CloneError {
     CloneError::Step {
         step: "journal",
         message: e.to_string(),
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -335,14 +372,14 @@ pub fn validation_request(req: &CloneRequest, p: &Profile, pool: &str) -> Valida
     v
 }
 
-fn disk_format(f: ProfileFormat) -> DiskFormat {
+pub(crate) fn disk_format(f: ProfileFormat) -> DiskFormat {
     match f {
         ProfileFormat::Qcow2 => DiskFormat::Qcow2,
         ProfileFormat::Raw => DiskFormat::Raw,
     }
 }
 
-fn image_format(f: DiskFormat) -> ImageFormat {
+pub(crate) fn image_format(f: DiskFormat) -> ImageFormat {
     match f {
         DiskFormat::Qcow2 => ImageFormat::Qcow2,
         DiskFormat::Raw => ImageFormat::Raw,
@@ -769,11 +806,8 @@ impl Job<'_> {
         made: &mut Made,
         journal: &mut Journal,
     ) -> Result<(), CloneError> {
-        use tokio::io::AsyncWriteExt;
         let from = RemotePath::new(source).map_err(step("copying NVRAM"))?;
-        let to = RemotePath::new(dest).map_err(step("copying NVRAM"))?;
         let src = self.src.fresh().await?;
-        let dst = self.dst.fresh().await?;
         let read = crate::transport::quote::Command::new("cat")
             .arg("--")
             .arg(from.as_str())
@@ -785,37 +819,7 @@ impl Job<'_> {
             .and_then(|o| o.check(&read))
             .map_err(step("reading the source NVRAM"))?
             .stdout;
-        let file = Resource::Image {
-            host: dst.name.clone(),
-            path: to.as_str().into(),
-            pool: self.pool.clone(),
-        };
-        note(journal, made, file.clone()).map_err(journal_err)?;
-        made.nvram = Some(file);
-        let write = format!(
-            "set -C; umask 077; cat > {}",
-            crate::transport::quote::quote(to.as_str())
-        );
-        let mut stream = dst
-            .session
-            .exec_stream(&write)
-            .await
-            .map_err(step("writing the NVRAM copy"))?;
-        stream
-            .write_all(&data)
-            .await
-            .map_err(step("writing the NVRAM copy"))?;
-        let exit = stream
-            .finish()
-            .await
-            .map_err(step("writing the NVRAM copy"))?;
-        if !exit.success() {
-            return Err(CloneError::Step {
-                step: "writing the NVRAM copy",
-                message: exit.describe(),
-            });
-        }
-        Ok(())
+        write_nvram(self.dst, &self.pool, dest, &data, made, journal).await
     }
 
     async fn source_xml(&self) -> Result<String, CloneError> {
@@ -838,7 +842,94 @@ impl Job<'_> {
         sources: &[Endpoint],
         sinks: &[Endpoint],
     ) -> Result<CopyTotals, CloneError> {
-        let profile = &self.spec.profile;
+        Copier {
+            profile: &self.spec.profile,
+            cancel: &self.cancel,
+            report: self.report.clone(),
+            base: self.view(JobPhase::Copying, Vec::new()),
+            tag: &self.tag,
+        }
+        .copy_all(plan, sources, sinks)
+        .await
+    }
+}
+
+/// Writes an NVRAM file at `dest` on `dst`, never overwriting (`set -C`).
+/// It is recorded as an image of `pool` first, so an undo removes it like
+/// the disks.
+pub(crate) async fn write_nvram(
+    dst: &HostLink,
+    pool: &str,
+    dest: &str,
+    data: &[u8],
+    made: &mut Made,
+    journal: &mut Journal,
+) -> Result<(), CloneError> {
+    use tokio::io::AsyncWriteExt;
+    let to = RemotePath::new(dest).map_err(step("copying NVRAM"))?;
+    let dst = dst.fresh().await?;
+    let file = Resource::Image {
+        host: dst.name.clone(),
+        path: to.as_str().into(),
+        pool: pool.to_string(),
+    };
+    note(journal, made, file.clone()).map_err(journal_err)?;
+    made.nvram = Some(file);
+    let write = format!(
+        "set -C; umask 077; cat > {}",
+        crate::transport::quote::quote(to.as_str())
+    );
+    let mut stream = dst
+        .session
+        .exec_stream(&write)
+        .await
+        .map_err(step("writing the NVRAM copy"))?;
+    stream
+        .write_all(data)
+        .await
+        .map_err(step("writing the NVRAM copy"))?;
+    let exit = stream
+        .finish()
+        .await
+        .map_err(step("writing the NVRAM copy"))?;
+    if !exit.success() {
+        return Err(CloneError::Step {
+            step: "writing the NVRAM copy",
+            message: exit.describe(),
+        });
+    }
+    Ok(())
+}
+
+/// The copy phase of a job (clone or restore): every disk at once under
+/// one bandwidth limit, progress 4 times a second, then the read-back.
+pub(crate) struct Copier<'a> {
+    pub profile: &'a Profile,
+    pub cancel: &'a CancellationToken,
+    pub report: Report,
+    /// The job's view; the copy sets its phase, disks and rate.
+    pub base: JobView,
+    /// The job's tag, for the log.
+    pub tag: &'a str,
+}
+
+impl Copier<'_> {
+    fn phase(&self, phase: JobPhase) {
+        tracing::info!(job = %self.tag, ?phase, "{} phase", self.base.kind);
+        let mut v = self.base.clone();
+        v.phase = phase;
+        (self.report)(Update::View(v));
+    }
+
+    /// Copies each disk from its source to its sink, reporting progress,
+    /// and verifies by reading the copies back when the profile asks.
+    pub(crate) async fn copy_all<O: OpenSource>(
+        &self,
+        plan: &TargetPlan,
+        sources: &[O],
+        sinks: &[Endpoint],
+    ) -> Result<CopyTotals, CloneError> {
+        let profile = self.profile;
         let throttle = Throttle::from_limit(profile.bandwidth_limit);
         let connections = usize::from(profile.connections);
         let opts = CopyOptions {
@@ -864,16 +955,19 @@ impl Job<'_> {
         // Stops the ticker too if this future is dropped midway.
         let _stop_on_drop = stop_ticker.clone().drop_guard();
         let copies = plan.disks.iter().enumerate().map(|(i, _)| {
-            let job = CopyJob::new(opts.clone())
-                .with_progress(progress[i].clone())
-                .with_throttle(throttle.clone())
-                .with_cancel(self.cancel.child_token());
             let (from, to) = (sources[i].clone(), sinks[i].clone());
+            let job = CopyJob::new(CopyOptions {
+                window: from.window(),
+                ..opts.clone()
+            })
+            .with_progress(progress[i].clone())
+            .with_throttle(throttle.clone())
+            .with_cancel(self.cancel.child_token());
             async move {
                 let pair = || {
                     let (from, to) = (from.clone(), to.clone());
                     async move {
-                        let s = NbdSource::new(from.pool(connections, true).await?);
+                        let s = from.open(connections).await?;
                         let k = NbdSink::new(to.pool(connections, true).await?, true);
                         Ok::<_, BlockError>((s, k))
                     }
@@ -907,7 +1001,7 @@ impl Job<'_> {
         if !profile.verify {
             for (_, out, _) in &done {
                 let _ = out.sink.pool().close().await;
-                let _ = out.source.pool().close().await;
+                O::close(&out.source).await;
             }
             return Ok(totals);
         }
@@ -934,7 +1028,7 @@ impl Job<'_> {
                 });
             }
             let _ = out.sink.pool().close().await;
-            let _ = out.source.pool().close().await;
+            O::close(&out.source).await;
         }
         totals.verified = true;
         Ok(totals)
@@ -952,7 +1046,8 @@ impl Job<'_> {
         use tracing::Instrument;
         let targets: Vec<String> = plan.disks.iter().map(|d| d.target.clone()).collect();
         let progress = progress.to_vec();
-        let base = self.view(phase, Vec::new());
+        let mut base = self.base.clone();
+        base.phase = phase;
         let report = self.report.clone();
         let task = async move {
             let mut rate = RateEstimator::new(Duration::from_secs(3));
@@ -1010,7 +1105,7 @@ impl Job<'_> {
 /// the write itself (about a fifth of a clone's CPU on the lab). A pool
 /// whose file system has no O_DIRECT (tmpfs) refuses that; it then gets
 /// the ordinary cached export.
-async fn start_sink(dir: &RunDir, spec: ExportSpec) -> Result<QemuNbd, RemoteError> {
+pub(crate) async fn start_sink(dir: &RunDir, spec: ExportSpec) -> Result<QemuNbd, RemoteError> {
     let direct = ExportSpec {
         direct_io: true,
         ..spec.clone()

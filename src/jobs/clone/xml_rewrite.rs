@@ -51,6 +51,17 @@ pub fn rewrite_domain(
     let mut report = RewriteReport::default();
     let root = &mut doc.root;
 
+    if plan.keep_identity {
+        // The same machine again: only where its files are changes.
+        if let Some(devices) = root.child_mut("devices") {
+            disks::apply(devices, &domain, plan, &mut report);
+        }
+        firmware::nvram(root, plan.nvram_path.as_deref(), &mut report);
+        return Ok(Rewritten {
+            xml: doc.to_xml(),
+            report,
+        });
+    }
     identity::apply(root, &plan.new_name, &new_uuid, &mut report)?;
     if let Some(devices) = root.child_mut("devices") {
         disks::apply(devices, &domain, plan, &mut report);

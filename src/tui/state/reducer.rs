@@ -42,6 +42,8 @@ impl AppState {
                     d.scroll = 0;
                 }
             }
+            // The TUI has no restore dialog yet: headless asks for these.
+            Event::RestoreValidation { .. } => {}
             Event::HostInfo { host, info } => {
                 if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
                     h.info = Some(info);
@@ -65,6 +67,9 @@ impl AppState {
                         "job {id}: cloned as {} ({})",
                         r.new_name, r.new_uuid
                     ));
+                }
+                JobResult::Restored(r) => {
+                    self.set_status(format!("job {id}: restored as {} ({})", r.name, r.uuid));
                 }
                 JobResult::Failed { message, .. } => {
                     self.set_error(format!("job {id} failed: {message}"))

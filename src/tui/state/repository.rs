@@ -452,15 +452,17 @@ impl AppState {
         {
             return Err(format!("new name: {why}"));
         }
-        Ok(Action::StartRestore(crate::model::RestoreRequest {
+        Ok(Action::StartRestore(crate::jobs::restore::RestoreRequest {
             repo: b.path.clone().into(),
             snapshot: f.snapshot.clone(),
             to,
             new_name: (!f.keep_identity).then(|| name.to_string()),
             keep_identity: f.keep_identity,
-            profile: None,
+            // Restores use clone profiles; "default" is what headless uses.
+            profile: "default".into(),
+            format: None,
             start: false,
-            passphrase: b.passphrase.clone(),
+            unlock: std::sync::Arc::new(crate::backend::repo::unlock_from(b.passphrase.as_ref())),
         }))
     }
 

@@ -31,17 +31,27 @@ pub async fn gather(
         host: source.host().to_string(),
         source: e,
     };
-    let dst_err = |e| ValidationError::Dest {
-        host: dest.host().to_string(),
-        source: e,
-    };
-
     let vm_name = req.vm.clone();
     let source_facts = source
         .call(move |c| read_source(c, &vm_name))
         .await
         .map_err(src_err)?;
+    gather_dest(source_facts, source.host(), dest, dest_ssh, req).await
+}
 
+/// The destination's facts for a source known already: a VM read from a
+/// host, or one described by a snapshot (restore). Read-only.
+pub async fn gather_dest(
+    source_facts: SourceFacts,
+    source_host: &str,
+    dest: &HostWorker,
+    dest_ssh: &Session,
+    req: &ValidationRequest,
+) -> Result<Facts, ValidationError> {
+    let dst_err = |e| ValidationError::Dest {
+        host: dest.host().to_string(),
+        source: e,
+    };
     let guest = source_facts
         .vm
         .as_ref()
@@ -92,7 +102,7 @@ pub async fn gather(
     }
 
     Ok(Facts {
-        source_host: source.host().to_string(),
+        source_host: source_host.to_string(),
         dest_host: dest.host().to_string(),
         source: source_facts,
         dest: dest_facts,

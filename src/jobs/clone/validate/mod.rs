@@ -28,7 +28,7 @@ pub mod targets;
 
 pub use error::ValidationError;
 pub use facts::{DestFacts, Facts, NetworkFact, PoolFacts, RunningLoad, SourceFacts};
-pub use gather::gather;
+pub use gather::{gather, gather_dest};
 pub use report::{CheckItem, CheckStatus, ValidationReport, ids};
 pub use request::{
     DEFAULT_SPACE_MARGIN, DEFAULT_VCPU_RATIO, MAX_NAME_LEN, ValidationRequest, name_problem,

@@ -22,6 +22,10 @@ pub struct RewritePlan {
     /// the file). Required when the domain has an NVRAM path.
     pub nvram_path: Option<String>,
     pub tpm: TpmPolicy,
+    /// The same machine again (a restore for disaster recovery): name,
+    /// UUID, MACs and devices stay as they are; only the disk and NVRAM
+    /// paths change. Then `new_name` and `new_uuid` must be the domain's own.
+    pub keep_identity: bool,
 }
 
 impl RewritePlan {
@@ -34,6 +38,7 @@ impl RewritePlan {
             mac_policy: MacPolicy::Fresh,
             nvram_path: None,
             tpm: TpmPolicy::Refuse,
+            keep_identity: false,
         }
     }
 }
@@ -129,7 +134,16 @@ impl RewritePlan {
     /// unless every check passes.
     pub(super) fn validate(&self, domain: &DomainSummary) -> Result<(), RewriteError> {
         check_name(&self.new_name)?;
-        if self.new_uuid.is_nil() || domain.uuid.as_deref() == Some(&self.new_uuid.to_string()) {
+        if self.keep_identity {
+            let same_uuid = domain.uuid.as_deref() == Some(&self.new_uuid.to_string());
+            if self.new_name != domain.name || !same_uuid {
+                return Err(RewriteError::InvalidPlan(
+                    "keeping the identity needs the domain's own name and UUID".into(),
+                ));
+            }
+        } else if self.new_uuid.is_nil()
+            || domain.uuid.as_deref() == Some(&self.new_uuid.to_string())
+        {
             return Err(RewriteError::UuidNotNew(self.new_uuid));
         }
         if let Some(p) = &self.nvram_path {

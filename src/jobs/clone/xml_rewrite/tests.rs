@@ -968,3 +968,44 @@ proptest! {
         assert_rest_identical(&src, &out.xml, mask_multi);
     }
 }
+
+/// A restore with --keep-identity: the same name, UUID and MACs; only the
+/// disk paths move.
+#[test]
+fn keep_identity_changes_only_the_paths() {
+    let mut plan = multi_plan();
+    plan.new_name = "multi01".into();
+    plan.new_uuid = Uuid::parse_str("0d3c7a2e-5b1f-4c9e-8a7d-6e5f4c3b2a19").unwrap();
+    plan.mac_policy = MacPolicy::Preserve;
+    plan.keep_identity = true;
+    let out = rewrite_domain(MULTI, &plan, &mut rng()).unwrap();
+    let (src, dst) = (parse(MULTI), parse(&out.xml));
+    assert_eq!(dst.child("name").unwrap().text(), "multi01");
+    assert_eq!(
+        dst.child("uuid").unwrap().text(),
+        src.child("uuid").unwrap().text()
+    );
+    let macs = |root: &Element| -> Vec<String> {
+        root.child("devices")
+            .unwrap()
+            .elements()
+            .filter(|e| e.name() == "interface")
+            .filter_map(|i| i.child("mac").and_then(|m| m.attr("address")))
+            .map(|a| a.to_string())
+            .collect()
+    };
+    assert_eq!(macs(&dst), macs(&src));
+    assert_eq!(macs(&dst).len(), 2);
+    assert_eq!(
+        disk(&dst, "vda")
+            .child("source")
+            .unwrap()
+            .attr("file")
+            .as_deref(),
+        Some("/var/lib/libvirt/images/multi01-clone-root.qcow2")
+    );
+
+    // A different name or UUID is refused: that would not be the same machine.
+    plan.new_uuid = new_uuid();
+    assert!(rewrite_domain(MULTI, &plan, &mut rng()).is_err());
+}

@@ -1,0 +1,463 @@
+//! The restore job: open the repository and the snapshot, validate as a
+//! clone does (the snapshot stands in for the source host), create fresh
+//! images on the destination and export them writable with qemu-nbd, copy
+//! every disk from the repository through the pipeline (holes stay holes),
+//! read back and compare, write the NVRAM, then define the rewritten
+//! domain. Anything that fails or is cancelled is undone in reverse; the
+//! journal covers an app that dies.
+
+use super::checks;
+use super::facts::{restore_format, source_facts};
+use super::{RestoreReport, RestoreRequest, default_name};
+use crate::config::profile::Profile;
+use crate::jobs::clone::run::{
+    CloneError, Copier, Endpoint, HostLink, Made, OpenSource, Report, Update, disk_format,
+    image_format, journal_err, note, start_sink, step, unix_now, write_nvram,
+};
+use crate::jobs::clone::validate::{self, TargetPlan, ValidationRequest};
+use crate::jobs::clone::xml_rewrite::{self, MacPolicy, RewritePlan};
+use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::model::{Checklist, JobPhase, JobView};
+use crate::pipeline::{BlockError, SnapshotSource};
+use crate::remote::qemu_nbd::ExportSpec;
+use crate::remote::{Image, RunDir};
+use crate::repo::{Repo, SnapshotInfo};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Everything one restore needs besides the destination host.
+pub struct RestoreSpec {
+    pub job_id: u64,
+    pub request: RestoreRequest,
+    pub profile: Profile,
+    /// Where the job journal goes (`<data dir>/journal`).
+    pub journal_dir: PathBuf,
+}
+
+/// A snapshot disk as a copy source: nothing to connect, nothing to close.
+#[derive(Clone)]
+struct FromRepo(SnapshotSource);
+
+impl OpenSource for FromRepo {
+    type Source = SnapshotSource;
+    async fn open(&self, _connections: usize) -> Result<SnapshotSource, BlockError> {
+        Ok(self.0.clone())
+    }
+    async fn close(_source: &SnapshotSource) {}
+    fn window(&self) -> u64 {
+        self.0.window()
+    }
+}
+
+/// Opens the repository (key derivation included) and finds the snapshot,
+/// on the blocking pool.
+pub async fn open_snapshot(req: &RestoreRequest) -> Result<(Arc<Repo>, SnapshotInfo), CloneError> {
+    let (path, unlock, query) = (req.repo.clone(), req.unlock.clone(), req.snapshot.clone());
+    tokio::task::spawn_blocking(move || {
+        let repo = Repo::open(&path, &unlock)?;
+        let snap = repo.load_snapshot(&query)?;
+        Ok::<_, crate::repo::RepoError>((Arc::new(repo), snap))
+    })
+    .await
+    .map_err(step("opening the repository"))?
+    .map_err(step("opening the repository"))
+}
+
+struct Job<'a> {
+    spec: &'a RestoreSpec,
+    dst: &'a HostLink,
+    report: Report,
+    cancel: CancellationToken,
+    tag: String,
+    repo: Arc<Repo>,
+    snap: SnapshotInfo,
+    /// The restored VM's name.
+    name: String,
+    /// The destination pool the images go to.
+    pool: String,
+}
+
+impl Job<'_> {
+    fn view(&self, phase: JobPhase) -> JobView {
+        JobView {
+            id: self.spec.job_id,
+            kind: "restore".into(),
+            vm: self.snap.manifest.vm.clone(),
+            from: format!("snapshot {}", self.snap.id),
+            to: self.spec.request.to.clone(),
+            phase,
+            disks: Vec::new(),
+            rate_bytes_per_sec: 0.0,
+            eta_secs: None,
+            message: None,
+            queue_position: None,
+        }
+    }
+
+    fn phase(&self, phase: JobPhase) {
+        tracing::info!(job = %self.tag, ?phase, "restore phase");
+        (self.report)(Update::View(self.view(phase)));
+    }
+
+    fn check_cancel(&self) -> Result<(), CloneError> {
+        if self.cancel.is_cancelled() {
+            Err(CloneError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The validation request of a restore: the snapshot's VM restored as
+/// `name` into the profile's pool (else the host's) in `format`.
+fn validation_request(
+    vm: &str,
+    name: &str,
+    p: &Profile,
+    host_pool: &str,
+    format: xml_rewrite::DiskFormat,
+) -> ValidationRequest {
+    let pool = p.pool.as_deref().unwrap_or(host_pool);
+    let mut v = ValidationRequest::new(vm, name, pool);
+    v.space_margin = p.space_margin;
+    v.format = format;
+    v
+}
+
+/// The restore's checklist: the clone's checks over the snapshot's VM and
+/// the destination, plus the restore's own (chunks present, UUID free).
+/// Read-only on the destination and the repository.
+pub async fn check(
+    spec: &RestoreSpec,
+    dst: &HostLink,
+    repo: &Arc<Repo>,
+    snap: &SnapshotInfo,
+) -> Result<(Checklist, ValidationRequest, validate::Facts), CloneError> {
+    let req = &spec.request;
+    let m = &snap.manifest;
+    let name = restored_name(req, &m.vm);
+    let format = restore_format(req.format, m, disk_format(spec.profile.format));
+    let vreq = validation_request(&m.vm, &name, &spec.profile, &dst.pool, format);
+    let source = source_facts(m, format);
+    let origin = format!("snapshot {} ({} on {})", snap.id, m.vm, m.host);
+    let facts = validate::gather_dest(source, &origin, &dst.worker, &dst.session, &vreq)
+        .await
+        .map_err(step("validating"))?;
+    let mut checklist = validate::check(&vreq, &facts);
+    let chunks = {
+        let (repo, id, m) = (repo.clone(), snap.id.to_string(), m.clone());
+        tokio::task::spawn_blocking(move || checks::chunks_present(&repo, &id, &m))
+            .await
+            .map_err(step("checking the snapshot"))?
+            .map_err(step("checking the snapshot"))?
+    };
+    checklist.items.push(chunks);
+    if req.keep_identity {
+        let uuid = m.vm_uuid.clone();
+        let taken = dst
+            .worker
+            .call(move |c| match c.lookup_domain_by_uuid_string(&uuid) {
+                Ok(d) => d.name().map(Some),
+                Err(e) if e.code().is(virt::error::ErrorNumber::NoDomain) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await
+            .map_err(step("validating"))?;
+        checklist
+            .items
+            .push(checks::uuid_free(&m.vm_uuid, taken.as_deref(), &dst.name));
+    }
+    Ok((checklist, vreq, facts))
+}
+
+/// The name the restored VM gets.
+pub fn restored_name(req: &RestoreRequest, vm: &str) -> String {
+    if req.keep_identity {
+        return vm.to_string();
+    }
+    req.new_name.clone().unwrap_or_else(|| default_name(vm))
+}
+
+/// Runs one restore to the end, from the snapshot [`open_snapshot`] found
+/// (or failed to). On error or cancel, everything it created on the
+/// destination is removed before it returns (the journal keeps what could
+/// not be removed for the next start).
+pub async fn run(
+    spec: &RestoreSpec,
+    opened: Result<(Arc<Repo>, SnapshotInfo), CloneError>,
+    dst: &HostLink,
+    report: Report,
+    cancel: CancellationToken,
+) -> Result<RestoreReport, CloneError> {
+    let tag = format!("r{}", spec.job_id);
+    (report)(Update::View(JobView {
+        id: spec.job_id,
+        kind: "restore".into(),
+        vm: String::new(),
+        from: format!("snapshot {}", spec.request.snapshot),
+        to: spec.request.to.clone(),
+        phase: JobPhase::Validating,
+        disks: Vec::new(),
+        rate_bytes_per_sec: 0.0,
+        eta_secs: None,
+        message: None,
+        queue_position: None,
+    }));
+    let (repo, snap) = opened?;
+    let (checklist, vreq, facts) = check(spec, dst, &repo, &snap).await?;
+    (report)(Update::Checklist(checklist.clone()));
+    if !checklist.ok() {
+        return Err(CloneError::Invalid(checklist));
+    }
+    let job = Job {
+        spec,
+        dst,
+        report,
+        cancel,
+        tag,
+        name: vreq.new_name.clone(),
+        pool: vreq.dest_pool.clone(),
+        repo,
+        snap,
+    };
+    job.phase(JobPhase::Validating);
+    let plan = validate::planned_targets(&vreq, &facts)
+        .ok_or_else(|| CloneError::Step {
+            step: "planning",
+            message: "validation found no VM or pool to plan with".into(),
+        })?
+        .map_err(step("planning"))?;
+    job.check_cancel()?;
+    let mut journal = Journal::create(
+        &spec.journal_dir,
+        JournalEntry {
+            job_id: job.tag.clone(),
+            kind: "restore".into(),
+            started: unix_now(),
+            summary: format!(
+                "snapshot {} of {} to {} as {}",
+                job.snap.id, job.snap.manifest.vm, spec.request.to, job.name
+            ),
+            resources: Vec::new(),
+        },
+    )
+    .map_err(journal_err)?;
+    let mut made = Made::default();
+    match job.copy_and_define(&plan, &mut made, &mut journal).await {
+        Ok(mut done) => {
+            done.checklist = checklist;
+            journal.finish().map_err(journal_err)?;
+            job.phase(JobPhase::Done);
+            Ok(done)
+        }
+        Err(e) => {
+            let phase = if matches!(e, CloneError::Cancelled) {
+                JobPhase::Cancelled
+            } else {
+                JobPhase::Failed
+            };
+            // Only the destination has anything of this job.
+            match made.undo_on(dst, dst).await {
+                Ok(()) => {
+                    let _ = journal.finish();
+                }
+                Err(left) => {
+                    tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
+                }
+            }
+            job.phase(phase);
+            Err(e)
+        }
+    }
+}
+
+impl Job<'_> {
+    async fn copy_and_define(
+        &self,
+        plan: &TargetPlan,
+        made: &mut Made,
+        journal: &mut Journal,
+    ) -> Result<RestoreReport, CloneError> {
+        let (spec, dst) = (self.spec, self.dst);
+        let m = &self.snap.manifest;
+        self.phase(JobPhase::Preparing);
+        // Every disk the domain copies must have its data in the snapshot.
+        let mut sources = Vec::new();
+        for d in &plan.disks {
+            let index = m
+                .disks
+                .iter()
+                .find(|i| i.target == d.target)
+                .ok_or_else(|| CloneError::Step {
+                    step: "planning",
+                    message: format!("the snapshot holds no data for disk {}", d.target),
+                })?;
+            let source = SnapshotSource::new(self.repo.clone(), Arc::new(index.clone()));
+            sources.push(FromRepo(source));
+        }
+
+        let dst_dir = RunDir::create(dst.session.clone(), &self.tag)
+            .await
+            .map_err(step("preparing the destination"))?;
+        note(
+            journal,
+            made,
+            Resource::RemoteDir {
+                host: dst.name.clone(),
+                path: dst_dir.path().as_str().into(),
+            },
+        )
+        .map_err(journal_err)?;
+        let mut sinks = Vec::new();
+        for (d, src) in plan.disks.iter().zip(&sources) {
+            let file = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
+            let image = Image::create(
+                dst.session.clone(),
+                dst.worker.clone(),
+                &self.pool,
+                &file,
+                image_format(d.format),
+                src.0.disk().virtual_size,
+            )
+            .await
+            .map_err(step("creating the destination image"))?;
+            note(
+                journal,
+                made,
+                Resource::Image {
+                    host: dst.name.clone(),
+                    path: image.path().as_str().into(),
+                    pool: self.pool.clone(),
+                },
+            )
+            .map_err(journal_err)?;
+            let export =
+                ExportSpec::writable(image.path().clone(), image_format(d.format), &d.target);
+            made.images.push(image);
+            let nbd = start_sink(&dst_dir, export)
+                .await
+                .map_err(step("exporting the destination image"))?;
+            sinks.push(Endpoint {
+                conn: dst.conn.clone(),
+                socket: nbd.socket().clone(),
+                export: nbd.export_name().to_string(),
+            });
+            made.dst_nbd.push(nbd);
+        }
+        made.dst_dir = Some(dst_dir);
+        self.check_cancel()?;
+
+        let totals = Copier {
+            profile: &spec.profile,
+            cancel: &self.cancel,
+            report: self.report.clone(),
+            base: self.view(JobPhase::Copying),
+            tag: &self.tag,
+        }
+        .copy_all(plan, &sources, &sinks)
+        .await?;
+        made.release_on(dst, dst)
+            .await
+            .map_err(|message| CloneError::Step {
+                step: "stopping the NBD exports",
+                message,
+            })?;
+        self.check_cancel()?;
+
+        if let Some(n) = &plan.nvram {
+            match self.nvram_data().await? {
+                Some(data) => write_nvram(dst, &self.pool, &n.path, &data, made, journal).await?,
+                // Not in the snapshot: libvirt makes a fresh one from the
+                // template at the first start.
+                None => tracing::info!(job = %self.tag, "the snapshot has no NVRAM to restore"),
+            }
+        }
+
+        self.phase(JobPhase::Defining);
+        let keep = spec.request.keep_identity;
+        let uuid = if keep {
+            uuid::Uuid::parse_str(&m.vm_uuid).map_err(step("reading the snapshot's UUID"))?
+        } else {
+            uuid::Uuid::new_v4()
+        };
+        let xml = {
+            let mut rp = RewritePlan::new(&self.name, uuid);
+            rp.disks = plan.rewrite_disks();
+            rp.nvram_path = plan.nvram.as_ref().map(|n| n.path.clone());
+            rp.keep_identity = keep;
+            rp.mac_policy = if keep || spec.profile.preserve_macs {
+                MacPolicy::Preserve
+            } else {
+                MacPolicy::Fresh
+            };
+            let mut rng = rand::rng();
+            xml_rewrite::rewrite_domain(&m.domain_xml, &rp, &mut rng)
+                .map_err(step("rewriting the domain XML"))?
+                .xml
+        };
+        let domain = Resource::Domain {
+            host: dst.name.clone(),
+            name: self.name.clone(),
+        };
+        note(journal, made, domain).map_err(journal_err)?;
+        let start = spec.profile.start || spec.request.start;
+        dst.fresh()
+            .await?
+            .worker
+            .call(move |c| {
+                let d = c.define_domain_xml(&xml)?;
+                if start {
+                    d.create()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(step("defining the restored VM"))?;
+        let disks: Vec<String> = made
+            .images
+            .drain(..)
+            .map(|i| i.keep().as_str().to_string())
+            .collect();
+        Ok(RestoreReport {
+            checklist: Checklist::default(),
+            snapshot: self.snap.id.to_string(),
+            vm: m.vm.clone(),
+            source_host: m.host.clone(),
+            name: self.name.clone(),
+            uuid: uuid.to_string(),
+            keep_identity: keep,
+            bytes_moved: totals.moved,
+            bytes_stored: totals.stored,
+            bytes_skipped: totals.skipped,
+            retries: totals.retries,
+            verified: totals.verified,
+            started: start,
+            disks,
+        })
+    }
+
+    /// The NVRAM file's bytes from the snapshot: its chunk, or zeros when
+    /// it was all zero; None when the snapshot has none.
+    async fn nvram_data(&self) -> Result<Option<Vec<u8>>, CloneError> {
+        let Some(n) = self.snap.manifest.nvram.clone() else {
+            return Ok(None);
+        };
+        let size = usize::try_from(n.size).map_err(step("reading the snapshot's NVRAM"))?;
+        let Some(id) = n.chunk else {
+            return Ok(Some(vec![0u8; size]));
+        };
+        let repo = self.repo.clone();
+        let data = tokio::task::spawn_blocking(move || repo.read_chunk(&id))
+            .await
+            .map_err(step("reading the snapshot's NVRAM"))?
+            .map_err(step("reading the snapshot's NVRAM"))?;
+        if data.len() != size {
+            return Err(CloneError::Step {
+                step: "reading the snapshot's NVRAM",
+                message: format!("{} bytes, the snapshot says {size}", data.len()),
+            });
+        }
+        Ok(Some(data))
+    }
+}
