@@ -558,3 +558,31 @@ pub async fn recover(
     remove_scratch(session, worker, pool, &scratch).await?;
     Ok(ended)
 }
+
+/// The NBD socket of `domain`'s running pull backup, `Some("")` for a
+/// backup without a unix socket, `None` when no backup job runs.
+pub async fn active_socket(
+    worker: &HostWorker,
+    domain: &str,
+) -> Result<Option<String>, RemoteError> {
+    let name = domain.to_string();
+    let xml = worker
+        .call(move |c| {
+            let dom = c.lookup_domain_by_name(&name)?;
+            if !dom.is_active()? {
+                return Ok(None);
+            }
+            match ffi::backup_xml(&dom) {
+                Ok(x) => Ok(Some(x)),
+                Err(e) if e.code().is(ErrorNumber::NoDomainBackup) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(xml.map(|x| {
+        xml::parse_backup_xml(&x)
+            .ok()
+            .and_then(|i| i.socket)
+            .unwrap_or_default()
+    }))
+}
