@@ -38,9 +38,9 @@ pub(super) async fn validate(
 }
 
 /// The message the detail view shows for how the job ended.
-fn job_error(r: &JobResult) -> Option<String> {
+pub(super) fn job_error(r: &JobResult) -> Option<String> {
     match r {
-        JobResult::Cloned(_) => None,
+        JobResult::Cloned(_) | JobResult::Exported(_) => None,
         JobResult::Failed { message, .. } => Some(message.clone()),
         JobResult::Cancelled => Some("cancelled".into()),
     }

@@ -22,12 +22,24 @@ pub(super) fn send(events: &mpsc::UnboundedSender<Event>, id: u64, update: Detai
 
 /// The view of a job waiting in the queue.
 pub(super) fn queued_view(id: u64, req: &CloneRequest, position: usize) -> JobView {
+    queued_view_of(id, "clone", &req.vm, &req.from, &req.to, position)
+}
+
+/// The view of any kind of job waiting in the queue.
+pub(super) fn queued_view_of(
+    id: u64,
+    kind: &str,
+    vm: &str,
+    from: &str,
+    to: &str,
+    position: usize,
+) -> JobView {
     JobView {
         id,
-        kind: "clone".into(),
-        vm: req.vm.clone(),
-        from: req.from.clone(),
-        to: req.to.clone(),
+        kind: kind.into(),
+        vm: vm.into(),
+        from: from.into(),
+        to: to.into(),
         phase: JobPhase::Queued,
         disks: Vec::new(),
         rate_bytes_per_sec: 0.0,
@@ -45,7 +57,17 @@ pub(super) fn unstarted(
     message: String,
     result: JobResult,
 ) {
-    let mut view = queued_view(id, req, 0);
+    unstarted_view(events, queued_view(id, req, 0), message, result);
+}
+
+/// As [`unstarted`], from the job's queued view.
+pub(super) fn unstarted_view(
+    events: &mpsc::UnboundedSender<Event>,
+    mut view: JobView,
+    message: String,
+    result: JobResult,
+) {
+    let id = view.id;
     view.phase = match result {
         JobResult::Cancelled => JobPhase::Cancelled,
         _ => JobPhase::Failed,

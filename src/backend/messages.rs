@@ -47,6 +47,8 @@ pub enum Action {
     ValidateClone(CloneRequest),
     /// Validate again and, if nothing fails, start the clone job.
     StartClone(CloneRequest),
+    /// Queue an export of a VM into a repository (docs/export.md).
+    StartExport(crate::jobs::export::ExportRequest),
     /// Write a user profile named `name` with the settings of profile
     /// `from`; `replace` allows replacing a user profile of that name
     /// (built-in names are always refused). Answered by
@@ -130,6 +132,7 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub enum JobResult {
     Cloned(crate::jobs::clone::run::CloneReport),
+    Exported(Box<crate::jobs::export::ExportReport>),
     Failed {
         message: String,
         /// The pre-flight checklist, when that is what stopped the job.

@@ -1,12 +1,10 @@
 //! `kvm-clone clone`: validate, run and report one clone job.
 
-use super::{HEADLESS_TIMEOUT, load};
+use super::load;
 use color_eyre::eyre::{Result, eyre};
 use kvm_clone::backend::messages::{Action, Event};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
-use kvm_clone::model::ConnState;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,38 +71,9 @@ pub async fn clone(
         task,
     } = backend::spawn(loaded, backend::Options::default());
     // Both hosts must be up with libvirt before the job can start.
-    let mut ready = std::collections::BTreeSet::new();
-    let mut states: BTreeMap<String, ConnState> = BTreeMap::new();
-    let wait = tokio::time::sleep(HEADLESS_TIMEOUT);
-    tokio::pin!(wait);
-    while ready.len() < 2 {
-        tokio::select! {
-            _ = &mut wait => {
-                let why: Vec<String> = states
-                    .iter()
-                    .map(|(h, s)| format!("{h}: {}{}", s.label(), s.reason().map(|r| format!(" ({r})")).unwrap_or_default()))
-                    .collect();
-                eprintln!("kvm-clone: hosts not ready after {}s: {}", HEADLESS_TIMEOUT.as_secs(), why.join("; "));
-                let _ = actions.send(Action::Quit);
-                return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
-            }
-            ev = events.recv() => match ev {
-                None | Some(Event::Stopped) => return Err(eyre!("the backend stopped")),
-                Some(Event::Host(h)) => {
-                    let failed = !matches!(h.state, ConnState::Up | ConnState::Connecting | ConnState::Idle | ConnState::Unreachable { .. });
-                    if failed && (h.name == request.from || h.name == request.to) {
-                        eprintln!("kvm-clone: {}: {}: {}", h.name, h.state.label(), h.state.reason().unwrap_or(""));
-                        let _ = actions.send(Action::Quit);
-                        return Ok(std::process::ExitCode::from(exit::UNREACHABLE));
-                    }
-                    states.insert(h.name.clone(), h.state);
-                }
-                Some(Event::Vms { host, .. }) if host == request.from || host == request.to => {
-                    ready.insert(host);
-                }
-                Some(_) => {}
-            }
-        }
+    let hosts = [request.from.as_str(), request.to.as_str()];
+    if let Some(code) = super::wait::hosts_ready(&hosts, &actions, &mut events).await? {
+        return Ok(std::process::ExitCode::from(code));
     }
     if dry_run {
         return dry_run_report(&actions, &mut events, request, json, task).await;

@@ -94,12 +94,9 @@ pub fn path_for(data_dir: &Path, repo: &str, host: &str, vm: &str) -> PathBuf {
             })
             .collect()
     };
-    data_dir.join("export-resume").join(format!(
-        "{}-{}-{}",
-        clean(repo),
-        clean(host),
-        clean(vm)
-    ))
+    data_dir
+        .join("export-resume")
+        .join(format!("{}-{}-{}", clean(repo), clean(host), clean(vm)))
 }
 
 /// Reads a resume state; `None` when there is none, or when it belongs to

@@ -135,7 +135,10 @@ impl Reader {
                 Err(e) => return Err(step("reading")(e)),
             };
             let Some(delay) = backoff.next() else {
-                return Err(step("reading")(format!("{}: {err} (retries used up)", self.target)));
+                return Err(step("reading")(format!(
+                    "{}: {err} (retries used up)",
+                    self.target
+                )));
             };
             attempt += 1;
             self.counters.retries.fetch_add(1, Relaxed);
@@ -473,7 +476,11 @@ impl Job<'_> {
 
     /// `size mtime` of each image file, for an offline resume.
     async fn stamps(&self, disks: &[DiskJob]) -> Result<Vec<FileStamp>, ExportError> {
-        let host = self.host.fresh().await.map_err(step("reading the images"))?;
+        let host = self
+            .host
+            .fresh()
+            .await
+            .map_err(step("reading the images"))?;
         let mut out = Vec::new();
         for d in disks {
             let cmd = crate::transport::quote::Command::new("stat")
@@ -556,7 +563,9 @@ impl Job<'_> {
         let all_qcow2 = p.disks.iter().all(|d| d.format == "qcow2");
         let want_checkpoints = p.live && spec.profile.incremental && all_qcow2;
         if p.live && spec.profile.incremental && !all_qcow2 {
-            warnings.push("not every disk is qcow2: no checkpoint, every export reads everything".into());
+            warnings.push(
+                "not every disk is qcow2: no checkpoint, every export reads everything".into(),
+            );
         }
         let existing = if want_checkpoints {
             checkpoint::list(&host.worker, &req.vm)
@@ -641,14 +650,30 @@ impl Job<'_> {
                 job_id: self.tag.clone(),
                 kind: "export".into(),
                 started: unix_now(),
-                summary: format!("export of {} on {} to {}", req.vm, req.from, req.repo.display()),
+                summary: format!(
+                    "export of {} on {} to {}",
+                    req.vm,
+                    req.from,
+                    req.repo.display()
+                ),
                 resources: Vec::new(),
             },
         )
         .map_err(step("journal"))?;
         let mut made = Made::default();
         let result = self
-            .read_and_commit(&p, &host, base, incremental, done, stamps, &mut made, &mut journal, want_checkpoints, &resume_path)
+            .read_and_commit(
+                &p,
+                &host,
+                base,
+                incremental,
+                done,
+                stamps,
+                &mut made,
+                &mut journal,
+                want_checkpoints,
+                &resume_path,
+            )
             .await;
         match result {
             Ok(mut r) => {
@@ -737,9 +762,17 @@ impl Job<'_> {
             };
             made.dir = Some(dir);
             let dir = made.dir.as_ref().ok_or(ExportError::Cancelled)?;
-            let b = PullBackup::begin_with(dir, host.worker.clone(), &req.vm, &targets, &host.pool, &self.tag, &opts)
-                .await
-                .map_err(step("starting the backup job"))?;
+            let b = PullBackup::begin_with(
+                dir,
+                host.worker.clone(),
+                &req.vm,
+                &targets,
+                &host.pool,
+                &self.tag,
+                &opts,
+            )
+            .await
+            .map_err(step("starting the backup job"))?;
             made.checkpoint = new_checkpoint.clone();
             if let Some(why) = b.fallback() {
                 full_read_reason = Some(why.to_string());
@@ -818,9 +851,14 @@ impl Job<'_> {
             Base::Parent => Reuse::Parent,
             Base::Resume => Reuse::Done,
         };
-        let exports = p.disks.iter().zip(&endpoints).zip(&counters).map(|((d, ep), c)| {
-            self.export_disk(d, ep.clone(), c.clone(), &shared, reuse_from, trust_offline)
-        });
+        let exports = p
+            .disks
+            .iter()
+            .zip(&endpoints)
+            .zip(&counters)
+            .map(|((d, ep), c)| {
+                self.export_disk(d, ep.clone(), c.clone(), &shared, reuse_from, trust_offline)
+            });
         let results = futures::future::join_all(exports).await;
         stop_ticker.cancel();
         let _ = ticker.await;
@@ -829,10 +867,12 @@ impl Job<'_> {
             outcomes.push(r?);
         }
         self.check_cancel()?;
-        made.release(host).await.map_err(|message| ExportError::Step {
-            step: "ending the backup job",
-            message,
-        })?;
+        made.release(host)
+            .await
+            .map_err(|message| ExportError::Step {
+                step: "ending the backup job",
+                message,
+            })?;
 
         // NVRAM: a small file, stored whole as one chunk.
         let nvram = match &p.nvram {
@@ -896,7 +936,10 @@ impl Job<'_> {
         self.check_cancel()?;
         self.phase(JobPhase::Defining, Some("committing the snapshot".into()));
         let repo = p.repo.clone();
-        let id = blocking("committing the snapshot", move || repo.commit_snapshot(&manifest)).await?;
+        let id = blocking("committing the snapshot", move || {
+            repo.commit_snapshot(&manifest)
+        })
+        .await?;
         // Committed: the new checkpoint is the snapshot's now.
         let kept = made.checkpoint.take();
         let mut warnings = Vec::new();
@@ -940,7 +983,11 @@ impl Job<'_> {
 
     /// Reads the NVRAM file over SSH and stores it as one chunk (none when
     /// all zero). Returns the copy and the bytes it added to the repository.
-    async fn store_nvram(&self, repo: &Arc<Repo>, path: &str) -> Result<(NvramCopy, u64), ExportError> {
+    async fn store_nvram(
+        &self,
+        repo: &Arc<Repo>,
+        path: &str,
+    ) -> Result<(NvramCopy, u64), ExportError> {
         let from = RemotePath::new(path).map_err(step("reading NVRAM"))?;
         let host = self.host.fresh().await.map_err(step("reading NVRAM"))?;
         let cmd = crate::transport::quote::Command::new("cat")
@@ -1070,7 +1117,10 @@ impl Job<'_> {
     ) -> Result<DiskOutcome, ExportError> {
         let profile = &self.spec.profile;
         let connections = usize::from(profile.connections).max(1);
-        let pool = ep.connect(connections).await.map_err(step("connecting NBD"))?;
+        let pool = ep
+            .connect(connections)
+            .await
+            .map_err(step("connecting NBD"))?;
         let dirty_ctx = ep
             .opts
             .extra_contexts
@@ -1099,7 +1149,16 @@ impl Job<'_> {
             report: self.report.clone(),
         };
         let out = self
-            .export_chunks(d, &reader, dirty_ctx, size, &counters, sh, reuse, trust_offline)
+            .export_chunks(
+                d,
+                &reader,
+                dirty_ctx,
+                size,
+                &counters,
+                sh,
+                reuse,
+                trust_offline,
+            )
             .await;
         reader.close().await;
         out
@@ -1134,12 +1193,10 @@ impl Job<'_> {
                 Reuse::Nothing => None,
                 Reuse::Parent => {
                     let idx = parent_disk?;
-                    Some(
-                        match idx.chunks.binary_search_by_key(&i, |c| c.index) {
-                            Ok(k) => Known::Chunk(idx.chunks[k].id),
-                            Err(_) => Known::Zero,
-                        },
-                    )
+                    Some(match idx.chunks.binary_search_by_key(&i, |c| c.index) {
+                        Ok(k) => Known::Chunk(idx.chunks[k].id),
+                        Err(_) => Known::Zero,
+                    })
                 }
                 Reuse::Done => match sh.done.get(&d.target, i)? {
                     Some(id) => Some(Known::Chunk(id)),
@@ -1175,7 +1232,15 @@ impl Job<'_> {
             };
             let first = pos / geo.chunk_size;
             let count = len.div_ceil(geo.chunk_size);
-            let planned = plan::classify(geo, first, count, &alloc, dirty.as_deref(), trust_offline, known);
+            let planned = plan::classify(
+                geo,
+                first,
+                count,
+                &alloc,
+                dirty.as_deref(),
+                trust_offline,
+                known,
+            );
             let mut settled: Vec<(u64, Option<ChunkId>)> = Vec::new();
             let mut reads = Vec::new();
             for (i, a) in planned {
@@ -1276,7 +1341,11 @@ impl Job<'_> {
                 Some(repo.store_chunk(&buf)?)
             };
             let line = [(index, stored.as_ref().map(|s| s.id))];
-            if let Err(e) = log.lock().unwrap_or_else(PoisonError::into_inner).append(&target, &line) {
+            if let Err(e) = log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .append(&target, &line)
+            {
                 tracing::warn!("resume state not updated: {e}");
             }
             Ok(stored)

@@ -66,6 +66,9 @@ impl AppState {
                         r.new_name, r.new_uuid
                     ));
                 }
+                JobResult::Exported(r) => {
+                    self.set_status(format!("job {id}: exported as snapshot {}", r.snapshot));
+                }
                 JobResult::Failed { message, .. } => {
                     self.set_error(format!("job {id} failed: {message}"))
                 }
