@@ -148,6 +148,8 @@ pub async fn clone(
                             }
                             exit::CANCELLED
                         }
+                        // Not a clone's result: this command started no export.
+                        JobResult::Exported(_) => exit::FAILED,
                     };
                     break code;
                 }

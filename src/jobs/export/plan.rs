@@ -115,7 +115,7 @@ pub fn is_zero(buf: &[u8]) -> bool {
     let mut words = buf.chunks_exact(16);
     let body = words
         .by_ref()
-        .all(|c| <[u8; 16]>::try_from(c).map_or(false, |w| u128::from_ne_bytes(w) == 0));
+        .all(|c| <[u8; 16]>::try_from(c).is_ok_and(|w| u128::from_ne_bytes(w) == 0));
     body && words.remainder().iter().all(|&b| b == 0)
 }
 

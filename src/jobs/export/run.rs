@@ -340,9 +340,10 @@ pub async fn run(
     // Held for the whole run: a prune waits, so no chunk this export relies
     // on disappears under it.
     let repo = prepared.repo.clone();
-    let lock = blocking("locking the repository", move || repo.lock_shared()).await?;
-    let result = job.export(prepared, clock).await;
-    drop(lock);
+    let result = {
+        let _lock = blocking("locking the repository", move || repo.lock_shared()).await?;
+        job.export(prepared, clock).await
+    };
     match &result {
         Ok(_) => job.phase(JobPhase::Done, None),
         Err(ExportError::Cancelled) => job.phase(JobPhase::Cancelled, None),
