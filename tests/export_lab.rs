@@ -157,8 +157,19 @@ impl LiveVm {
 
     /// Writes through the running qemu (HMP qemu-io on the disk's device).
     fn write(&self, pattern: u8, offset_mib: u64, len_mib: u64) {
-        let cmd =
-            format!("qemu-io -d virtio-disk0 \"write -P {pattern:#x} {offset_mib}M {len_mib}M\"");
+        // The device by its QOM path from `info block`: the node itself is
+        // locked by the device.
+        let info = lab().virsh(
+            "alpha",
+            &["qemu-monitor-command", &self.name, "--hmp", "info block"],
+        );
+        let device = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Attached to:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no device in {info}"))
+            .to_string();
+        let cmd = format!("qemu-io -d {device} \"write -P {pattern:#x} {offset_mib}M {len_mib}M\"");
         let out = lab().virsh(
             "alpha",
             &["qemu-monitor-command", &self.name, "--hmp", &cmd],
