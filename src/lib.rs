@@ -10,6 +10,8 @@
 //! - [`libvirt`]: libvirt reached through that SSH connection, one thread per host.
 //! - [`nbd`]: the NBD client of the block data plane.
 //! - [`remote`]: the host-side NBD endpoints (qemu-nbd, pull backups, images).
+//! - [`repo`]: the export repository: encrypted, deduplicated chunks and
+//!   snapshot manifests.
 //! - [`pipeline`]: block copy from a source to a sink (throttle, hash,
 //!   progress, retry and resume), over NBD.
 //! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
@@ -26,6 +28,7 @@ pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod remote;
+pub mod repo;
 pub mod transport;
 pub mod tui;
 pub mod xml;

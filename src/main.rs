@@ -23,6 +23,10 @@ fn main() -> Result<std::process::ExitCode> {
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),
             Some(Command::Export(args)) => cli::export(cli.config.as_deref(), args).await,
+            Some(Command::Repo(cmd)) => ok(cli::repo(cmd).await),
+            Some(Command::Snapshots(args)) => ok(cli::snapshots(args).await),
+            Some(Command::Verify(args)) => cli::verify(args).await,
+            Some(Command::Prune(args)) => cli::prune(args).await,
             Some(Command::Vms { host, json }) => {
                 ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
             }

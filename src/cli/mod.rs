@@ -67,6 +67,15 @@ pub enum Command {
     },
     /// Jobs run so far, newest first; `stats`, `delete` and `compact` (docs/history.md).
     History(history::HistoryArgs),
+    /// Repository commands: `repo init PATH` (docs/repository-format.md).
+    Repo(repository::RepoCommand),
+    /// List a repository's snapshots, newest first.
+    Snapshots(repository::SnapshotsArgs),
+    /// Check a repository: every referenced chunk exists; with --read-data,
+    /// each one decrypts and matches its id. Exit code 5 on damage.
+    Verify(repository::VerifyArgs),
+    /// Remove snapshots outside a retention policy, then unreferenced chunks.
+    Prune(repository::PruneArgs),
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -113,9 +122,12 @@ mod export;
 mod history;
 mod inventory;
 mod profiles;
+mod repository;
+mod unlock;
 mod wait;
 pub use clone::clone;
 pub use export::export;
 pub use history::history;
 pub use inventory::{hosts, vms};
 pub use profiles::profiles;
+pub use repository::{prune, repo, snapshots, verify};

@@ -4,6 +4,7 @@
 pub mod history;
 pub mod hosts;
 pub mod profiles;
+pub mod repository;
 pub mod table;
 pub mod vms;
 
