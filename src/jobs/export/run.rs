@@ -107,7 +107,8 @@ struct Counters {
 struct Reader {
     endpoint: Endpoint,
     connections: usize,
-    pool: RwLock<(u64, NbdPool)>,
+    /// Shared, so the pool's round-robin spreads requests over every connection.
+    pool: RwLock<(u64, Arc<NbdPool>)>,
     retry: RetryPolicy,
     counters: Arc<Counters>,
     target: String,
@@ -119,7 +120,7 @@ impl Reader {
     /// as the profile allows.
     async fn with_retry<T, F, Fut>(&self, op: F) -> Result<T, ExportError>
     where
-        F: Fn(NbdPool) -> Fut,
+        F: Fn(Arc<NbdPool>) -> Fut,
         Fut: std::future::Future<Output = Result<T, BlockError>>,
     {
         let mut backoff = self.retry.backoff();
@@ -153,7 +154,7 @@ impl Reader {
             let mut g = self.pool.write().await;
             if g.0 == generation {
                 match self.endpoint.connect(self.connections).await {
-                    Ok(p) => *g = (generation + 1, p),
+                    Ok(p) => *g = (generation + 1, Arc::new(p)),
                     // The next attempt fails again and counts against the retries.
                     Err(e) => tracing::warn!(disk = %self.target, error = %e, "reconnect failed"),
                 }
@@ -1138,7 +1139,7 @@ impl Job<'_> {
         let reader = Reader {
             endpoint: ep,
             connections,
-            pool: RwLock::new((0, pool)),
+            pool: RwLock::new((0, Arc::new(pool))),
             retry: RetryPolicy {
                 attempts: profile.retry.attempts.saturating_sub(1),
                 initial: profile.retry.initial,
