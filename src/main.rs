@@ -22,6 +22,7 @@ fn main() -> Result<std::process::ExitCode> {
             Some(Command::Hosts { json }) => ok(cli::hosts(cli.config.as_deref(), json).await),
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),
+            Some(Command::Export(args)) => cli::export(cli.config.as_deref(), args).await,
             Some(Command::Repo(cmd)) => ok(cli::repo(cmd).await),
             Some(Command::Snapshots(args)) => cli::snapshots(args).await,
             Some(Command::Verify(args)) => cli::verify(args).await,

@@ -404,15 +404,3 @@ pub struct VerifyView {
     /// One line per damage: snapshot, VM, disk, offset and what is wrong.
     pub problems: Vec<String>,
 }
-
-/// An export asked for by a front end.
-#[derive(Debug, Clone)]
-pub struct ExportRequest {
-    pub from: String,
-    pub vm: String,
-    pub repo: std::path::PathBuf,
-    pub profile: String,
-    /// The repository's passphrase, when the operator typed one; otherwise
-    /// the profile's source or `KVM_CLONE_PASSPHRASE`.
-    pub passphrase: Option<crate::backend::messages::Secret>,
-}

@@ -425,3 +425,51 @@ async fn close_disconnects_and_other_handles_see_closed() {
         Err(NbdError::OutOfBounds { .. })
     ));
 }
+
+/// A dirty bitmap served by qemu-nbd (`-B`), negotiated with
+/// base:allocation: both maps come back, each for its own context.
+#[tokio::test]
+async fn dirty_bitmap_context_beside_allocation() {
+    use kvm_clone::nbd::proto::STATE_DIRTY;
+    let dir = tempfile::tempdir().unwrap();
+    let img = qcow2(dir.path(), "a.qcow2", 64 * MIB);
+    // Data before the bitmap exists is allocated but clean.
+    qemu_io(&img, &["write -P 0x11 0 8M"]);
+    let out = std::process::Command::new("qemu-img")
+        .args(["bitmap", "--add"])
+        .arg(&img)
+        .arg("b0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "qemu-img bitmap: {out:?}");
+    qemu_io(&img, &["write -P 0x22 20M 1M", "write -P 0x33 40M 64k"]);
+    let nbd = QemuNbd::serve(dir.path(), &img, &["-B", "b0", "-r"]);
+    let ctx_name = "qemu:dirty-bitmap:b0".to_string();
+    let opts = ConnectOptions {
+        extra_contexts: vec![ctx_name.clone(), "qemu:dirty-bitmap:nope".into()],
+        ..ConnectOptions::default()
+    };
+    let client = nbd.connect(opts).await.unwrap();
+    assert!(client.info().has_allocation());
+    let ctx = client
+        .info()
+        .context_id(&ctx_name)
+        .expect("bitmap negotiated");
+    assert_eq!(client.info().context_id("qemu:dirty-bitmap:nope"), None);
+    let dirty = kvm_clone::nbd::status_map(&client, ctx, 0, 64 * MIB)
+        .await
+        .unwrap();
+    let dirty_ranges: Vec<(u64, u64)> = dirty
+        .iter()
+        .filter(|e| e.flags & STATE_DIRTY != 0)
+        .map(|e| (e.offset, e.length))
+        .collect();
+    // qemu tracks at its granularity (64 KiB for qcow2's default clusters).
+    assert_eq!(dirty_ranges, vec![(20 * MIB, MIB), (40 * MIB, 64 * 1024)]);
+    assert_eq!(dirty.iter().map(|e| e.length).sum::<u64>(), 64 * MIB);
+    // The allocation map still answers through the old API.
+    let alloc = extents(&client, 0, 64 * MIB).await.unwrap();
+    assert_eq!(alloc[0].kind, ExtentKind::Data);
+    assert_eq!(alloc[0].length, 8 * MIB);
+    client.close().await.unwrap();
+}

@@ -27,8 +27,6 @@ impl fmt::Debug for Secret {
 /// What a front end asks of the backend.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Export a VM to a repository (queued like a clone).
-    StartExport(crate::model::ExportRequest),
     /// Read a repository's snapshots: [`Event::Repo`], or
     /// [`Event::RepoLocked`] when it needs (another) passphrase.
     RepoOpen {
@@ -79,6 +77,8 @@ pub enum Action {
     ValidateRestore(crate::jobs::restore::RestoreRequest),
     /// Queue a restore job from a repository snapshot (it validates first).
     StartRestore(crate::jobs::restore::RestoreRequest),
+    /// Queue an export of a VM into a repository (docs/export.md).
+    StartExport(crate::jobs::export::ExportRequest),
     /// Write a user profile named `name` with the settings of profile
     /// `from`; `replace` allows replacing a user profile of that name
     /// (built-in names are always refused). Answered by
@@ -189,6 +189,7 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub enum JobResult {
     Cloned(crate::jobs::clone::run::CloneReport),
+    Exported(Box<crate::jobs::export::ExportReport>),
     Failed {
         message: String,
         /// The pre-flight checklist, when that is what stopped the job.
@@ -202,7 +203,7 @@ impl JobResult {
     /// The message the detail view shows for how the job ended.
     pub fn error_message(&self) -> Option<String> {
         match self {
-            JobResult::Cloned(_) | JobResult::Restored(_) => None,
+            JobResult::Cloned(_) | JobResult::Restored(_) | JobResult::Exported(_) => None,
             JobResult::Failed { message, .. } => Some(message.clone()),
             JobResult::Cancelled => Some("cancelled".into()),
         }

@@ -3,6 +3,7 @@
 //! receive [`messages::Event`]s; nothing else crosses.
 
 mod clone;
+mod export;
 mod history_feed;
 mod host;
 mod job_id;

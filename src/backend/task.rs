@@ -3,6 +3,7 @@
 
 use super::Options;
 use super::clone;
+use super::export;
 use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::job_watch;
@@ -12,6 +13,7 @@ use crate::config::profile::Profile;
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::jobs::clone::run::HostLink;
 use crate::jobs::detail::DetailUpdate;
+use crate::jobs::export::ExportRequest;
 use crate::jobs::journal::Journal;
 use crate::jobs::queue::Queue;
 use crate::jobs::recover;
@@ -44,6 +46,8 @@ struct Backend {
     requests: std::collections::BTreeMap<u64, (CloneRequest, Profile)>,
     /// The same for restore jobs.
     restores: std::collections::BTreeMap<u64, (RestoreRequest, Profile)>,
+    /// The same for export jobs.
+    exports: std::collections::BTreeMap<u64, (ExportRequest, Profile)>,
     /// Queue places last sent, so only changes are sent again.
     positions: HashMap<u64, usize>,
     history: HistoryFeed,
@@ -74,6 +78,7 @@ pub(super) async fn run(
         queue: Queue::default(),
         requests: Default::default(),
         restores: Default::default(),
+        exports: Default::default(),
         positions: HashMap::new(),
         history,
         repos: Default::default(),
@@ -217,6 +222,7 @@ impl Backend {
             Action::StartClone(req) => self.start_clone(req),
             Action::ValidateRestore(req) => self.validate_restore(req),
             Action::StartRestore(req) => self.start_restore(req),
+            Action::StartExport(req) => self.start_export(req),
             Action::SaveProfile {
                 name,
                 from,
@@ -232,11 +238,6 @@ impl Backend {
                 let feed = self.history.clone();
                 tokio::spawn(async move { feed.detail(id).await });
             }
-            // Wired when the export and restore modules land.
-            Action::StartExport(_) => self.error(
-                None,
-                "export and restore are not available in this build".into(),
-            ),
             Action::RepoOpen { path, passphrase } => {
                 super::repo::open(&self.repos, path, passphrase, self.events.clone())
             }
@@ -407,12 +408,84 @@ impl Backend {
         self.schedule();
     }
 
+    /// Queues an export job with the profile as it is now (the built-in
+    /// `quick-backup` unless the request names another).
+    fn start_export(&mut self, req: ExportRequest) {
+        if self.find(&req.from).is_none() {
+            return self.error(None, format!("no host named {:?}", req.from));
+        }
+        let profile = match export::find_profile(&req.profile) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.from), format!("cannot export {}: {e}", req.vm)),
+        };
+        self.enqueue_export(req, profile);
+    }
+
+    fn enqueue_export(&mut self, req: ExportRequest, profile: Profile) {
+        let id = super::job_id::next();
+        self.queue.push(id, [req.from.as_str()]);
+        let place = self.queue.positions().len();
+        self.positions.insert(id, place);
+        let _ = self.events.send(Event::Job(export_view(id, &req, place)));
+        job_watch::stamp(&self.events, id, JobPhase::Queued);
+        self.exports.insert(id, (req, profile));
+        while self.exports.len() > REQUESTS_KEPT {
+            self.exports.pop_first();
+        }
+        self.schedule();
+    }
+
+    /// Starts a queued export job in its own task.
+    fn spawn_export(&mut self, id: u64) {
+        let Some((req, profile)) = self.exports.get(&id).cloned() else {
+            return;
+        };
+        let Some(slot) = self.find(&req.from).map(|h| h.live_slot()) else {
+            self.queue.finish(id);
+            let message = format!("no host named {:?}", req.from);
+            let failed = JobResult::Failed {
+                message: message.clone(),
+                checklist: None,
+            };
+            return job_watch::unstarted_view(
+                &self.events,
+                export_view(id, &req, 0),
+                message,
+                failed,
+            );
+        };
+        let cancel = CancellationToken::new();
+        let (events, ended, token) = (self.events.clone(), self.job_ended.clone(), cancel.clone());
+        let history = self.history.clone();
+        let task = async move {
+            let slots = [(req.from.clone(), slot.clone()), (req.from.clone(), slot)];
+            match links(&slots).await {
+                Ok((source, _)) => {
+                    export::run_job(id, req, profile, source, token, events, history).await
+                }
+                Err(message) => {
+                    let message = format!("cannot export {}: {message}", req.vm);
+                    let failed = JobResult::Failed {
+                        message: message.clone(),
+                        checklist: None,
+                    };
+                    job_watch::unstarted_view(&events, export_view(id, &req, 0), message, failed);
+                }
+            }
+            let _ = ended.send(id);
+        };
+        let task = tokio::spawn(task.instrument(tracing::info_span!("job", id)));
+        self.jobs.insert(id, (cancel, task));
+    }
+
     /// Starts what the limits allow, and tells the waiting jobs their place.
     fn schedule(&mut self) {
         for id in self.queue.startable() {
             self.positions.remove(&id);
             if self.restores.contains_key(&id) {
                 self.spawn_restore(id);
+            } else if self.exports.contains_key(&id) {
+                self.spawn_export(id);
             } else {
                 self.spawn_clone(id);
             }
@@ -430,6 +503,8 @@ impl Backend {
             } else if let Some((req, _)) = self.restores.get(&id) {
                 let view = restore::queued_view(id, req, place);
                 let _ = self.events.send(Event::Job(view));
+            } else if let Some((req, _)) = self.exports.get(&id) {
+                let _ = self.events.send(Event::Job(export_view(id, req, place)));
             }
         }
     }
@@ -439,12 +514,14 @@ impl Backend {
     fn cancel_job(&mut self, id: u64) {
         if self.queue.remove(id) {
             self.positions.remove(&id);
+            let message = "cancelled before it started".to_string();
             if let Some((req, _)) = self.requests.get(&id) {
-                let message = "cancelled before it started".to_string();
                 job_watch::unstarted(&self.events, id, req, message, JobResult::Cancelled);
             } else if let Some((req, _)) = self.restores.get(&id) {
-                let message = "cancelled before it started".to_string();
                 let view = restore::queued_view(id, req, 0);
+                job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
+            } else if let Some((req, _)) = self.exports.get(&id) {
+                let view = export_view(id, req, 0);
                 job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
             }
             return self.schedule();
@@ -470,10 +547,13 @@ impl Backend {
                 tracing::info!(job = id, "retrying as a new job");
                 self.enqueue(req, profile);
             }
-            None => self.error(
-                None,
-                format!("job {id} is not known to this run; start it again"),
-            ),
+            None => match self.exports.get(&id).cloned() {
+                Some((req, profile)) => self.enqueue_export(req, profile),
+                None => self.error(
+                    None,
+                    format!("job {id} is not known to this run; start it again"),
+                ),
+            },
         }
     }
 
@@ -667,6 +747,12 @@ impl Backend {
         }
         let _ = self.events.send(Event::Stopped);
     }
+}
+
+/// The queued view of an export job.
+fn export_view(id: u64, req: &ExportRequest, place: usize) -> crate::model::JobView {
+    let repo = req.repo.display().to_string();
+    job_watch::queued_view_of(id, "export", &req.vm, &req.from, &repo, place)
 }
 
 /// How long a clone waits for its hosts' libvirt to be reachable (SSH may

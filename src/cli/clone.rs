@@ -116,8 +116,8 @@ pub async fn clone(
                     exit::FAILED
                 }
             }
-            // Not a clone's: only a restore reports it.
-            JobResult::Restored(_) => exit::FAILED,
+            // Not a clone's result: this command started no restore or export.
+            JobResult::Restored(_) | JobResult::Exported(_) => exit::FAILED,
             JobResult::Cancelled => {
                 if json {
                     print_clone_json(Some(id), None, Some("cancelled"), None)?;

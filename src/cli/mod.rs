@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a VM into a repository (incremental, deduplicated, encrypted; docs/export.md).
+    Export(export::ExportArgs),
     /// List the job profiles (built-in and yours) with their source.
     Profiles {
         /// Print JSON (docs/json.md) instead of a table.
@@ -126,6 +128,7 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
 }
 
 mod clone;
+mod export;
 mod history;
 mod inventory;
 mod profiles;
@@ -134,6 +137,7 @@ mod restore;
 mod unlock;
 mod wait;
 pub use clone::clone;
+pub use export::export;
 pub use history::history;
 pub use inventory::{hosts, vms};
 pub use profiles::profiles;

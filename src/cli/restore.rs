@@ -193,7 +193,7 @@ fn report(id: u64, request: &RestoreRequest, result: JobResult, json: bool) -> R
             }
         }
         // Not a restore's: only a clone reports it.
-        JobResult::Cloned(_) => exit::FAILED,
+        JobResult::Cloned(_) | JobResult::Exported(_) => exit::FAILED,
         JobResult::Cancelled => {
             if json {
                 print_json(Some(id), None, Some("cancelled"), None)?;

@@ -4,6 +4,7 @@
 
 pub mod clone;
 pub mod detail;
+pub mod export;
 pub mod extract;
 pub mod history;
 pub mod journal;

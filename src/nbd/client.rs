@@ -33,6 +33,10 @@ pub struct ConnectOptions {
     pub export_name: String,
     /// Negotiate `base:allocation` so [`NbdClient::block_status`] works.
     pub want_allocation: bool,
+    /// Further meta contexts to ask for by exact name, e.g. the dirty
+    /// bitmap of an incremental backup (`qemu:dirty-bitmap:backup-vda`);
+    /// read them with [`NbdClient::block_status_of`].
+    pub extra_contexts: Vec<String>,
     /// Requests in flight at once (at least 1).
     pub max_in_flight: usize,
     /// Largest read or write payload; also capped by the server's maximum
@@ -58,6 +62,7 @@ impl Default for ConnectOptions {
         Self {
             export_name: String::new(),
             want_allocation: true,
+            extra_contexts: Vec::new(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_payload: DEFAULT_MAX_PAYLOAD,
             request_timeout: None,
@@ -116,7 +121,13 @@ impl NbdClient {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let info = handshake::negotiate(&mut io, &opts.export_name, opts.want_allocation).await?;
+        let info = handshake::negotiate_with(
+            &mut io,
+            &opts.export_name,
+            opts.want_allocation,
+            &opts.extra_contexts,
+        )
+        .await?;
         let max_io = opts.max_payload.min(info.block_size.max).max(1);
         let max_in_flight = u32::try_from(opts.max_in_flight.clamp(1, 1 << 16)).unwrap_or(16);
         let (rd, wr) = tokio::io::split(io);
@@ -262,10 +273,29 @@ impl NbdClient {
         offset: u64,
         length: u32,
     ) -> Result<Vec<BlockStatusDescriptor>, NbdError> {
-        if self.inner.info.allocation_context.is_none() {
+        let Some(ctx) = self.inner.info.allocation_context else {
             return Err(unsupported(
                 Command::BlockStatus,
                 "base:allocation was not negotiated",
+            ));
+        };
+        self.block_status_of(ctx, offset, length).await
+    }
+
+    /// Block status of the negotiated meta context `context` (an id from
+    /// [`ExportInfo`]) from `offset`; the descriptors may cover less than
+    /// `length` (never more, never 0). With several contexts negotiated,
+    /// the server answers for each; only `context`'s answer is returned.
+    pub async fn block_status_of(
+        &self,
+        context: u32,
+        offset: u64,
+        length: u32,
+    ) -> Result<Vec<BlockStatusDescriptor>, NbdError> {
+        if !self.inner.info.context_ids().contains(&context) {
+            return Err(unsupported(
+                Command::BlockStatus,
+                "that meta context was not negotiated",
             ));
         }
         self.check_range(offset, length)?;
@@ -273,7 +303,11 @@ impl NbdClient {
             .submit(Command::BlockStatus, 0, offset, length, Vec::new(), false)
             .await?
         {
-            Completed::Extents(e) => Ok(e),
+            Completed::Extents(all) => all
+                .into_iter()
+                .find(|(c, _)| *c == context)
+                .map(|(_, d)| d)
+                .ok_or_else(|| ProtocolError::MissingBlockStatus.into()),
             _ => Err(ProtocolError::MissingBlockStatus.into()),
         }
     }
@@ -386,11 +420,11 @@ impl NbdClient {
                 cookie = cookie.wrapping_add(1);
             }
             st.next_cookie = cookie;
-            let context = inner.info.allocation_context;
+            let contexts = inner.info.context_ids();
             st.pending.insert(
                 cookie,
                 Pending {
-                    reply: ReplyState::new(command, offset, length, context),
+                    reply: ReplyState::new(command, offset, length, contexts),
                     fast_zero,
                     tx,
                     _permit: permit,

@@ -44,7 +44,7 @@ pub enum ProtocolError {
     BadMetaContextReply(usize),
     #[error("server selected an unrequested meta context")]
     UnrequestedMetaContext,
-    #[error("server selected more than one meta context")]
+    #[error("server selected a meta context twice")]
     DuplicateMetaContext,
     #[error("bad reply magic {0:#010x}")]
     BadReplyMagic(u32),

@@ -152,6 +152,58 @@ pub async fn extents(
     Ok(all)
 }
 
+/// A region of an export with the raw flags of one meta context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusExtent {
+    pub offset: u64,
+    pub length: u64,
+    pub flags: u32,
+}
+
+/// The status map of meta context `context` (e.g. a dirty bitmap) over
+/// `offset..offset+length`, adjacent regions with equal flags merged.
+/// Asks in steps of at most [`BLOCK_STATUS_STEP`]; callers bound `length`
+/// to keep the map small.
+pub async fn status_map(
+    client: &NbdClient,
+    context: u32,
+    offset: u64,
+    length: u64,
+) -> Result<Vec<StatusExtent>, NbdError> {
+    let size = client.size();
+    let end = offset
+        .checked_add(length)
+        .filter(|&end| end <= size)
+        .ok_or(NbdError::OutOfBounds {
+            offset,
+            length,
+            size,
+        })?;
+    let mut out: Vec<StatusExtent> = Vec::new();
+    let mut pos = offset;
+    while pos < end {
+        let step = u32::try_from(end - pos)
+            .unwrap_or(u32::MAX)
+            .min(BLOCK_STATUS_STEP);
+        let descs = client.block_status_of(context, pos, step).await?;
+        for d in descs {
+            let e = StatusExtent {
+                offset: pos,
+                length: u64::from(d.length),
+                flags: d.flags,
+            };
+            pos += e.length;
+            match out.last_mut() {
+                Some(last) if last.flags == e.flags && last.offset + last.length == e.offset => {
+                    last.length += e.length
+                }
+                _ => out.push(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,12 +37,31 @@ pub struct ExportInfo {
     pub structured_replies: bool,
     /// Context id of `base:allocation`, when negotiated.
     pub allocation_context: Option<u32>,
+    /// The other meta contexts the server selected (e.g. a dirty bitmap),
+    /// as (name, id), in the order they were asked for.
+    pub extra_contexts: Vec<(String, u32)>,
 }
 
 impl ExportInfo {
     /// Whether `NBD_CMD_BLOCK_STATUS` for `base:allocation` is available.
     pub fn has_allocation(&self) -> bool {
         self.allocation_context.is_some()
+    }
+
+    /// The id of a negotiated extra meta context.
+    pub fn context_id(&self, name: &str) -> Option<u32> {
+        self.extra_contexts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+
+    /// Every negotiated meta context id.
+    pub fn context_ids(&self) -> Vec<u32> {
+        self.allocation_context
+            .into_iter()
+            .chain(self.extra_contexts.iter().map(|(_, id)| *id))
+            .collect()
     }
 }
 
@@ -52,6 +71,21 @@ pub async fn negotiate<T>(
     io: &mut T,
     export: &str,
     want_allocation: bool,
+) -> Result<ExportInfo, NbdError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    negotiate_with(io, export, want_allocation, &[]).await
+}
+
+/// As [`negotiate`], also asking for the meta contexts named in `extra`
+/// (e.g. `qemu:dirty-bitmap:backup-vda`). A server that does not know one
+/// leaves it out of [`ExportInfo::extra_contexts`].
+pub async fn negotiate_with<T>(
+    io: &mut T,
+    export: &str,
+    want_allocation: bool,
+    extra: &[String],
 ) -> Result<ExportInfo, NbdError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -74,11 +108,27 @@ where
         Err(refused) if soft_refusal(&refused) => false,
         Err(refused) => return Err(refused.into()),
     };
-    let allocation_context = if structured && want_allocation {
-        set_meta_context(io, export).await?
+    let mut queries: Vec<&str> = Vec::new();
+    if want_allocation {
+        queries.push(BASE_ALLOCATION);
+    }
+    queries.extend(extra.iter().map(String::as_str));
+    let selected = if structured && !queries.is_empty() {
+        set_meta_context(io, export, &queries).await?
     } else {
-        None
+        Vec::new()
     };
+    let allocation_context = selected
+        .iter()
+        .find(|(n, _)| n == BASE_ALLOCATION)
+        .map(|(_, id)| *id);
+    let extra_contexts: Vec<(String, u32)> = extra
+        .iter()
+        .filter_map(|name| {
+            let id = selected.iter().find(|(n, _)| n == name)?.1;
+            Some((name.clone(), id))
+        })
+        .collect();
 
     let (size, flags, block_size) = match go(io, export).await? {
         Ok(found) => found,
@@ -96,6 +146,7 @@ where
         block_size_from_server: block_size.is_some(),
         structured_replies: structured,
         allocation_context,
+        extra_contexts,
     })
 }
 
@@ -165,31 +216,37 @@ where
     }
 }
 
-/// Selects `base:allocation`; `None` when the server has no such context.
-async fn set_meta_context<T>(io: &mut T, export: &str) -> Result<Option<u32>, NbdError>
+/// Selects the `queries` (exact context names); returns the (name, id)
+/// pairs the server selected, empty when it refused softly.
+async fn set_meta_context<T>(
+    io: &mut T,
+    export: &str,
+    queries: &[&str],
+) -> Result<Vec<(String, u32)>, NbdError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let data = wire::encode_set_meta_context(export, &[BASE_ALLOCATION])?;
+    let data = wire::encode_set_meta_context(export, queries)?;
     send_option(io, OPT_SET_META_CONTEXT, &data).await?;
-    let mut context = None;
+    let mut selected: Vec<(String, u32)> = Vec::new();
     for _ in 0..MAX_REPLIES_PER_OPTION {
         let (header, payload) = read_reply(io, OPT_SET_META_CONTEXT).await?;
         match header.reply {
             REP_META_CONTEXT => {
                 let (id, name) = wire::decode_meta_context(&payload)?;
-                if name != BASE_ALLOCATION.as_bytes() {
+                let Some(query) = queries.iter().find(|q| q.as_bytes() == name) else {
                     return Err(ProtocolError::UnrequestedMetaContext.into());
-                }
-                if context.replace(id).is_some() {
+                };
+                if selected.iter().any(|(n, i)| n == query || *i == id) {
                     return Err(ProtocolError::DuplicateMetaContext.into());
                 }
+                selected.push(((*query).to_string(), id));
             }
-            REP_ACK if payload.is_empty() => return Ok(context),
+            REP_ACK if payload.is_empty() => return Ok(selected),
             r if r & REP_ERR_BIT != 0 => {
                 let refused = refusal(&header, &payload);
                 return if soft_refusal(&refused) {
-                    Ok(None)
+                    Ok(Vec::new())
                 } else {
                     Err(refused.into())
                 };

@@ -22,7 +22,7 @@ mod reply;
 
 pub use client::{ConnectOptions, NbdClient, ZeroFlags};
 pub use error::{NbdError, OptionRefused, ProtocolError, ServerError};
-pub use extents::{Extent, ExtentKind, ExtentWalker, extents};
+pub use extents::{Extent, ExtentKind, ExtentWalker, StatusExtent, extents, status_map};
 pub use handshake::ExportInfo;
 pub use proto::option::{BlockSize, TransmissionFlags};
 pub use proto::transmission::BlockStatusDescriptor;

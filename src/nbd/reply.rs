@@ -20,7 +20,8 @@ pub const MAX_CHUNKS_PER_REPLY: usize = 1 << 16;
 #[derive(Debug)]
 pub enum Completed {
     Data(Vec<u8>),
-    Extents(Vec<BlockStatusDescriptor>),
+    /// Block status: the descriptors of each context that answered, by id.
+    Extents(Vec<(u32, Vec<BlockStatusDescriptor>)>),
     Done,
 }
 
@@ -30,21 +31,21 @@ pub struct ReplyState {
     command: Command,
     offset: u64,
     length: u32,
-    /// The negotiated `base:allocation` context id, for block status.
-    context: Option<u32>,
+    /// The negotiated meta context ids, for block status.
+    contexts: Vec<u32>,
     /// Read data, zero-filled up front so holes need no work.
     buf: Vec<u8>,
     /// Request-relative (start, end) of each content chunk of a read.
     covered: Vec<(u64, u64)>,
     chunks: usize,
     error: Option<ServerError>,
-    extents: Option<Vec<BlockStatusDescriptor>>,
+    extents: Vec<(u32, Vec<BlockStatusDescriptor>)>,
 }
 
 impl ReplyState {
     /// `length` must have been checked by the caller (it sizes a read
     /// buffer).
-    pub fn new(command: Command, offset: u64, length: u32, context: Option<u32>) -> Self {
+    pub fn new(command: Command, offset: u64, length: u32, contexts: Vec<u32>) -> Self {
         let buf = if command == Command::Read {
             vec![0u8; length as usize]
         } else {
@@ -54,12 +55,12 @@ impl ReplyState {
             command,
             offset,
             length,
-            context,
+            contexts,
             buf,
             covered: Vec::new(),
             chunks: 0,
             error: None,
-            extents: None,
+            extents: Vec::new(),
         }
     }
 
@@ -121,10 +122,10 @@ impl ReplyState {
                 }
                 Ok(Completed::Data(self.buf))
             }
-            Command::BlockStatus => self
-                .extents
-                .map(Completed::Extents)
-                .ok_or_else(|| ProtocolError::MissingBlockStatus.into()),
+            Command::BlockStatus if self.extents.is_empty() => {
+                Err(ProtocolError::MissingBlockStatus.into())
+            }
+            Command::BlockStatus => Ok(Completed::Extents(self.extents)),
             _ => Ok(Completed::Done),
         }
     }
@@ -222,12 +223,13 @@ where
             let mut p = vec![0u8; h.length as usize];
             r.read_exact(&mut p).await?;
             let (ctx, descs) = wire::decode_block_status(&p, u64::from(state.length))?;
-            if Some(ctx) != state.context {
+            if !state.contexts.contains(&ctx) {
                 return Err(ProtocolError::UnknownMetaContext(ctx).into());
             }
-            if state.extents.replace(descs).is_some() {
+            if state.extents.iter().any(|(c, _)| *c == ctx) {
                 return Err(ProtocolError::DuplicateBlockStatus.into());
             }
+            state.extents.push((ctx, descs));
         }
         t if h.is_error() => {
             if h.length > MAX_ERROR_PAYLOAD {
@@ -263,14 +265,14 @@ mod tests {
 
     #[test]
     fn read_coverage_must_be_exact() {
-        let mut s = ReplyState::new(Command::Read, 100, 10, None);
+        let mut s = ReplyState::new(Command::Read, 100, 10, Vec::new());
         s.chunks = 2;
         s.covered = vec![(0, 6), (5, 10)];
         assert!(matches!(
             s.finish(),
             Err(NbdError::Protocol(ProtocolError::OverlappingChunks))
         ));
-        let mut s = ReplyState::new(Command::Read, 100, 10, None);
+        let mut s = ReplyState::new(Command::Read, 100, 10, Vec::new());
         s.chunks = 1;
         s.covered = vec![(0, 6)];
         assert!(matches!(
@@ -284,7 +286,7 @@ mod tests {
 
     #[test]
     fn relative_rejects_out_of_range() {
-        let s = ReplyState::new(Command::Read, 100, 10, None);
+        let s = ReplyState::new(Command::Read, 100, 10, Vec::new());
         assert_eq!(s.relative(100, 10), Ok(0));
         assert_eq!(s.relative(105, 5), Ok(5));
         assert!(s.relative(99, 1).is_err());

@@ -77,8 +77,12 @@ pub const REPLY_TYPE_ERROR_OFFSET: u16 = REPLY_TYPE_ERROR_BIT | 2;
 pub const STATE_HOLE: u32 = 1 << 0;
 pub const STATE_ZERO: u32 = 1 << 1;
 
-/// The only meta context this client asks for.
+/// The allocation meta context every copy asks for.
 pub const BASE_ALLOCATION: &str = "base:allocation";
+/// Prefix of qemu's dirty-bitmap meta contexts (`qemu:dirty-bitmap:<name>`).
+pub const DIRTY_BITMAP_PREFIX: &str = "qemu:dirty-bitmap:";
+/// `qemu:dirty-bitmap:*` status flag: the region changed since the bitmap began.
+pub const STATE_DIRTY: u32 = 1 << 0;
 
 /// Longest string (export name, message) the spec allows.
 pub const MAX_STRING: usize = 4096;

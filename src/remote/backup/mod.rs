@@ -11,11 +11,21 @@
 //! and error scraping. A full backup needs no checkpoint, so none is
 //! created and none can be left behind.
 //!
+//! An export asks for more ([`BackupOptions`]): a checkpoint created at the
+//! backup's point in time (`<domaincheckpoint>`, so the next export can be
+//! incremental), and an incremental backup from an earlier checkpoint
+//! (`<incremental>`): libvirt then exports each disk's dirty bitmap with
+//! it, as the NBD meta context `qemu:dirty-bitmap:backup-<target>`. A
+//! checkpoint that libvirt refuses as a base (deleted, or its bitmap lost)
+//! turns the backup into a full one, and the reason is kept
+//! ([`PullBackup::fallback`]). See [`checkpoint`] for listing and deleting.
+//!
 //! The job ends with `virDomainAbortJob` (the documented way to finish a
 //! pull backup), after checking that the domain's backup is still ours (its
 //! socket). libvirt then stops the NBD server and deletes the scratch files
 //! it created; [`PullBackup::end`] makes sure they are gone anyway.
 
+pub mod checkpoint;
 mod ffi;
 pub mod xml;
 
@@ -48,6 +58,29 @@ pub struct BackupDisk {
     pub export_name: String,
     /// `<pool dir>/kvm-clone.<tag>.<target>.scratch`.
     pub scratch: RemotePath,
+    /// The dirty bitmap of an incremental backup, exported as the NBD
+    /// meta context `qemu:dirty-bitmap:<bitmap>`.
+    pub bitmap: Option<String>,
+}
+
+impl BackupDisk {
+    /// The NBD meta context of the disk's dirty bitmap, when incremental.
+    pub fn dirty_context(&self) -> Option<String> {
+        self.bitmap
+            .as_ref()
+            .map(|b| format!("{}{b}", crate::nbd::proto::DIRTY_BITMAP_PREFIX))
+    }
+}
+
+/// What a backup asks of libvirt besides the export itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupOptions {
+    /// Create a checkpoint of this name with the backup (tracking the
+    /// exported disks), for the next incremental.
+    pub checkpoint: Option<String>,
+    /// Be incremental from this earlier checkpoint: its dirty bitmap comes
+    /// with each disk.
+    pub incremental: Option<String>,
 }
 
 /// A running pull-mode backup. End it with [`PullBackup::end`]; dropped
@@ -63,6 +96,10 @@ pub struct PullBackup {
     socket_dir: RemotePath,
     socket: RemotePath,
     disks: Vec<BackupDisk>,
+    /// The checkpoint the backup is incremental from, as libvirt took it.
+    incremental: Option<String>,
+    /// Why a requested incremental backup became a full one.
+    fallback: Option<String>,
     ended: bool,
 }
 
@@ -90,6 +127,23 @@ impl PullBackup {
         disks: &[&str],
         scratch_pool: &str,
         tag: &str,
+    ) -> Result<PullBackup, RemoteError> {
+        let opts = BackupOptions::default();
+        Self::begin_with(rundir, worker, domain, disks, scratch_pool, tag, &opts).await
+    }
+
+    /// As [`PullBackup::begin`], with a checkpoint and/or incremental from
+    /// an earlier one. When libvirt refuses the incremental base, the
+    /// backup is begun again as a full one (still creating the checkpoint)
+    /// and [`PullBackup::fallback`] says why.
+    pub async fn begin_with(
+        rundir: &RunDir,
+        worker: Arc<HostWorker>,
+        domain: &str,
+        disks: &[&str],
+        scratch_pool: &str,
+        tag: &str,
+        opts: &BackupOptions,
     ) -> Result<PullBackup, RemoteError> {
         check_label("job tag", tag)?;
         let fail = |reason: String| RemoteError::Backup {
@@ -168,12 +222,36 @@ impl PullBackup {
         }
         shell::run(&session, &script).await?;
 
-        let backup_xml = xml::backup_xml(socket.as_str(), &plans);
-        let name = domain.to_string();
-        worker
-            .call(move |c| ffi::backup_begin(&c.lookup_domain_by_name(&name)?, &backup_xml))
-            .await?;
-        tracing::info!(host = session.target(), domain, %socket, "pull backup started");
+        let cp_xml = opts
+            .checkpoint
+            .as_deref()
+            .map(|n| xml::checkpoint_xml(n, &plans));
+        let mut incremental = opts.incremental.clone();
+        let mut fallback = None;
+        loop {
+            let backup_xml = xml::backup_xml_from(socket.as_str(), &plans, incremental.as_deref());
+            let (name, cp) = (domain.to_string(), cp_xml.clone());
+            let begun = worker
+                .call(move |c| {
+                    ffi::backup_begin(&c.lookup_domain_by_name(&name)?, &backup_xml, cp.as_deref())
+                })
+                .await;
+            match begun {
+                Ok(()) => break,
+                // A broken or lost base: a full backup still works.
+                Err(crate::libvirt::LibvirtError::Call { source, .. }) if incremental.is_some() => {
+                    let base = incremental.take().unwrap_or_default();
+                    let why = format!(
+                        "checkpoint {base} cannot be used ({}); reading everything",
+                        source.message()
+                    );
+                    tracing::warn!(domain, "{why}");
+                    fallback = Some(why);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(host = session.target(), domain, %socket, incremental = ?incremental, checkpoint = ?opts.checkpoint, "pull backup started");
         let mut backup = PullBackup {
             session,
             worker,
@@ -182,6 +260,8 @@ impl PullBackup {
             socket_dir,
             socket,
             disks: Vec::new(),
+            incremental,
+            fallback,
             ended: false,
         };
         match backup.read_exports(exported).await {
@@ -219,14 +299,24 @@ impl PullBackup {
         wanted
             .into_iter()
             .map(|(target, scratch)| {
-                let found = info.disks.iter().find(|d| d.target == target);
-                let export_name = found
-                    .map(|d| d.export_name.clone())
+                let found = info
+                    .disks
+                    .iter()
+                    .find(|d| d.target == target)
                     .ok_or_else(|| fail(format!("libvirt does not export {target}")))?;
+                // libvirt names the bitmap itself; older releases do not
+                // report it, and use backup-<target>.
+                let bitmap = self.incremental.as_ref().map(|_| {
+                    found
+                        .bitmap
+                        .clone()
+                        .unwrap_or_else(|| format!("backup-{target}"))
+                });
                 Ok(BackupDisk {
+                    export_name: found.export_name.clone(),
                     target,
-                    export_name,
                     scratch,
+                    bitmap,
                 })
             })
             .collect()
@@ -255,6 +345,16 @@ impl PullBackup {
 
     pub fn disk(&self, target: &str) -> Option<&BackupDisk> {
         self.disks.iter().find(|d| d.target == target)
+    }
+
+    /// The checkpoint this backup is incremental from; `None` for a full one.
+    pub fn incremental(&self) -> Option<&str> {
+        self.incremental.as_deref()
+    }
+
+    /// Why an incremental backup that was asked for became a full one.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// A new NBD connection to one exported disk (default options).
@@ -457,4 +557,32 @@ pub async fn recover(
     );
     remove_scratch(session, worker, pool, &scratch).await?;
     Ok(ended)
+}
+
+/// The NBD socket of `domain`'s running pull backup, `Some("")` for a
+/// backup without a unix socket, `None` when no backup job runs.
+pub async fn active_socket(
+    worker: &HostWorker,
+    domain: &str,
+) -> Result<Option<String>, RemoteError> {
+    let name = domain.to_string();
+    let xml = worker
+        .call(move |c| {
+            let dom = c.lookup_domain_by_name(&name)?;
+            if !dom.is_active()? {
+                return Ok(None);
+            }
+            match ffi::backup_xml(&dom) {
+                Ok(x) => Ok(Some(x)),
+                Err(e) if e.code().is(ErrorNumber::NoDomainBackup) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    Ok(xml.map(|x| {
+        xml::parse_backup_xml(&x)
+            .ok()
+            .and_then(|i| i.socket)
+            .unwrap_or_default()
+    }))
 }

@@ -18,7 +18,17 @@ pub struct DiskPlan {
 /// the backup runs), the others with `backup='no'`. No `<incremental>`: a
 /// full backup, so no checkpoint is needed.
 pub fn backup_xml(socket: &str, disks: &[DiskPlan]) -> String {
+    backup_xml_from(socket, disks, None)
+}
+
+/// As [`backup_xml`]; with `incremental`, only what changed since that
+/// checkpoint is marked dirty (libvirt exports the dirty bitmap with each
+/// disk, and still serves every block).
+pub fn backup_xml_from(socket: &str, disks: &[DiskPlan], incremental: Option<&str>) -> String {
     let mut s = String::from("<domainbackup mode='pull'>\n");
+    if let Some(cp) = incremental {
+        s.push_str(&format!("  <incremental>{}</incremental>\n", escape(cp)));
+    }
     s.push_str(&format!(
         "  <server transport='unix' socket='{}'/>\n  <disks>\n",
         escape(socket)
@@ -37,6 +47,24 @@ pub fn backup_xml(socket: &str, disks: &[DiskPlan]) -> String {
         }
     }
     s.push_str("  </disks>\n</domainbackup>\n");
+    s
+}
+
+/// `<domaincheckpoint>` named `name`, tracking the exported disks with a
+/// bitmap and leaving the others out.
+pub fn checkpoint_xml(name: &str, disks: &[DiskPlan]) -> String {
+    let mut s = format!(
+        "<domaincheckpoint>\n  <name>{}</name>\n  <disks>\n",
+        escape(name)
+    );
+    for d in disks {
+        let how = if d.scratch.is_some() { "bitmap" } else { "no" };
+        s.push_str(&format!(
+            "    <disk name='{}' checkpoint='{how}'/>\n",
+            escape(&d.target)
+        ));
+    }
+    s.push_str("  </disks>\n</domaincheckpoint>\n");
     s
 }
 
@@ -62,6 +90,9 @@ pub struct ExportedDisk {
     /// NBD export name (libvirt defaults it to the target).
     pub export_name: String,
     pub scratch: Option<String>,
+    /// The dirty bitmap exported with an incremental backup
+    /// (`exportbitmap`, libvirt names it `backup-<target>`).
+    pub bitmap: Option<String>,
 }
 
 /// What `virDomainBackupGetXMLDesc` says about a running backup.
@@ -98,10 +129,12 @@ pub fn parse_backup_xml(xml: &str) -> Result<BackupInfo, String> {
                 .find(|n| n.has_tag_name("scratch"))
                 .and_then(|s| s.attribute("file").or_else(|| s.attribute("dev")))
                 .map(String::from);
+            let bitmap = d.attribute("exportbitmap").map(String::from);
             Some(ExportedDisk {
                 target,
                 export_name,
                 scratch,
+                bitmap,
             })
         })
         .collect();
@@ -172,10 +205,51 @@ mod tests {
                 target: "vda".into(),
                 export_name: "vda".into(),
                 scratch: Some("/img/kvm-clone.j.vda.scratch".into()),
+                bitmap: None,
             }]
         );
         assert!(xml.contains("<disk name='sda' backup='no'/>"), "{xml}");
         assert!(!xml.contains("checkpoint") && !xml.contains("incremental"));
+    }
+
+    #[test]
+    fn incremental_backup_and_checkpoint_xml() {
+        let plans = [
+            DiskPlan {
+                target: "vda".into(),
+                scratch: Some("/img/s".into()),
+            },
+            DiskPlan {
+                target: "vdb".into(),
+                scratch: None,
+            },
+        ];
+        let xml = backup_xml_from("/run/s.sock", &plans, Some("kvm-clone-e1"));
+        let doc = Document::parse(&xml).unwrap();
+        let inc = doc
+            .root_element()
+            .children()
+            .find(|n| n.has_tag_name("incremental"))
+            .unwrap();
+        assert_eq!(inc.text(), Some("kvm-clone-e1"));
+        assert_eq!(parse_backup_xml(&xml).unwrap().disks.len(), 1);
+        let cp = checkpoint_xml("kvm-clone-e2", &plans);
+        let doc = Document::parse(&cp).unwrap();
+        let root = doc.root_element();
+        assert!(root.has_tag_name("domaincheckpoint"));
+        let name = root.children().find(|n| n.has_tag_name("name")).unwrap();
+        assert_eq!(name.text(), Some("kvm-clone-e2"));
+        let disks: Vec<(&str, &str)> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("disk"))
+            .map(|d| {
+                (
+                    d.attribute("name").unwrap(),
+                    d.attribute("checkpoint").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(disks, vec![("vda", "bitmap"), ("vdb", "no")]);
     }
 
     #[test]
@@ -198,12 +272,14 @@ mod tests {
             <server transport='unix' socket='/run/s.sock'/>\
             <disks><disk name='vda' backup='yes' type='file' backupmode='full' exportname='vda' index='2'>\
             <driver type='qcow2'/><scratch file='/img/s'/></disk>\
-            <disk name='vdb' backup='yes' exportname='data'/>\
+            <disk name='vdb' backup='yes' exportname='data' exportbitmap='backup-vdb'/>\
             <disk name='sda' backup='no'/></disks></domainbackup>";
         let info = parse_backup_xml(xml).unwrap();
         assert_eq!(info.disks.len(), 2);
         assert_eq!(info.disks[1].export_name, "data");
         assert_eq!(info.disks[1].scratch, None);
+        assert_eq!(info.disks[1].bitmap.as_deref(), Some("backup-vdb"));
+        assert_eq!(info.disks[0].bitmap, None);
         assert!(parse_backup_xml("<domain/>").is_err());
         assert!(parse_backup_xml("<x").is_err());
         let push = parse_backup_xml("<domainbackup mode='push'/>").unwrap();

@@ -5,7 +5,7 @@ use super::keys::{is_ctrl, typed_char};
 use super::{AppState, Overlay, Pane};
 use crate::backend::messages::{Action, Secret};
 use crate::config::profile::JobKind;
-use crate::model::ExportRequest;
+use crate::jobs::export::ExportRequest;
 use crossterm::event::{KeyCode, KeyEvent};
 
 /// Focus order of the dialog; Tab moves forward.
@@ -59,13 +59,13 @@ impl ExportDialog {
             .profile_name()
             .ok_or("no export profile received yet")?
             .to_string();
-        let passphrase = (!self.passphrase.expose().is_empty()).then(|| self.passphrase.clone());
+        let typed = (!self.passphrase.expose().is_empty()).then_some(&self.passphrase);
         Ok(ExportRequest {
             from: self.from.clone(),
             vm: self.vm.clone(),
             repo: repo.into(),
             profile,
-            passphrase,
+            unlock: std::sync::Arc::new(crate::backend::repo::unlock_from(typed)),
         })
     }
 }

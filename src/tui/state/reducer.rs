@@ -71,6 +71,9 @@ impl AppState {
                 JobResult::Restored(r) => {
                     self.set_status(format!("job {id}: restored as {} ({})", r.name, r.uuid));
                 }
+                JobResult::Exported(r) => {
+                    self.set_status(format!("job {id}: exported as snapshot {}", r.snapshot));
+                }
                 JobResult::Failed { message, .. } => {
                     self.set_error(format!("job {id} failed: {message}"))
                 }

@@ -255,7 +255,10 @@ fn e_exports_the_selected_vm_with_quick_backup_by_default() {
         [Action::StartExport(r)] => {
             assert_eq!((r.from.as_str(), r.vm.as_str()), ("alpha", "web01"));
             assert_eq!(r.profile, "quick-backup");
-            assert_eq!(r.passphrase.as_ref().map(|p| p.expose()), Some("s3cret"));
+            match r.unlock.as_ref() {
+                crate::repo::Unlock::Passphrase(p) => assert_eq!(p.as_str(), "s3cret"),
+                other => panic!("{other:?}"),
+            }
         }
         other => panic!("{other:?}"),
     }

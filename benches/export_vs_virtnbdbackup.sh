@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Export benchmark on the lab: kvm-clone export against virtnbdbackup, on
+# one running VM of the benchmark's own (web01's definition, a fresh 2 GiB
+# qcow2 holding 1 GiB of data: half incompressible, half text-like), in one
+# run: a full export against `virtnbdbackup -l full --compress`, then, after
+# a 1% change written through the running qemu, the incremental export
+# against `virtnbdbackup -l inc --compress`. Prints wall time, bytes stored
+# and peak RSS with ratios. kvm-clone encrypts (passphrase repository);
+# virtnbdbackup does not. Informational: nothing passes or fails on time.
+# Not part of tests/run. See docs/benchmarks.md.
+#
+#   benches/export_vs_virtnbdbackup.sh
+#
+# Environment:
+#   KVM_CLONE_LAB_DIR     lab directory (default <repo>/target/lab)
+#   BENCH_NO_BUILD=1      skip `cargo build --release`
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB=${KVM_CLONE_LAB_DIR:-$ROOT/target/lab}
+export KVM_CLONE_LAB_DIR=$LAB
+BIN=$ROOT/target/release/kvm-clone
+POOL=/var/lib/libvirt/images # the pool directory inside the host
+VM=bench-export-$$
+HALF_MIB=512
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  log "cargo build --release"
+  (cd "$ROOT" && cargo build --release --quiet)
+fi
+[ "$(id -u)" -eq 0 ] || exec sudo -E BENCH_NO_BUILD=1 "$0" "$@"
+[ -x /usr/bin/time ] || die "/usr/bin/time missing: run tests/lab/install-deps"
+command -v virtnbdbackup >/dev/null || die "virtnbdbackup missing: run tests/lab/install-deps"
+
+SOCK="$LAB/hosts/alpha/run/libvirt-sock"
+URI="qemu+unix:///system?socket=$SOCK"
+lvirsh() { virsh -q -c "$URI" "$@"; }
+IMAGES="$LAB/hosts/alpha/lib/images"
+WORK=$(mktemp -d /var/tmp/kvm-clone-bench.XXXXXX)
+
+cleanup() {
+  lvirsh destroy "$VM" >/dev/null 2>&1 || true
+  lvirsh undefine --checkpoints-metadata "$VM" >/dev/null 2>&1 || true
+  rm -f "$IMAGES/$VM.qcow2"
+  lvirsh pool-refresh default >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log "building the source VM $VM: ${HALF_MIB} MiB random + ${HALF_MIB} MiB text"
+{
+  head -c $((HALF_MIB << 20)) /dev/urandom
+  # Text-like: numbered lines of words, as logs and configs look.
+  yes 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod' |
+    nl -ba | head -c $((HALF_MIB << 20))
+} >"$WORK/fill.raw"
+truncate -s 2G "$WORK/fill.raw"
+qemu-img convert -q -f raw -O qcow2 "$WORK/fill.raw" "$IMAGES/$VM.qcow2"
+rm -f "$WORK/fill.raw"
+lvirsh dumpxml --inactive web01 | grep -v '<uuid>\|<mac address' |
+  sed "s|<name>web01</name>|<name>$VM</name>|; s|web01.qcow2|$VM.qcow2|" >"$WORK/vm.xml"
+lvirsh define "$WORK/vm.xml" >/dev/null
+lvirsh start "$VM" >/dev/null
+
+export KVM_CLONE_CONFIG="$LAB/config.toml"
+export KVM_CLONE_DATA_DIR="$WORK/data"
+export KVM_CLONE_PASSPHRASE="bench-$$-passphrase"
+REPO="$WORK/repo"
+"$BIN" repo init "$REPO" >/dev/null
+
+# measure NAME CMD…: wall seconds and peak RSS (KiB) into $WALL and $RSS.
+measure() {
+  local name=$1; shift
+  log "$name"
+  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
+    { cat "$WORK/$name.err" >&2; die "$name failed"; }
+  read -r WALL RSS <"$WORK/time"
+}
+bytes() { du -sb "$1" | cut -f1; }
+
+# A 1% change: 20 MiB in 5 places, through the running qemu.
+change() {
+  local dev
+  dev=$(lvirsh qemu-monitor-command "$VM" --hmp 'info block' |
+    sed -n 's/^ *Attached to: *//p' | head -1)
+  for off in 64 300 700 1100 1500; do
+    lvirsh qemu-monitor-command "$VM" --hmp "qemu-io -d $dev \"write -P 0x5a ${off}M 4M\"" >/dev/null
+  done
+}
+
+VNB="$WORK/virtnbdbackup"
+measure kc-full "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
+KC_FULL=($WALL $RSS $(bytes "$REPO"))
+measure vnb-full virtnbdbackup -U "$URI" -d "$VM" -l full --compress -o "$VNB"
+VNB_FULL=($WALL $RSS $(bytes "$VNB"))
+
+change
+
+before=$(bytes "$REPO")
+measure kc-inc "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
+KC_INC=($WALL $RSS $(($(bytes "$REPO") - before)))
+before=$(bytes "$VNB")
+measure vnb-inc virtnbdbackup -U "$URI" -d "$VM" -l inc --compress -o "$VNB"
+VNB_INC=($WALL $RSS $(($(bytes "$VNB") - before)))
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }'; }
+row() { # label kc[] vnb[]
+  local label=$1 kw=$2 kr=$3 kb=$4 vw=$5 vr=$6 vb=$7
+  printf '| %s | %ss | %ss | %s | %s MiB | %s MiB | %s | %s MiB | %s MiB |\n' \
+    "$label" "$kw" "$vw" "$(ratio "$kw" "$vw")" "$(mib "$kb")" "$(mib "$vb")" \
+    "$(ratio "$kb" "$vb")" "$(mib $((kr * 1024)))" "$(mib $((vr * 1024)))"
+}
+echo
+echo "| run | kvm-clone | virtnbdbackup | speed-up | kvm-clone stored | virtnbdbackup stored | size ratio | kvm-clone peak RSS | virtnbdbackup peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+row "full (1 GiB data)" "${KC_FULL[@]}" "${VNB_FULL[@]}"
+row "incremental (1%)" "${KC_INC[@]}" "${VNB_INC[@]}"

@@ -1,0 +1,187 @@
+//! `kvm-clone export`: one export job, headless.
+
+use super::clone::exit;
+use super::load;
+use super::unlock::{RepoArgs, unlock};
+use color_eyre::eyre::{Result, eyre};
+use kvm_clone::backend::messages::{Action, Event, JobResult};
+use kvm_clone::backend::{self, Backend};
+use kvm_clone::headless;
+use kvm_clone::jobs::export::{DEFAULT_PROFILE, ExportReport, ExportRequest};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Source host.
+    #[arg(long, value_name = "HOST")]
+    pub from: String,
+    /// The VM to export.
+    #[arg(long, value_name = "NAME")]
+    pub vm: String,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Export profile (docs/profiles.md); default: quick-backup.
+    #[arg(long, value_name = "P", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// Print the result as JSON (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct ExportJson<'a> {
+    ok: bool,
+    job_id: Option<u64>,
+    result: Option<&'a ExportReport>,
+    error: Option<&'a str>,
+}
+
+fn print_json(
+    job_id: Option<u64>,
+    result: Option<&ExportReport>,
+    error: Option<&str>,
+) -> Result<()> {
+    let doc = ExportJson {
+        ok: result.is_some(),
+        job_id,
+        result,
+        error,
+    };
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+/// `kvm-clone export`: waits for the host, runs the job, reports. Ctrl-C
+/// cancels the job: what it made on the host goes, no snapshot is written.
+pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::process::ExitCode> {
+    use std::io::Write;
+    let loaded = load(config)?;
+    if !loaded.config.hosts.iter().any(|c| c.name == args.from) {
+        return Err(eyre!(
+            "no host named {:?} in {}",
+            args.from,
+            loaded.path.display()
+        ));
+    }
+    let request = ExportRequest {
+        vm: args.vm.clone(),
+        from: args.from.clone(),
+        repo: args.repo.repo.clone(),
+        profile: args.profile.clone(),
+        unlock: Arc::new(unlock(&args.repo)?),
+    };
+    let Backend {
+        actions,
+        mut events,
+        task,
+    } = backend::spawn(loaded, backend::Options::default());
+    if let Some(code) =
+        super::wait::hosts_ready(&[args.from.as_str()], &actions, &mut events).await?
+    {
+        return Ok(std::process::ExitCode::from(code));
+    }
+    actions
+        .send(Action::StartExport(request))
+        .map_err(|_| eyre!("the backend stopped"))?;
+    let json = args.json;
+    let mut job_id = None;
+    let mut last_line = std::time::Instant::now();
+    let code = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(id) = job_id {
+                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
+                    let _ = actions.send(Action::CancelJob(id));
+                }
+            }
+            ev = events.recv() => match ev {
+                None | Some(Event::Stopped) => break exit::FAILED,
+                Some(Event::Job(v)) => {
+                    job_id = Some(v.id);
+                    if let Some(m) = v.message.as_ref().filter(|_| !json) {
+                        eprintln!("{:?}: {m}", v.phase);
+                    } else if !json && last_line.elapsed() >= Duration::from_secs(1) {
+                        last_line = std::time::Instant::now();
+                        eprintln!(
+                            "{:?}: {} of {} at {}/s{}",
+                            v.phase,
+                            headless::size(v.bytes_done()),
+                            headless::size(v.bytes_total()),
+                            headless::size(v.rate_bytes_per_sec as u64),
+                            v.eta_secs.map(|s| format!(", ETA {s}s")).unwrap_or_default()
+                        );
+                    }
+                }
+                Some(Event::Error { host, message }) if job_id.is_none() => {
+                    if json {
+                        print_json(None, None, Some(&message))?;
+                    } else {
+                        eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
+                    }
+                    break exit::FAILED;
+                }
+                Some(Event::JobDone { id, result }) => {
+                    break match &result {
+                        JobResult::Exported(r) => {
+                            if json {
+                                print_json(Some(id), Some(r), None)?;
+                            } else {
+                                print_summary(r);
+                            }
+                            0
+                        }
+                        JobResult::Failed { message, .. } => {
+                            if json {
+                                print_json(Some(id), None, Some(message))?;
+                            } else {
+                                eprintln!("kvm-clone: export failed: {message}");
+                            }
+                            exit::FAILED
+                        }
+                        // Not an export's result: this command started no other job.
+                        JobResult::Cloned(_) | JobResult::Restored(_) => exit::FAILED,
+                        JobResult::Cancelled => {
+                            if json {
+                                print_json(Some(id), None, Some("cancelled"))?;
+                            } else {
+                                eprintln!("kvm-clone: cancelled; no snapshot was written");
+                            }
+                            exit::CANCELLED
+                        }
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+    };
+    let _ = actions.send(Action::Quit);
+    let _ = tokio::time::timeout(Duration::from_secs(90), task).await;
+    let _ = std::io::stdout().flush();
+    Ok(std::process::ExitCode::from(code))
+}
+
+fn print_summary(r: &ExportReport) {
+    let t = &r.totals;
+    println!(
+        "exported {} from {} as snapshot {}: {} read, {} new in {} chunks, {} skipped{}",
+        r.vm,
+        r.host,
+        r.snapshot,
+        headless::size(t.read_bytes),
+        headless::size(t.new_bytes),
+        t.new_chunks,
+        headless::size(r.skipped_bytes),
+        r.incremental_from
+            .as_ref()
+            .map(|c| format!(", incremental from checkpoint {c}"))
+            .unwrap_or_default(),
+    );
+    if let Some(why) = &r.full_read_reason {
+        println!("note: {why}");
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+}

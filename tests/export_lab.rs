@@ -1,0 +1,411 @@
+//! `kvm-clone export` against the lab: offline and running VMs into an
+//! encrypted repository in a temp dir; incremental exports, resume after a
+//! kill, a missing checkpoint, a wrong passphrase. Running VMs are the
+//! test's own (web01's definition with a fresh image), never the lab's.
+//!
+//! Run with KVM_CLONE_LAB_DIR=/work/main/target/lab
+//! KVM_CLONE_LAB_SCRIPT=/work/main/tests/lab/lab from a worktree.
+
+mod clone_util;
+
+use clone_util::{Cleanup, Env, images, lab, run_dirs, serial, wait_exit};
+use kvm_clone::repo::{InitEncryption, InitOptions, Repo, Unlock};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+const MIB: u64 = 1 << 20;
+const PASS: &str = "export-lab correct horse";
+
+/// A fresh encrypted repository (cheap scrypt: tests only).
+fn repo(dir: &Path) -> PathBuf {
+    let path = dir.join("repo");
+    Repo::init(
+        &path,
+        &InitOptions {
+            encryption: InitEncryption::Passphrase(Zeroizing::new(PASS.into())),
+            scrypt_log_n: Some(10),
+            ..InitOptions::default()
+        },
+    )
+    .expect("repo init");
+    path
+}
+
+fn open(path: &Path) -> Repo {
+    Repo::open(path, &Unlock::Passphrase(Zeroizing::new(PASS.into()))).expect("repo open")
+}
+
+/// `kvm-clone export … --json` with the passphrase in the environment.
+fn export(env: &Env, vm: &str, repo: &Path, pass: &str) -> (i32, Value, String) {
+    let out = env
+        .command(&[
+            "export",
+            "--from",
+            "alpha",
+            "--vm",
+            vm,
+            "--repo",
+            repo.to_str().unwrap(),
+            "--json",
+        ])
+        .env("KVM_CLONE_PASSPHRASE", pass)
+        .output()
+        .expect("run kvm-clone export");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stdout: {} stderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap_or(-1), doc, stderr)
+}
+
+fn ok(r: (i32, Value, String)) -> Value {
+    let (code, doc, stderr) = r;
+    assert_eq!(code, 0, "export failed: {doc} {stderr}");
+    doc["result"].clone()
+}
+
+fn total(r: &Value, field: &str) -> u64 {
+    r["totals"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("totals.{field} in {r}"))
+}
+
+/// The chunk index of a snapshot's disk: index → chunk id.
+fn index(repo: &Repo, snapshot: &str, disk: &str) -> BTreeMap<u64, String> {
+    let s = repo.load_snapshot(snapshot).expect("snapshot");
+    let d = s
+        .manifest
+        .disks
+        .iter()
+        .find(|d| d.target == disk)
+        .expect("disk");
+    d.chunks
+        .iter()
+        .map(|c| (c.index, c.id.to_string()))
+        .collect()
+}
+
+fn checkpoints(vm: &str) -> Vec<String> {
+    lab()
+        .virsh("alpha", &["checkpoint-list", "--name", vm])
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A running VM of this test's own: web01's definition with a new name,
+/// no UUID or MAC, and a fresh qcow2 holding `data` bytes of random data.
+/// Removed with its checkpoints and image when dropped.
+struct LiveVm {
+    name: String,
+    image: PathBuf,
+    _cleanup: Cleanup,
+}
+
+impl LiveVm {
+    fn start(label: &str, size: u64, data: u64) -> LiveVm {
+        let name = format!("export-{label}-{}", std::process::id());
+        let image = images("alpha").join(format!("{name}.qcow2"));
+        let raw = images("alpha").join(format!("{name}.fill"));
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .expect("sh");
+            assert!(out.status.success(), "{script}: {out:?}");
+        };
+        sh(&format!(
+            "head -c {data} /dev/urandom > {raw} && truncate -s {size} {raw} && \
+             qemu-img convert -q -f raw -O qcow2 {raw} {img} && rm -f {raw}",
+            raw = raw.display(),
+            img = image.display()
+        ));
+        let vm = LiveVm {
+            _cleanup: Cleanup {
+                host: "alpha",
+                name: name.clone(),
+            },
+            name: name.clone(),
+            image,
+        };
+        let xml = lab().virsh("alpha", &["dumpxml", "--inactive", "web01"]);
+        let xml: String = xml
+            .lines()
+            .filter(|l| !l.contains("<uuid>") && !l.contains("<mac address"))
+            .map(|l| {
+                l.replace("<name>web01</name>", &format!("<name>{name}</name>"))
+                    .replace("web01.qcow2", &format!("{name}.qcow2"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = std::env::temp_dir().join(format!("{name}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        lab().virsh("alpha", &["define", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        lab().virsh("alpha", &["start", &name]);
+        vm
+    }
+
+    /// Writes through the running qemu (HMP qemu-io on the disk's device).
+    fn write(&self, pattern: u8, offset_mib: u64, len_mib: u64) {
+        // The device by its QOM path from `info block`: the node itself is
+        // locked by the device.
+        let info = lab().virsh(
+            "alpha",
+            &["qemu-monitor-command", &self.name, "--hmp", "info block"],
+        );
+        let device = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Attached to:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no device in {info}"))
+            .to_string();
+        let cmd = format!("qemu-io -d {device} \"write -P {pattern:#x} {offset_mib}M {len_mib}M\"");
+        let out = lab().virsh(
+            "alpha",
+            &["qemu-monitor-command", &self.name, "--hmp", &cmd],
+        );
+        assert!(!out.contains("rror"), "qemu-io: {out}");
+    }
+}
+
+impl Drop for LiveVm {
+    fn drop(&mut self) {
+        // Checkpoints first: libvirt refuses to undefine a domain with them.
+        let uri = lab().socket_uri("alpha");
+        let _ = Command::new("virsh")
+            .args(["-q", "-c", &uri, "destroy", &self.name])
+            .output();
+        let _ = Command::new("virsh")
+            .args([
+                "-q",
+                "-c",
+                &uri,
+                "undefine",
+                "--checkpoints-metadata",
+                &self.name,
+            ])
+            .output();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
+/// The lab as this test must leave it: no run directories, no scratch
+/// files, no backup job.
+fn assert_clean(vm: &str) {
+    assert!(
+        run_dirs().iter().all(|d| !d.starts_with("kvm-clone.e")),
+        "run dirs left: {:?}",
+        run_dirs()
+    );
+    let scratch: Vec<String> = std::fs::read_dir(images("alpha"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".scratch"))
+        .collect();
+    assert!(scratch.is_empty(), "scratch files left: {scratch:?}");
+    // domjobinfo fails on a shut-off VM, which has no job anyway.
+    let job = Command::new("virsh")
+        .args(["-q", "-c", &lab().socket_uri("alpha"), "domjobinfo", vm])
+        .output()
+        .expect("virsh");
+    let job = String::from_utf8_lossy(&job.stdout);
+    assert!(!job.contains("Backup"), "backup job left: {job}");
+}
+
+#[test]
+fn offline_export_and_unchanged_second_export() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let first = ok(export(&env, "archive01", &path, PASS));
+    assert_eq!(first["live"], false);
+    let data = total(&first, "data_bytes");
+    assert!(data >= 60 * MIB, "archive01 holds ~64 MiB: {first}");
+    assert!(total(&first, "read_bytes") >= data);
+    assert!(
+        total(&first, "read_bytes") < 1024 * MIB,
+        "holes are not read: {first}"
+    );
+    assert!(total(&first, "new_bytes") > 0);
+
+    let second = ok(export(&env, "archive01", &path, PASS));
+    assert_eq!(second["parent"], first["snapshot"]);
+    assert_eq!(total(&second, "data_bytes"), data);
+    assert!(
+        total(&second, "new_bytes") * 100 < data,
+        "an unchanged VM stores < 1% new: {second}"
+    );
+    let r = open(&path);
+    let a = first["snapshot"].as_str().unwrap();
+    let b = second["snapshot"].as_str().unwrap();
+    assert_eq!(index(&r, a, "vda"), index(&r, b, "vda"));
+    assert_clean("archive01");
+}
+
+#[test]
+fn wrong_passphrase_fails_cleanly() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let start = Instant::now();
+    let (code, doc, stderr) = export(&env, "archive01", &path, "not the passphrase");
+    assert_ne!(code, 0);
+    let err = doc["error"].as_str().unwrap_or_default().to_lowercase();
+    assert!(err.contains("passphrase"), "{doc} {stderr}");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert!(open(&path).snapshots().unwrap().is_empty());
+    assert_clean("archive01");
+}
+
+#[test]
+fn running_vm_incremental_exports() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let vm = LiveVm::start("inc", 256 * MIB, 64 * MIB);
+
+    let first = ok(export(&env, &vm.name, &path, PASS));
+    assert_eq!(first["live"], true);
+    assert!(total(&first, "data_bytes") >= 64 * MIB);
+    let cp1 = first["checkpoint"]
+        .as_str()
+        .expect("a checkpoint")
+        .to_string();
+    assert_eq!(checkpoints(&vm.name), vec![cp1.clone()]);
+
+    // Unchanged: read < 1% of the disk, store < 1% new.
+    let second = ok(export(&env, &vm.name, &path, PASS));
+    assert_eq!(second["incremental_from"].as_str(), Some(cp1.as_str()));
+    assert!(total(&second, "read_bytes") * 100 < 256 * MIB, "{second}");
+    assert!(total(&second, "new_bytes") * 100 < total(&first, "data_bytes"));
+    let cp2 = second["checkpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        checkpoints(&vm.name),
+        vec![cp2.clone()],
+        "only the newest is kept"
+    );
+
+    // 10 MiB written at 100 MiB: chunks 25, 26 and 27 change, no others.
+    vm.write(0x5a, 100, 10);
+    let third = ok(export(&env, &vm.name, &path, PASS));
+    assert_eq!(third["incremental_from"].as_str(), Some(cp2.as_str()));
+    assert_eq!(total(&third, "read_bytes"), 12 * MIB, "{third}");
+    let r = open(&path);
+    let before = index(&r, second["snapshot"].as_str().unwrap(), "vda");
+    let after = index(&r, third["snapshot"].as_str().unwrap(), "vda");
+    let changed: Vec<u64> = after
+        .iter()
+        .filter(|(i, id)| before.get(i) != Some(id))
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(changed, vec![25, 26, 27]);
+    assert!(before.keys().all(|i| after.contains_key(i)));
+    assert_eq!(checkpoints(&vm.name).len(), 1);
+
+    // A missing checkpoint: a full read, and the report says why.
+    let cp3 = third["checkpoint"].as_str().unwrap().to_string();
+    lab().virsh("alpha", &["checkpoint-delete", &vm.name, &cp3]);
+    let fourth = ok(export(&env, &vm.name, &path, PASS));
+    let why = fourth["full_read_reason"].as_str().unwrap_or_default();
+    assert!(why.contains(&cp3) && why.contains("missing"), "{fourth}");
+    assert!(fourth["incremental_from"].is_null());
+    assert!(total(&fourth, "read_bytes") >= 64 * MIB);
+    assert!(total(&fourth, "new_bytes") * 100 < total(&fourth, "data_bytes"));
+    assert_clean(&vm.name);
+}
+
+#[test]
+fn killed_export_resumes_without_rereading() {
+    let _serial = serial();
+    let env = Env::new();
+    // Slow enough to be killed halfway.
+    env.profile(
+        "slow-backup",
+        "kind = \"export\"\nincremental = true\nbandwidth_limit = \"40MiB/s\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let vm = LiveVm::start("kill", 512 * MIB, 400 * MIB);
+    let args = [
+        "export",
+        "--from",
+        "alpha",
+        "--vm",
+        &vm.name,
+        "--repo",
+        path.to_str().unwrap(),
+        "--profile",
+        "slow-backup",
+    ];
+    let mut child = env
+        .command(&args)
+        .env("KVM_CLONE_PASSPHRASE", PASS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until about a third is stored, by the resume state's lines.
+    let state_dir = env.data.path().join("export-resume");
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_dir(&state_dir)
+            .ok()
+            .and_then(|mut rd| rd.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+            // Stored chunks only: zero chunks are settled at once.
+            .map_or(0, |s| s.lines().filter(|l| l.contains("\"c\":\"")).count());
+        if lines > 30 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "export ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    wait_exit(&mut child, Duration::from_secs(10));
+
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = env
+        .command(&args)
+        .env("KVM_CLONE_PASSPHRASE", PASS)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let r = &doc["result"];
+    let resumed = r["resumed_chunks"].as_u64().unwrap();
+    assert!(resumed >= 25, "{r}");
+    let data = total(r, "data_bytes");
+    assert!(data >= 400 * MIB);
+    assert!(
+        total(r, "read_bytes") <= data - resumed * 4 * MIB,
+        "stored chunks were read again: {r}"
+    );
+    let repo = open(&path);
+    let report = kvm_clone::repo::verify::verify(&repo, None, true).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        checkpoints(&vm.name).len(),
+        1,
+        "the killed run's checkpoint is gone"
+    );
+    assert!(!state_dir.exists() || std::fs::read_dir(&state_dir).unwrap().next().is_none());
+    assert_clean(&vm.name);
+}
