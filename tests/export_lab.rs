@@ -409,3 +409,37 @@ fn killed_export_resumes_without_rereading() {
     assert!(!state_dir.exists() || std::fs::read_dir(&state_dir).unwrap().next().is_none());
     assert_clean(&vm.name);
 }
+
+/// The profile's retention runs after a successful export: with
+/// `keep_last = 1` (the operator's own quick-backup), the second export of
+/// archive01 removes the first snapshot and reports it.
+#[test]
+fn profile_retention_prunes_after_the_export() {
+    let _serial = serial();
+    let env = Env::new();
+    let profiles = env.home.path().join("kvm-clone/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("quick-backup.toml"),
+        "name = \"quick-backup\"\nkind = \"export\"\n[retention]\nkeep_last = 1\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let first = ok(export(&env, "archive01", &path, PASS));
+    assert_eq!(first["pruned"], serde_json::json!([]), "{first}");
+    let second = ok(export(&env, "archive01", &path, PASS));
+    assert_eq!(
+        second["pruned"],
+        serde_json::json!([first["snapshot"]]),
+        "{second}"
+    );
+    let left: Vec<String> = open(&path)
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(left, [second["snapshot"].as_str().unwrap().to_string()]);
+    assert_clean("archive01");
+}

@@ -17,6 +17,49 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The request's way to open the repository, or, when the front end gave
+/// none, the profile's passphrase source (a file's first line, or an
+/// environment variable). A prompt source was the front end's to ask.
+pub(super) fn profile_unlock(
+    mut req: ExportRequest,
+    profile: &Profile,
+) -> Result<ExportRequest, String> {
+    use crate::config::profile::{Encryption, PassphraseSource};
+    use crate::repo::Unlock;
+    if !matches!(req.unlock.as_ref(), Unlock::None) {
+        return Ok(req);
+    }
+    let Encryption::Passphrase { source } = &profile.encryption else {
+        return Ok(req);
+    };
+    let pass = match source {
+        PassphraseSource::Prompt => return Ok(req),
+        PassphraseSource::Env(var) => std::env::var(var).map_err(|_| {
+            format!(
+                "profile {}: the passphrase variable ${var} is not set",
+                profile.name
+            )
+        })?,
+        PassphraseSource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                format!(
+                    "profile {}: passphrase file {}: {e}",
+                    profile.name,
+                    path.display()
+                )
+            })?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    if pass.is_empty() {
+        return Err(format!("profile {}: the passphrase is empty", profile.name));
+    }
+    req.unlock = std::sync::Arc::new(Unlock::Passphrase(zeroize::Zeroizing::new(pass)));
+    Ok(req)
+}
+
 /// The named export profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
     profile::find_profile(name, profile::JobKind::Export)
@@ -154,4 +197,68 @@ pub(super) async fn run_job(
         id,
         result: job_result,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profile::{Encryption, PassphraseSource, load_profiles};
+    use crate::repo::Unlock;
+
+    fn request(unlock: Unlock) -> ExportRequest {
+        ExportRequest {
+            vm: "web01".into(),
+            from: "alpha".into(),
+            repo: "/srv/repo".into(),
+            profile: "quick-backup".into(),
+            unlock: Arc::new(unlock),
+        }
+    }
+
+    fn profile(encryption: Encryption) -> Profile {
+        let mut p = load_profiles(None)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.profile.name == "quick-backup")
+            .unwrap()
+            .profile;
+        p.encryption = encryption;
+        p
+    }
+
+    #[test]
+    fn a_profile_passphrase_file_unlocks_when_the_front_end_gave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "from the file\nsecond line ignored\n").unwrap();
+        let p = profile(Encryption::Passphrase {
+            source: PassphraseSource::File(file.clone()),
+        });
+        let r = profile_unlock(request(Unlock::None), &p).unwrap();
+        match r.unlock.as_ref() {
+            Unlock::Passphrase(s) => assert_eq!(s.as_str(), "from the file"),
+            other => panic!("{other:?}"),
+        }
+        // What the operator typed wins over the profile's file.
+        let typed = Unlock::Passphrase(zeroize::Zeroizing::new("typed".into()));
+        let r = profile_unlock(request(typed), &p).unwrap();
+        assert!(matches!(r.unlock.as_ref(), Unlock::Passphrase(s) if s.as_str() == "typed"));
+        // A missing file names itself.
+        std::fs::remove_file(&file).unwrap();
+        let e = profile_unlock(request(Unlock::None), &p).unwrap_err();
+        assert!(e.contains(&file.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn prompt_and_unencrypted_profiles_leave_the_request_alone() {
+        for enc in [
+            Encryption::None,
+            Encryption::Passphrase {
+                source: PassphraseSource::Prompt,
+            },
+        ] {
+            let r = profile_unlock(request(Unlock::None), &profile(enc)).unwrap();
+            assert!(matches!(r.unlock.as_ref(), Unlock::None));
+        }
+    }
 }

@@ -418,6 +418,11 @@ impl Backend {
             Ok(p) => p,
             Err(e) => return self.error(Some(&req.from), format!("cannot export {}: {e}", req.vm)),
         };
+        let from = req.from.clone();
+        let req = match export::profile_unlock(req, &profile) {
+            Ok(r) => r,
+            Err(e) => return self.error(Some(&from), e),
+        };
         self.enqueue_export(req, profile);
     }
 

@@ -75,6 +75,8 @@ pub struct ExportReport {
     pub disks: Vec<DiskReport>,
     /// Things worth knowing that did not stop the export.
     pub warnings: Vec<String>,
+    /// Snapshots of this VM the profile's retention removed afterwards.
+    pub pruned: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

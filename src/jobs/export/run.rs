@@ -341,16 +341,63 @@ pub async fn run(
     // Held for the whole run: a prune waits, so no chunk this export relies
     // on disappears under it.
     let repo = prepared.repo.clone();
-    let result = {
-        let _lock = blocking("locking the repository", move || repo.lock_shared()).await?;
+    let mut result = {
+        let lock_repo = repo.clone();
+        let _lock = blocking("locking the repository", move || lock_repo.lock_shared()).await?;
         job.export(prepared, clock).await
     };
+    // The profile's retention, once the export's own lock is released (a
+    // prune needs the repository to itself).
+    if let (Ok(r), Some(keep)) = (&mut result, spec.profile.retention.as_ref()) {
+        job.phase(
+            JobPhase::Preparing,
+            Some("applying the profile's retention".into()),
+        );
+        match apply_retention(repo, &spec.request.vm, keep).await {
+            Ok(removed) => r.pruned = removed,
+            Err(e) => r
+                .warnings
+                .push(format!("retention not applied (the snapshot is kept): {e}")),
+        }
+    }
     match &result {
         Ok(_) => job.phase(JobPhase::Done, None),
         Err(ExportError::Cancelled) => job.phase(JobPhase::Cancelled, None),
         Err(e) => job.phase(JobPhase::Failed, Some(e.to_string())),
     }
     result
+}
+
+/// Prunes `vm`'s snapshots to the profile's retention; returns the
+/// snapshot ids removed. Another export holding the repository makes this
+/// a warning for the caller, never a failure of the export.
+async fn apply_retention(
+    repo: Arc<Repo>,
+    vm: &str,
+    keep: &crate::config::profile::Retention,
+) -> Result<Vec<String>, ExportError> {
+    let opts = crate::repo::prune::PruneOptions {
+        policy: crate::repo::retention::Policy {
+            last: keep.keep_last.unwrap_or(0),
+            daily: keep.keep_daily.unwrap_or(0),
+            weekly: keep.keep_weekly.unwrap_or(0),
+            monthly: keep.keep_monthly.unwrap_or(0),
+            yearly: keep.keep_yearly.unwrap_or(0),
+        },
+        vm: Some(vm.to_string()),
+        dry_run: false,
+        confirmed: None,
+    };
+    let report = blocking("applying retention", move || {
+        crate::repo::prune::prune(&repo, &opts)
+    })
+    .await?;
+    Ok(report
+        .snapshots
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id.to_string())
+        .collect())
 }
 
 impl Job<'_> {
@@ -980,6 +1027,7 @@ impl Job<'_> {
             retries,
             disks,
             warnings,
+            pruned: Vec::new(),
         })
     }
 
