@@ -603,3 +603,41 @@ fn a_confirmed_plan_bounds_what_the_real_run_removes() {
     want.sort();
     assert_eq!(left, want);
 }
+
+/// Debug-build throughput of store_chunk and read_chunk (encrypted; random
+/// and compressible chunks). Prints only; run by hand:
+/// `cargo test --lib repo::tests::store_chunk_throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn store_chunk_throughput() {
+    let (_dir, r) = repo();
+    let size = 4 << 20;
+    let chunks = 16;
+    let random: Vec<Vec<u8>> = (0..chunks)
+        .map(|_| (0..size).map(|_| rand::random::<u8>()).collect())
+        .collect();
+    let text: Vec<Vec<u8>> = (0..chunks)
+        .map(|i| data(i as u8, size).into_iter().map(|b| b & 0x0f).collect())
+        .collect();
+    let mib = (size * chunks) as f64 / (1 << 20) as f64;
+    let t = std::time::Instant::now();
+    for c in &random {
+        std::hint::black_box(r.chunk_id(c));
+    }
+    println!("chunk_id {:.1} MiB/s", mib / t.elapsed().as_secs_f64());
+    for (what, set) in [("random", &random), ("compressible", &text)] {
+        let t = std::time::Instant::now();
+        let ids: Vec<ChunkId> = set.iter().map(|c| r.store_chunk(c).unwrap().id).collect();
+        let store = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        for id in &ids {
+            r.read_chunk(id).unwrap();
+        }
+        let read = t.elapsed().as_secs_f64();
+        println!(
+            "{what}: store_chunk {:.1} MiB/s, read_chunk {:.1} MiB/s",
+            mib / store,
+            mib / read
+        );
+    }
+}
