@@ -68,6 +68,12 @@ fn export_from_the_tui_then_list_and_verify_it_in_the_repository_view() {
         verified.contains("OK:") && verified.contains("no damage"),
         "{verified}"
     );
-    tmux.keys(&["Escape", "Escape", "q"]);
+    // Esc back to the list, Esc closes the view; q on its own (an Esc
+    // followed at once by q would read as alt-q).
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the list again", |s| s.contains("R restore"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the view closed", |s| !s.contains("Repository"));
+    tmux.keys(&["q"]);
     tmux.wait_for("the app to quit", |_| !tmux.alive());
 }
