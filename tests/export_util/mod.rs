@@ -85,6 +85,16 @@ impl LiveVm {
         let name = format!("export-{label}-{}", std::process::id());
         let image = images("alpha").join(format!("{name}.qcow2"));
         let raw = images("alpha").join(format!("{name}.fill"));
+        // The guard first, so a failure below (e.g. a full disk) still
+        // removes whatever was made.
+        let vm = LiveVm {
+            _cleanup: Cleanup {
+                host: "alpha",
+                name: name.clone(),
+            },
+            name: name.clone(),
+            image: image.clone(),
+        };
         let sh = |script: &str| {
             let out = Command::new("sh")
                 .arg("-c")
@@ -99,14 +109,6 @@ impl LiveVm {
             raw = raw.display(),
             img = image.display()
         ));
-        let vm = LiveVm {
-            _cleanup: Cleanup {
-                host: "alpha",
-                name: name.clone(),
-            },
-            name: name.clone(),
-            image,
-        };
         let xml = lab().virsh("alpha", &["dumpxml", "--inactive", "web01"]);
         let xml: String = xml
             .lines()
@@ -166,6 +168,7 @@ impl Drop for LiveVm {
             ])
             .output();
         let _ = std::fs::remove_file(&self.image);
+        let _ = std::fs::remove_file(self.image.with_extension("fill"));
     }
 }
 
