@@ -6,7 +6,9 @@
 
 mod clone_util;
 
-use clone_util::{Cleanup, Env, disks, identical, lab, local, macs, run_dirs, snapshot, wait_exit};
+use clone_util::{
+    Cleanup, Env, allocated, disks, identical, lab, local, macs, run_dirs, snapshot, wait_exit,
+};
 use kvm_clone::repo::{
     ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals,
 };
@@ -156,10 +158,6 @@ fn restore(env: &Env, snap: &Snap, extra: &[&str]) -> (i32, Value) {
     ];
     args.extend_from_slice(extra);
     env.json(&args)
-}
-
-fn allocated(path: &Path) -> u64 {
-    std::fs::metadata(path).unwrap().blocks() * 512
 }
 
 fn data_bytes(snap: &Snap) -> u64 {

@@ -67,9 +67,18 @@ impl Env {
 
     /// `kvm-clone <args> --json`: exit code and the JSON document.
     pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        self.json_with(args, &[])
+    }
+
+    /// `json` with extra environment variables (e.g. KVM_CLONE_PASSPHRASE).
+    pub fn json_with(&self, args: &[&str], vars: &[(&str, &str)]) -> (i32, Value) {
         let mut all = args.to_vec();
         all.push("--json");
-        let out = self.run(&all);
+        let out = self
+            .command(&all)
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run kvm-clone");
         let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "no JSON ({e}); stdout: {} stderr: {}",
@@ -200,6 +209,12 @@ pub fn identical(a: &Path, b: &Path) -> bool {
         .output()
         .expect("qemu-img compare");
     out.status.success()
+}
+
+/// Bytes a file allocates on disk (a thin image allocates about its data).
+pub fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("metadata").blocks() * 512
 }
 
 /// Removes a clone from a host: domain and images, even if half-made.

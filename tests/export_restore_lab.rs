@@ -1,0 +1,240 @@
+//! Export then restore end to end through the real binary: an offline VM
+//! (archive01) and a running VM of the test's own go into an encrypted
+//! repository in a temp dir and come back on beta equal to the source and
+//! thin; prune with a retention policy keeps exactly the newest snapshots,
+//! which still verify and extract equal to the source.
+//!
+//! Run with KVM_CLONE_LAB_DIR=/work/main/target/lab
+//! KVM_CLONE_LAB_SCRIPT=/work/main/tests/lab/lab from a worktree.
+
+mod clone_util;
+mod export_util;
+
+use clone_util::{Cleanup, Env, allocated, disks, identical, lab, local, serial, snapshot};
+use export_util::{LiveVm, MIB, PASS, assert_clean, export, ok, open, repo, total};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `kvm-clone <args> --json` with the repository's passphrase.
+fn run(env: &Env, args: &[&str]) -> (i32, Value) {
+    env.json_with(args, &[("KVM_CLONE_PASSPHRASE", PASS)])
+}
+
+/// Restores `snapshot` to beta as `name`; returns the restored image
+/// (seen from here) after checking the domain exists.
+fn restore_to_beta(env: &Env, repo: &Path, snapshot: &str, name: &str) -> PathBuf {
+    let (code, doc) = run(
+        env,
+        &[
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--snapshot",
+            snapshot,
+            "--to",
+            "beta",
+            "--name",
+            name,
+        ],
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["result"]["name"], name);
+    assert!(lab().domains("beta").contains(&name.to_string()));
+    let disks = disks(&doc);
+    assert_eq!(disks.len(), 1, "{doc:#}");
+    local("beta", &disks[0])
+}
+
+/// The restored image allocates about the data, not the virtual size.
+fn assert_thin(image: &Path, data: u64, virtual_size: u64) {
+    let alloc = allocated(image);
+    assert!(
+        alloc <= data + 8 * MIB && alloc < virtual_size / 2,
+        "{} allocates {alloc} bytes for {data} bytes of data",
+        image.display()
+    );
+}
+
+/// The source image of a snapshot's only disk, on alpha, seen from here.
+fn source_image(repo: &Path, snapshot: &str) -> PathBuf {
+    let s = open(repo).load_snapshot(snapshot).expect("snapshot");
+    assert_eq!(s.manifest.disks.len(), 1);
+    local("alpha", &s.manifest.disks[0].source_path)
+}
+
+#[test]
+fn offline_vm_exports_and_restores_equal_and_thin() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let before = snapshot("beta");
+    let exported = ok(export(&env, "archive01", &path, PASS));
+    assert_eq!(exported["live"], false);
+    let id = exported["snapshot"]
+        .as_str()
+        .expect("snapshot id")
+        .to_string();
+    let name = format!("rs-e2e-off-{}", std::process::id());
+    let guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let restored = restore_to_beta(&env, &path, &id, &name);
+    let source = source_image(&path, &id);
+    assert!(
+        identical(&source, &restored),
+        "{} differs from {}",
+        restored.display(),
+        source.display()
+    );
+    assert_thin(
+        &restored,
+        total(&exported, "data_bytes"),
+        total(&exported, "virtual_bytes"),
+    );
+    drop(guard);
+    assert_eq!(snapshot("beta"), before, "beta is left as it was");
+    assert_clean("archive01");
+}
+
+#[test]
+fn running_vm_exports_and_restores_equal_and_thin() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let before = snapshot("beta");
+    // The VM boots nothing, so its disk does not change after the export
+    // and its image (read with -U) is the content at export time.
+    let vm = LiveVm::start("e2e", 256 * MIB, 48 * MIB);
+    let exported = ok(export(&env, &vm.name, &path, PASS));
+    assert_eq!(exported["live"], true, "{exported}");
+    let id = exported["snapshot"]
+        .as_str()
+        .expect("snapshot id")
+        .to_string();
+    let name = format!("rs-e2e-live-{}", std::process::id());
+    let guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let restored = restore_to_beta(&env, &path, &id, &name);
+    assert!(
+        identical(&vm.image, &restored),
+        "{} differs from {}",
+        restored.display(),
+        vm.image.display()
+    );
+    let data = total(&exported, "data_bytes");
+    assert!(data >= 48 * MIB, "{exported}");
+    assert_thin(&restored, data, 256 * MIB);
+    drop(guard);
+    assert_eq!(snapshot("beta"), before, "beta is left as it was");
+    assert_clean(&vm.name);
+}
+
+/// Snapshot ids `kvm-clone snapshots --vm VM` lists, newest first.
+fn listed(env: &Env, repo: &Path, vm: &str) -> Vec<String> {
+    let (code, doc) = run(
+        env,
+        &["snapshots", "--repo", repo.to_str().unwrap(), "--vm", vm],
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    doc["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn prune_keeps_the_newest_and_they_still_verify_and_extract() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let repo_arg = path.to_str().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        if n > 0 {
+            // Distinct export times, so "newest" is the order of the runs.
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        let r = ok(export(&env, "archive01", &path, PASS));
+        ids.push(r["snapshot"].as_str().expect("snapshot id").to_string());
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed(&env, &path, "archive01"), newest_first);
+
+    // A dry run says what a real run removes and changes nothing.
+    let chunks = |p: &Path| walkdir_count(&p.join("chunks"));
+    let chunks_before = chunks(&path);
+    let prune = ["prune", "--repo", repo_arg, "--keep-last", "2"];
+    let mut dry = prune.to_vec();
+    dry.push("--dry-run");
+    let (code, doc) = run(&env, &dry);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["kept"], 2, "{doc:#}");
+    assert_eq!(doc["removed"], 1, "{doc:#}");
+    let removed: Vec<&str> = doc["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .filter(|s| s["keep"] == false)
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(removed, vec![ids[0].as_str()], "{doc:#}");
+    assert_eq!(listed(&env, &path, "archive01"), newest_first);
+    assert_eq!(chunks(&path), chunks_before);
+
+    let (code, doc) = run(&env, &prune);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["dry_run"], false);
+    assert_eq!(doc["removed"], 1, "{doc:#}");
+    assert_eq!(listed(&env, &path, "archive01"), newest_first[..2].to_vec());
+
+    let (code, doc) = run(&env, &["verify", "--repo", repo_arg, "--read-data"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    assert_eq!(doc["snapshots"], 2, "{doc:#}");
+
+    // The older kept one, whose parent is gone, still extracts equal.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("vda.raw");
+    let (code, doc) = run(
+        &env,
+        &[
+            "extract",
+            "--repo",
+            repo_arg,
+            "--snapshot",
+            &ids[1],
+            "--disk",
+            "vda",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(identical(&source_image(&path, &ids[1]), &file));
+    assert_clean("archive01");
+}
+
+/// Files under a directory, recursively.
+fn walkdir_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| {
+            if e.file_type().expect("file type").is_dir() {
+                walkdir_count(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
