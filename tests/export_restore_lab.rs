@@ -131,6 +131,38 @@ fn running_vm_exports_and_restores_equal_and_thin() {
     assert!(data >= 48 * MIB, "{exported}");
     assert_thin(&restored, data, 256 * MIB);
     drop(guard);
+
+    // 10 MiB written into the running disk: the incremental export reads
+    // little more than that, and its restore matches the changed disk.
+    vm.write(0x5a, 100, 10);
+    let incremental = ok(export(&env, &vm.name, &path, PASS));
+    assert_eq!(incremental["parent"], exported["snapshot"], "{incremental}");
+    assert!(
+        incremental["incremental_from"].is_string(),
+        "an incremental backup: {incremental}"
+    );
+    let read = total(&incremental, "read_bytes");
+    assert!(
+        (10 * MIB..=20 * MIB).contains(&read),
+        "reads the 10 MiB change (in whole chunks), not the disk: {incremental}"
+    );
+    let id = incremental["snapshot"]
+        .as_str()
+        .expect("snapshot id")
+        .to_string();
+    let name = format!("rs-e2e-inc-{}", std::process::id());
+    let guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let restored = restore_to_beta(&env, &path, &id, &name);
+    assert!(
+        identical(&vm.image, &restored),
+        "the incremental's restore {} differs from {}",
+        restored.display(),
+        vm.image.display()
+    );
+    drop(guard);
     assert_eq!(snapshot("beta"), before, "beta is left as it was");
     assert_clean(&vm.name);
 }
