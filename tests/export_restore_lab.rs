@@ -72,23 +72,10 @@ fn offline_vm_exports_and_restores_equal_and_thin() {
     let before = snapshot("beta");
     let exported = ok(export(&env, "archive01", &path, PASS));
     assert_eq!(exported["live"], false);
-    let id = exported["snapshot"]
-        .as_str()
-        .expect("snapshot id")
-        .to_string();
+    let id = exported["snapshot"].as_str().expect("snapshot id");
+    let source = source_image(&path, id);
     let name = format!("rs-e2e-off-{}", std::process::id());
-    let guard = Cleanup {
-        host: "beta",
-        name: name.clone(),
-    };
-    let restored = restore_to_beta(&env, &path, &id, &name);
-    let source = source_image(&path, &id);
-    assert!(
-        identical(&source, &restored),
-        "{} differs from {}",
-        restored.display(),
-        source.display()
-    );
+    let (guard, restored) = restore_equals(&env, &path, &exported, name, &source);
     assert_thin(
         &restored,
         total(&exported, "data_bytes"),
@@ -97,6 +84,30 @@ fn offline_vm_exports_and_restores_equal_and_thin() {
     drop(guard);
     assert_eq!(snapshot("beta"), before, "beta is left as it was");
     assert_clean("archive01");
+}
+
+/// Restores `exported`'s snapshot to beta as `name` and checks it equals
+/// `image`; the guard removes it again. Returns the restored image too.
+fn restore_equals(
+    env: &Env,
+    repo: &Path,
+    exported: &Value,
+    name: String,
+    image: &Path,
+) -> (Cleanup, PathBuf) {
+    let id = exported["snapshot"].as_str().expect("snapshot id");
+    let guard = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let restored = restore_to_beta(env, repo, id, &name);
+    assert!(
+        identical(image, &restored),
+        "the restore {} of {id} differs from {}",
+        restored.display(),
+        image.display()
+    );
+    (guard, restored)
 }
 
 #[test]
@@ -111,21 +122,13 @@ fn running_vm_exports_and_restores_equal_and_thin() {
     let vm = LiveVm::start("e2e", 256 * MIB, 48 * MIB);
     let exported = ok(export(&env, &vm.name, &path, PASS));
     assert_eq!(exported["live"], true, "{exported}");
-    let id = exported["snapshot"]
-        .as_str()
-        .expect("snapshot id")
-        .to_string();
-    let name = format!("rs-e2e-live-{}", std::process::id());
-    let guard = Cleanup {
-        host: "beta",
-        name: name.clone(),
-    };
-    let restored = restore_to_beta(&env, &path, &id, &name);
-    assert!(
-        identical(&vm.image, &restored),
-        "{} differs from {}",
-        restored.display(),
-        vm.image.display()
+    let pid = std::process::id();
+    let (guard, restored) = restore_equals(
+        &env,
+        &path,
+        &exported,
+        format!("rs-e2e-live-{pid}"),
+        &vm.image,
     );
     let data = total(&exported, "data_bytes");
     assert!(data >= 48 * MIB, "{exported}");
@@ -146,21 +149,12 @@ fn running_vm_exports_and_restores_equal_and_thin() {
         (10 * MIB..=20 * MIB).contains(&read),
         "reads the 10 MiB change (in whole chunks), not the disk: {incremental}"
     );
-    let id = incremental["snapshot"]
-        .as_str()
-        .expect("snapshot id")
-        .to_string();
-    let name = format!("rs-e2e-inc-{}", std::process::id());
-    let guard = Cleanup {
-        host: "beta",
-        name: name.clone(),
-    };
-    let restored = restore_to_beta(&env, &path, &id, &name);
-    assert!(
-        identical(&vm.image, &restored),
-        "the incremental's restore {} differs from {}",
-        restored.display(),
-        vm.image.display()
+    let (guard, _) = restore_equals(
+        &env,
+        &path,
+        &incremental,
+        format!("rs-e2e-inc-{pid}"),
+        &vm.image,
     );
     drop(guard);
     assert_eq!(snapshot("beta"), before, "beta is left as it was");
