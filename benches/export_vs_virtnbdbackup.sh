@@ -36,8 +36,16 @@ fi
 command -v virtnbdbackup >/dev/null || die "virtnbdbackup missing: run tests/lab/install-deps"
 
 SOCK="$LAB/hosts/alpha/run/libvirt-sock"
+[ -S "$SOCK" ] || die "alpha's libvirt socket $SOCK missing: is the lab up?"
 URI="qemu+unix:///system?socket=$SOCK"
 lvirsh() { virsh -q -c "$URI" "$@"; }
+# virtnbdbackup runs on this machine but inside alpha's mount namespace, with
+# the plain local URI: it then sees alpha's libvirtd at qemu:///system and the
+# disk at its domain path (for its `qemu-img info`), and does what it does on
+# a real host. Its NBD socket and output live under /var/tmp, which the lab
+# does not hide. (A qemu+unix URI makes it demand --user/--password.)
+ALPHA_NS=$(cat "$LAB/hosts/alpha/libvirtd.pid")
+VNB_CMD=(nsenter -m -t "$ALPHA_NS" -- virtnbdbackup -U qemu:///system)
 IMAGES="$LAB/hosts/alpha/lib/images"
 WORK=$(mktemp -d /var/tmp/kvm-clone-bench.XXXXXX)
 
@@ -65,6 +73,11 @@ lvirsh dumpxml --inactive web01 | grep -v '<uuid>\|<mac address' |
 lvirsh define "$WORK/vm.xml" >/dev/null
 lvirsh start "$VM" >/dev/null
 
+# Which build and how busy the machine is: both change the numbers.
+log "kvm-clone: $("$BIN" --version) (release build $BIN, $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'))"
+log "virtnbdbackup $(virtnbdbackup --version 2>&1)"
+log "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
+
 export KVM_CLONE_CONFIG="$LAB/config.toml"
 export KVM_CLONE_DATA_DIR="$WORK/data"
 export KVM_CLONE_PASSPHRASE="bench-$$-passphrase"
@@ -78,23 +91,27 @@ measure() {
   /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
     { cat "$WORK/$name.err" >&2; die "$name failed"; }
   read -r WALL RSS <"$WORK/time"
+  log "$name: ${WALL}s, peak RSS ${RSS} KiB"
 }
 bytes() { du -sb "$1" | cut -f1; }
 
 # A 1% change: 20 MiB in 5 places, through the running qemu.
 change() {
-  local dev
+  local dev out
   dev=$(lvirsh qemu-monitor-command "$VM" --hmp 'info block' |
-    sed -n 's/^ *Attached to: *//p' | head -1)
+    sed -n 's/^ *Attached to: *//p' | head -1 | tr -d '[:space:]')
+  [ -n "$dev" ] || die "no disk device in 'info block'"
+  log "1% change: 5 x 4 MiB through qemu-io on $dev"
   for off in 64 300 700 1100 1500; do
-    lvirsh qemu-monitor-command "$VM" --hmp "qemu-io -d $dev \"write -P 0x5a ${off}M 4M\"" >/dev/null
+    out=$(lvirsh qemu-monitor-command "$VM" --hmp "qemu-io -d $dev \"write -P 0x5a ${off}M 4M\"")
+    case $out in *rror*) die "qemu-io: $out" ;; esac
   done
 }
 
 VNB="$WORK/virtnbdbackup"
 measure kc-full "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
 KC_FULL=($WALL $RSS $(bytes "$REPO"))
-measure vnb-full virtnbdbackup -U "$URI" -d "$VM" -l full --compress -o "$VNB"
+measure vnb-full "${VNB_CMD[@]}" -d "$VM" -l full --compress -o "$VNB"
 VNB_FULL=($WALL $RSS $(bytes "$VNB"))
 
 change
@@ -103,7 +120,7 @@ before=$(bytes "$REPO")
 measure kc-inc "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
 KC_INC=($WALL $RSS $(($(bytes "$REPO") - before)))
 before=$(bytes "$VNB")
-measure vnb-inc virtnbdbackup -U "$URI" -d "$VM" -l inc --compress -o "$VNB"
+measure vnb-inc "${VNB_CMD[@]}" -d "$VM" -l inc --compress -o "$VNB"
 VNB_INC=($WALL $RSS $(($(bytes "$VNB") - before)))
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
