@@ -21,7 +21,10 @@ LAB=${KVM_CLONE_LAB_DIR:-$ROOT/target/lab}
 export KVM_CLONE_LAB_DIR=$LAB
 BIN=$ROOT/target/release/kvm-clone
 POOL=/var/lib/libvirt/images # the pool directory inside the host
-VM=bench-export-$$
+# Two identical VMs, one per tool: virtnbdbackup refuses to run on a domain
+# that holds another tool's checkpoint ("Foreign checkpoint found").
+KC_VM=bench-export-kc-$$
+VNB_VM=bench-export-vnb-$$
 HALF_MIB=512
 
 log() { echo "bench: $*" >&2; }
@@ -36,34 +39,56 @@ fi
 command -v virtnbdbackup >/dev/null || die "virtnbdbackup missing: run tests/lab/install-deps"
 
 SOCK="$LAB/hosts/alpha/run/libvirt-sock"
+[ -S "$SOCK" ] || die "alpha's libvirt socket $SOCK missing: is the lab up?"
 URI="qemu+unix:///system?socket=$SOCK"
 lvirsh() { virsh -q -c "$URI" "$@"; }
+# virtnbdbackup runs on this machine but inside alpha's mount namespace, with
+# the plain local URI: it then sees alpha's libvirtd at qemu:///system and the
+# disk at its domain path (for its `qemu-img info`), and does what it does on
+# a real host. Its NBD socket and output live under /var/tmp, which the lab
+# does not hide. (A qemu+unix URI makes it demand --user/--password.)
+ALPHA_NS=$(cat "$LAB/hosts/alpha/libvirtd.pid")
+VNB_CMD=(nsenter -m -t "$ALPHA_NS" -- virtnbdbackup -U qemu:///system)
 IMAGES="$LAB/hosts/alpha/lib/images"
 WORK=$(mktemp -d /var/tmp/kvm-clone-bench.XXXXXX)
 
 cleanup() {
-  lvirsh destroy "$VM" >/dev/null 2>&1 || true
-  lvirsh undefine --checkpoints-metadata "$VM" >/dev/null 2>&1 || true
-  rm -f "$IMAGES/$VM.qcow2"
+  for vm in "$KC_VM" "$VNB_VM"; do
+    lvirsh destroy "$vm" >/dev/null 2>&1 || true
+    lvirsh undefine --checkpoints-metadata "$vm" >/dev/null 2>&1 || true
+    rm -f "$IMAGES/$vm.qcow2"
+  done
   lvirsh pool-refresh default >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-log "building the source VM $VM: ${HALF_MIB} MiB random + ${HALF_MIB} MiB text"
+log "building the source VMs $KC_VM and $VNB_VM: ${HALF_MIB} MiB random + ${HALF_MIB} MiB text"
 {
   head -c $((HALF_MIB << 20)) /dev/urandom
   # Text-like: numbered lines of words, as logs and configs look.
+  # (yes and nl end on SIGPIPE when head has enough: not a failure.)
+  set +o pipefail
   yes 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod' |
     nl -ba | head -c $((HALF_MIB << 20))
+  set -o pipefail
 } >"$WORK/fill.raw"
+[ "$(stat -c %s "$WORK/fill.raw")" -eq $((2 * HALF_MIB << 20)) ] || die "fill image is short"
 truncate -s 2G "$WORK/fill.raw"
-qemu-img convert -q -f raw -O qcow2 "$WORK/fill.raw" "$IMAGES/$VM.qcow2"
+qemu-img convert -q -f raw -O qcow2 "$WORK/fill.raw" "$IMAGES/$KC_VM.qcow2"
+cp --sparse=always "$IMAGES/$KC_VM.qcow2" "$IMAGES/$VNB_VM.qcow2"
 rm -f "$WORK/fill.raw"
-lvirsh dumpxml --inactive web01 | grep -v '<uuid>\|<mac address' |
-  sed "s|<name>web01</name>|<name>$VM</name>|; s|web01.qcow2|$VM.qcow2|" >"$WORK/vm.xml"
-lvirsh define "$WORK/vm.xml" >/dev/null
-lvirsh start "$VM" >/dev/null
+for vm in "$KC_VM" "$VNB_VM"; do
+  lvirsh dumpxml --inactive web01 | grep -v '<uuid>\|<mac address' |
+    sed "s|<name>web01</name>|<name>$vm</name>|; s|web01.qcow2|$vm.qcow2|" >"$WORK/vm.xml"
+  lvirsh define "$WORK/vm.xml" >/dev/null
+  lvirsh start "$vm" >/dev/null
+done
+
+# Which build and how busy the machine is: both change the numbers.
+log "kvm-clone: $("$BIN" --version) (release build $BIN, $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'))"
+log "virtnbdbackup $(virtnbdbackup --version 2>&1)"
+log "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 
 export KVM_CLONE_CONFIG="$LAB/config.toml"
 export KVM_CLONE_DATA_DIR="$WORK/data"
@@ -78,32 +103,39 @@ measure() {
   /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
     { cat "$WORK/$name.err" >&2; die "$name failed"; }
   read -r WALL RSS <"$WORK/time"
+  log "$name: ${WALL}s, peak RSS ${RSS} KiB"
 }
 bytes() { du -sb "$1" | cut -f1; }
 
-# A 1% change: 20 MiB in 5 places, through the running qemu.
+# change VM: a 1% change, 20 MiB in 5 places, through the running qemu.
 change() {
-  local dev
-  dev=$(lvirsh qemu-monitor-command "$VM" --hmp 'info block' |
-    sed -n 's/^ *Attached to: *//p' | head -1)
+  local vm=$1 dev out
+  dev=$(lvirsh qemu-monitor-command "$vm" --hmp 'info block' |
+    sed -n 's/^ *Attached to: *//p' | head -1 | tr -d '[:space:]')
+  [ -n "$dev" ] || die "no disk device in 'info block'"
+  log "1% change on $vm: 5 x 4 MiB through qemu-io on $dev"
   for off in 64 300 700 1100 1500; do
-    lvirsh qemu-monitor-command "$VM" --hmp "qemu-io -d $dev \"write -P 0x5a ${off}M 4M\"" >/dev/null
+    out=$(lvirsh qemu-monitor-command "$vm" --hmp "qemu-io -d $dev \"write -P 0x5a ${off}M 4M\"")
+    case $out in *rror*) die "qemu-io: $out" ;; esac
   done
 }
 
 VNB="$WORK/virtnbdbackup"
-measure kc-full "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
+measure kc-full "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
 KC_FULL=($WALL $RSS $(bytes "$REPO"))
-measure vnb-full virtnbdbackup -U "$URI" -d "$VM" -l full --compress -o "$VNB"
+log "kc-full totals: $(jq -c .result.totals "$WORK/kc-full.out" 2>/dev/null || cat "$WORK/kc-full.out")"
+measure vnb-full "${VNB_CMD[@]}" -d "$VNB_VM" -l full --compress -o "$VNB"
 VNB_FULL=($WALL $RSS $(bytes "$VNB"))
 
-change
+change "$KC_VM"
+change "$VNB_VM"
 
 before=$(bytes "$REPO")
-measure kc-inc "$BIN" export --from alpha --vm "$VM" --repo "$REPO" --json
+measure kc-inc "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
 KC_INC=($WALL $RSS $(($(bytes "$REPO") - before)))
+log "kc-inc totals: $(jq -c .result.totals "$WORK/kc-inc.out" 2>/dev/null || cat "$WORK/kc-inc.out")"
 before=$(bytes "$VNB")
-measure vnb-inc virtnbdbackup -U "$URI" -d "$VM" -l inc --compress -o "$VNB"
+measure vnb-inc "${VNB_CMD[@]}" -d "$VNB_VM" -l inc --compress -o "$VNB"
 VNB_INC=($WALL $RSS $(($(bytes "$VNB") - before)))
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
