@@ -210,11 +210,35 @@ impl Repo {
     }
 }
 
+/// Newest first by time. Times are whole seconds, so two exports of a VM
+/// within one second tie: then a snapshot comes before its own parent (it
+/// has more ancestors), which keeps "latest" the one made last.
 pub(crate) fn sort_newest_first(v: &mut [SnapshotInfo]) {
+    use std::collections::HashMap;
+    let parents: HashMap<&SnapshotId, &SnapshotId> = v
+        .iter()
+        .filter_map(|s| s.manifest.parent.as_ref().map(|p| (&s.id, p)))
+        .collect();
+    // Ancestors present in the set; bounded, so a corrupt cycle ends.
+    let depth = |id: &SnapshotId| {
+        let mut n = 0usize;
+        let mut at = id;
+        while let Some(p) = parents.get(at) {
+            n += 1;
+            if n > parents.len() {
+                break;
+            }
+            at = p;
+        }
+        n
+    };
+    let depths: HashMap<SnapshotId, usize> =
+        v.iter().map(|s| (s.id.clone(), depth(&s.id))).collect();
     v.sort_by(|a, b| {
         b.manifest
             .time
             .cmp(&a.manifest.time)
+            .then_with(|| depths.get(&b.id).cmp(&depths.get(&a.id)))
             .then_with(|| b.id.cmp(&a.id))
     });
 }

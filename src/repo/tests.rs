@@ -189,6 +189,25 @@ fn commit_then_list_load_and_latest() {
     assert!(r.latest_snapshot("web01", "beta").unwrap().is_none());
 }
 
+/// Exports made within one second share a time: the one made from the
+/// other (its parent) is the latest, whatever the random ids say.
+#[test]
+fn within_one_second_a_child_is_newer_than_its_parent() {
+    let (_d, r) = repo();
+    let mut ids: Vec<SnapshotId> = Vec::new();
+    for n in 0..6u8 {
+        let refs = vec![(0, r.store_chunk(&data(n, 4096)).unwrap().id)];
+        let mut m = sample("web01", 5000, &refs);
+        m.parent = ids.last().cloned();
+        ids.push(r.commit_snapshot(&m).unwrap());
+    }
+    let latest = r.latest_snapshot("web01", "alpha").unwrap().unwrap();
+    assert_eq!(latest.id, ids[5]);
+    let listed: Vec<SnapshotId> = r.snapshots().unwrap().into_iter().map(|s| s.id).collect();
+    let newest_first: Vec<SnapshotId> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first);
+}
+
 #[test]
 fn ambiguous_prefix_is_refused() {
     let (_d, r) = repo();
