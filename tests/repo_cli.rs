@@ -1,18 +1,14 @@
 //! `repo init`, `snapshots`, `verify` and `prune` through the binary, on
 //! repositories in temp dirs (no lab host is involved).
 
+mod repo_util;
 mod tmux_util;
 
-use kvm_clone::repo::{
-    ChunkRef, DiskIndex, InitEncryption, InitOptions, Manifest, Repo, SnapshotId, Totals, Unlock,
-};
+use kvm_clone::repo::{Repo, Unlock};
+use repo_util::{CHUNK, PASS, block, commit};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use zeroize::Zeroizing;
-
-const PASS: &str = "a test passphrase";
-const CHUNK: u32 = 64 << 10;
 
 /// A private HOME and data dir, and the repository path inside them.
 struct Env {
@@ -46,15 +42,7 @@ impl Env {
 
     /// An encrypted repository made through the library, with a fast scrypt.
     fn lib_repo(&self) -> Repo {
-        Repo::init(
-            &self.repo_path(),
-            &InitOptions {
-                encryption: InitEncryption::Passphrase(Zeroizing::new(PASS.into())),
-                chunk_size: CHUNK,
-                scrypt_log_n: Some(8),
-            },
-        )
-        .unwrap()
+        repo_util::encrypted_repo(&self.repo_path())
     }
 }
 
@@ -63,51 +51,6 @@ fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-fn block(seed: u8) -> Vec<u8> {
-    (0..CHUNK as usize)
-        .map(|i| (i as u8).wrapping_mul(17) ^ seed)
-        .collect()
-}
-
-/// A snapshot of `vm` at `time` whose disk holds chunks made from `seeds`.
-fn commit(repo: &Repo, vm: &str, time: i64, seeds: &[u8]) -> SnapshotId {
-    let chunks = seeds
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| ChunkRef {
-            index: i as u64,
-            id: repo.store_chunk(&block(s)).unwrap().id,
-        })
-        .collect();
-    let m = Manifest {
-        format_version: Manifest::FORMAT_VERSION,
-        vm: vm.into(),
-        vm_uuid: "6b0f8f7e-1111-4222-8333-944455556666".into(),
-        host: "alpha".into(),
-        profile: "default".into(),
-        time,
-        parent: None,
-        live: false,
-        checkpoint: None,
-        domain_xml: format!("<domain type='kvm'><name>{vm}</name></domain>"),
-        nvram: None,
-        disks: vec![DiskIndex {
-            target: "vda".into(),
-            virtual_size: 16 * u64::from(CHUNK),
-            format: "raw".into(),
-            source_path: format!("/var/lib/libvirt/images/{vm}.img"),
-            chunk_size: CHUNK,
-            chunks,
-        }],
-        totals: Totals {
-            virtual_bytes: 16 * u64::from(CHUNK),
-            data_bytes: seeds.len() as u64 * u64::from(CHUNK),
-            ..Totals::default()
-        },
-    };
-    repo.commit_snapshot(&m).unwrap()
 }
 
 fn json(o: &Output) -> Value {

@@ -58,6 +58,14 @@ struct Backend {
 /// Job requests kept for retries.
 const REQUESTS_KEPT: usize = 200;
 
+/// Records a job's request, forgetting the oldest beyond [`REQUESTS_KEPT`].
+fn keep_newest<T>(map: &mut std::collections::BTreeMap<u64, T>, id: u64, value: T) {
+    map.insert(id, value);
+    while map.len() > REQUESTS_KEPT {
+        map.pop_first();
+    }
+}
+
 pub(super) async fn run(
     config: LoadedConfig,
     options: Options,
@@ -390,21 +398,28 @@ impl Backend {
         self.enqueue(req, profile);
     }
 
-    fn enqueue(&mut self, req: CloneRequest, profile: Profile) {
-        let id = super::job_id::next();
-        self.queue.push(id, [req.from.as_str(), req.to.as_str()]);
-        // Listed as queued first; if it starts at once, its progress follows.
+    /// Puts job `id` in the line for `hosts` and lists it as queued first;
+    /// if it starts at once, its progress follows.
+    fn line_up(
+        &mut self,
+        id: u64,
+        hosts: &[&str],
+        view: impl FnOnce(usize) -> crate::model::JobView,
+    ) {
+        self.queue.push(id, hosts.iter().copied());
         let place = self.queue.positions().len();
         self.positions.insert(id, place);
-        let _ = self
-            .events
-            .send(Event::Job(job_watch::queued_view(id, &req, place)));
-        job_watch::send(&self.events, id, DetailUpdate::Request(req.clone()));
+        let _ = self.events.send(Event::Job(view(place)));
         job_watch::stamp(&self.events, id, JobPhase::Queued);
-        self.requests.insert(id, (req, profile));
-        while self.requests.len() > REQUESTS_KEPT {
-            self.requests.pop_first();
-        }
+    }
+
+    fn enqueue(&mut self, req: CloneRequest, profile: Profile) {
+        let id = super::job_id::next();
+        self.line_up(id, &[&req.from, &req.to], |place| {
+            job_watch::queued_view(id, &req, place)
+        });
+        job_watch::send(&self.events, id, DetailUpdate::Request(req.clone()));
+        keep_newest(&mut self.requests, id, (req, profile));
         self.schedule();
     }
 
@@ -428,15 +443,8 @@ impl Backend {
 
     fn enqueue_export(&mut self, req: ExportRequest, profile: Profile) {
         let id = super::job_id::next();
-        self.queue.push(id, [req.from.as_str()]);
-        let place = self.queue.positions().len();
-        self.positions.insert(id, place);
-        let _ = self.events.send(Event::Job(export_view(id, &req, place)));
-        job_watch::stamp(&self.events, id, JobPhase::Queued);
-        self.exports.insert(id, (req, profile));
-        while self.exports.len() > REQUESTS_KEPT {
-            self.exports.pop_first();
-        }
+        self.line_up(id, &[&req.from], |place| export_view(id, &req, place));
+        keep_newest(&mut self.exports, id, (req, profile));
         self.schedule();
     }
 
@@ -666,17 +674,10 @@ impl Backend {
 
     fn enqueue_restore(&mut self, req: RestoreRequest, profile: Profile) {
         let id = super::job_id::next();
-        self.queue.push(id, [req.to.as_str()]);
-        let place = self.queue.positions().len();
-        self.positions.insert(id, place);
-        let _ = self
-            .events
-            .send(Event::Job(restore::queued_view(id, &req, place)));
-        job_watch::stamp(&self.events, id, JobPhase::Queued);
-        self.restores.insert(id, (req, profile));
-        while self.restores.len() > REQUESTS_KEPT {
-            self.restores.pop_first();
-        }
+        self.line_up(id, &[&req.to], |place| {
+            restore::queued_view(id, &req, place)
+        });
+        keep_newest(&mut self.restores, id, (req, profile));
         self.schedule();
     }
 

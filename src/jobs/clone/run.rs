@@ -336,6 +336,45 @@ impl Made {
     }
 }
 
+/// Ends a job that made things on `src` and `dst`: on success closes its
+/// journal and reports Done; on failure or cancel undoes `made` in reverse
+/// (the journal keeps what could not be undone, for the next start) and
+/// reports Failed or Cancelled.
+pub(crate) async fn settle<T>(
+    result: Result<T, CloneError>,
+    made: Made,
+    (src, dst): (&HostLink, &HostLink),
+    journal: Journal,
+    tag: &str,
+    phase: impl Fn(JobPhase),
+) -> Result<T, CloneError> {
+    match result {
+        Ok(done) => {
+            journal.finish().map_err(journal_err)?;
+            phase(JobPhase::Done);
+            Ok(done)
+        }
+        Err(e) => {
+            let ended = if matches!(e, CloneError::Cancelled) {
+                JobPhase::Cancelled
+            } else {
+                JobPhase::Failed
+            };
+            match made.undo_on(src, dst).await {
+                // Nothing is left: the journal has nothing to tell a restart.
+                Ok(()) => {
+                    let _ = journal.finish();
+                }
+                Err(left) => {
+                    tracing::warn!(job = %tag, "cleanup incomplete, kept in the journal: {left}");
+                }
+            }
+            phase(ended);
+            Err(e)
+        }
+    }
+}
+
 /// Records a resource in the journal (for a restart) and in `made` (for
 /// this run's own path-based cleanup).
 pub(crate) fn note(
@@ -561,32 +600,12 @@ impl Job<'_> {
         let result = job
             .copy_and_define(&plan, live, &mut made, &mut journal)
             .await;
-        match result {
-            Ok(mut done) => {
-                done.checklist = checklist;
-                journal.finish().map_err(journal_err)?;
-                job.phase(JobPhase::Done);
-                Ok(done)
-            }
-            Err(e) => {
-                let phase = if matches!(e, CloneError::Cancelled) {
-                    JobPhase::Cancelled
-                } else {
-                    JobPhase::Failed
-                };
-                match made.undo_on(src, dst).await {
-                    // Nothing is left: the journal has nothing to tell a restart.
-                    Ok(()) => {
-                        let _ = journal.finish();
-                    }
-                    Err(left) => {
-                        tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
-                    }
-                }
-                job.phase(phase);
-                Err(e)
-            }
-        }
+        let mut done = settle(result, made, (src, dst), journal, &job.tag, |p| {
+            job.phase(p)
+        })
+        .await?;
+        done.checklist = checklist;
+        Ok(done)
     }
 
     async fn copy_and_define(

@@ -12,7 +12,7 @@ use super::{RestoreReport, RestoreRequest, default_name};
 use crate::config::profile::Profile;
 use crate::jobs::clone::run::{
     CloneError, Copier, Endpoint, HostLink, Made, OpenSource, Report, Update, disk_format,
-    image_format, journal_err, note, start_sink, step, unix_now, write_nvram,
+    image_format, journal_err, note, settle, start_sink, step, unix_now, write_nvram,
 };
 use crate::jobs::clone::validate::{self, TargetPlan, ValidationRequest};
 use crate::jobs::clone::xml_rewrite::{self, MacPolicy, RewritePlan};
@@ -244,32 +244,14 @@ pub async fn run(
     )
     .map_err(journal_err)?;
     let mut made = Made::default();
-    match job.copy_and_define(&plan, &mut made, &mut journal).await {
-        Ok(mut done) => {
-            done.checklist = checklist;
-            journal.finish().map_err(journal_err)?;
-            job.phase(JobPhase::Done);
-            Ok(done)
-        }
-        Err(e) => {
-            let phase = if matches!(e, CloneError::Cancelled) {
-                JobPhase::Cancelled
-            } else {
-                JobPhase::Failed
-            };
-            // Only the destination has anything of this job.
-            match made.undo_on(dst, dst).await {
-                Ok(()) => {
-                    let _ = journal.finish();
-                }
-                Err(left) => {
-                    tracing::warn!(job = %job.tag, "cleanup incomplete, kept in the journal: {left}");
-                }
-            }
-            job.phase(phase);
-            Err(e)
-        }
-    }
+    let result = job.copy_and_define(&plan, &mut made, &mut journal).await;
+    // Only the destination has anything of this job.
+    let mut done = settle(result, made, (dst, dst), journal, &job.tag, |p| {
+        job.phase(p)
+    })
+    .await?;
+    done.checklist = checklist;
+    Ok(done)
 }
 
 impl Job<'_> {
