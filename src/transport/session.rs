@@ -566,18 +566,26 @@ mod tests {
 
     #[tokio::test]
     async fn refused_port_is_unreachable_refused() {
-        // Bind then drop, so the port is very likely closed.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cfg = SessionConfig::new("127.0.0.1", port, "root");
-        match Session::connect(&cfg, None).await {
-            Err(SshError::Unreachable { kind, .. }) => assert_eq!(kind, UnreachableKind::Refused),
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(_) => panic!("connected to a closed port"),
+        // Bind then drop, so the port is very likely closed. Another test
+        // of this run may take it in between (seen in the full suite): a
+        // port that answered is tried again with a fresh one.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let cfg = SessionConfig::new("127.0.0.1", port, "root");
+            match Session::connect(&cfg, None).await {
+                Err(SshError::Unreachable { kind, .. }) => {
+                    assert_eq!(kind, UnreachableKind::Refused);
+                    return;
+                }
+                Err(e) => eprintln!("port {port} was taken meanwhile ({e}); another"),
+                Ok(_) => eprintln!("port {port} was taken meanwhile; another"),
+            }
         }
+        panic!("no closed port was refused in 5 tries");
     }
 
     #[tokio::test]
