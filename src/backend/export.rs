@@ -212,6 +212,7 @@ mod tests {
             repo: "/srv/repo".into(),
             profile: "quick-backup".into(),
             unlock: Arc::new(unlock),
+            opened: None,
         }
     }
 

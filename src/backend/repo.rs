@@ -58,6 +58,11 @@ impl OpenRepos {
         Ok(repo)
     }
 
+    /// The repository at `path` if this session has it open already.
+    pub fn cached(&self, path: &Path) -> Option<Arc<Repo>> {
+        self.lock().get(path).cloned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<Repo>>> {
         // A panic while holding it cannot leave the map half-changed.
         self.open.lock().unwrap_or_else(|p| p.into_inner())

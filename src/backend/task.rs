@@ -425,7 +425,12 @@ impl Backend {
 
     /// Queues an export job with the profile as it is now (the built-in
     /// `quick-backup` unless the request names another).
-    fn start_export(&mut self, req: ExportRequest) {
+    fn start_export(&mut self, mut req: ExportRequest) {
+        // No passphrase given, but the repository view unlocked this
+        // repository earlier in the session: the job uses that key.
+        if req.opened.is_none() && matches!(*req.unlock, crate::repo::Unlock::None) {
+            req.opened = self.repos.cached(&req.repo);
+        }
         if self.find(&req.from).is_none() {
             return self.error(None, format!("no host named {:?}", req.from));
         }

@@ -8,6 +8,7 @@ use kvm_clone::backend::messages::{Action, Event, JobResult};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use kvm_clone::jobs::export::{DEFAULT_PROFILE, ExportReport, ExportRequest};
+use kvm_clone::repo::{Repo, Unlock};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,23 +66,44 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             loaded.path.display()
         ));
     }
-    let request = ExportRequest {
-        vm: args.vm.clone(),
-        from: args.from.clone(),
-        repo: args.repo.repo.clone(),
-        profile: args.profile.clone(),
-        unlock: Arc::new(unlock(&args.repo)?),
-    };
+    let unlock = Arc::new(unlock(&args.repo)?);
+    // The key derivation (scrypt, a good part of a small export's time)
+    // runs while the backend connects to the host. If it fails, the job
+    // opens the repository itself and reports why, as it always does.
+    let opening = (!matches!(*unlock, Unlock::None)).then(|| {
+        let (path, unlock) = (args.repo.repo.clone(), unlock.clone());
+        tokio::task::spawn_blocking(move || Repo::open(&path, &unlock))
+    });
     let Backend {
         actions,
         mut events,
         task,
-    } = backend::spawn(loaded, backend::Options::default());
+    } = backend::spawn(
+        loaded,
+        backend::Options {
+            // The other hosts play no part: neither connecting to them nor
+            // their being down should touch an export.
+            only_host: Some(args.from.clone()),
+            ..backend::Options::default()
+        },
+    );
     if let Some(code) =
         super::wait::hosts_ready(&[args.from.as_str()], &actions, &mut events).await?
     {
         return Ok(std::process::ExitCode::from(code));
     }
+    let opened = match opening {
+        Some(task) => task.await.ok().and_then(Result::ok).map(Arc::new),
+        None => None,
+    };
+    let request = ExportRequest {
+        vm: args.vm.clone(),
+        from: args.from.clone(),
+        repo: args.repo.repo.clone(),
+        profile: args.profile.clone(),
+        unlock,
+        opened,
+    };
     actions
         .send(Action::StartExport(request))
         .map_err(|_| eyre!("the backend stopped"))?;

@@ -50,6 +50,11 @@ pub struct InitArgs {
     /// Chunk size: a power of two from 64K to 64M ("4M", "1M", "262144").
     #[arg(long, value_name = "SIZE", value_parser = parse_chunk_size)]
     pub chunk_size: Option<u32>,
+    /// Passphrase key derivation cost: scrypt N = 2^LOG_N (128 MiB × 2^(LOG_N-17)
+    /// of memory per unlock). Default 17; 14 to 20.
+    #[arg(long, value_name = "LOG_N", value_parser = clap::value_parser!(u8).range(14..=20),
+          conflicts_with_all = ["recipient", "no_encryption"])]
+    pub scrypt_log_n: Option<u8>,
 }
 
 #[derive(Args, Debug)]
@@ -172,7 +177,7 @@ fn init(args: InitArgs) -> Result<()> {
     let opts = InitOptions {
         encryption,
         chunk_size: args.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
-        scrypt_log_n: None,
+        scrypt_log_n: args.scrypt_log_n,
     };
     let repo = Repo::init(&args.path, &opts)?;
     let how = match repo.config().encryption.as_str() {

@@ -27,7 +27,7 @@ pub use keys::{InitEncryption, Protection, Unlock};
 pub use lock::RepoLock;
 pub use manifest::{ChunkRef, DiskIndex, Manifest, NvramCopy, Totals};
 pub use snapshots::{DamagedManifest, SnapshotInfo, SnapshotScan};
-pub use store::StoredChunk;
+pub use store::{SealedChunk, StoredChunk};
 
 use config::check_chunk_size;
 use seal::Sealer;
@@ -45,7 +45,8 @@ pub struct InitOptions {
     pub encryption: InitEncryption,
     /// Power of two, 64 KiB..=64 MiB.
     pub chunk_size: u32,
-    /// None = age's default (about one second); tests lower it.
+    /// log2 of scrypt's cost N for a passphrase; None =
+    /// [`keys::DEFAULT_SCRYPT_LOG_N`]. Tests lower it.
     pub scrypt_log_n: Option<u8>,
 }
 

@@ -5,7 +5,7 @@
 use super::config::MAX_CHUNK_SIZE;
 use super::error::RepoError;
 use super::id::ChunkId;
-use super::seal::{self, HEADER_LEN, Kind, NONCE_LEN, TAG_LEN};
+use super::seal::{self, Frame, HEADER_LEN, Kind, NONCE_LEN, TAG_LEN};
 use super::{CHUNKS_DIR, Repo, fsutil};
 use std::path::PathBuf;
 
@@ -17,6 +17,14 @@ pub struct StoredChunk {
     pub new: bool,
     /// The chunk file's size when new, else 0.
     pub stored_bytes: u64,
+}
+
+/// A chunk sealed by [`Repo::seal_chunk`], to be written by
+/// [`Repo::put_chunk`].
+pub struct SealedChunk {
+    pub id: ChunkId,
+    /// None when the repository already holds it.
+    frame: Option<Frame>,
 }
 
 /// No chunk file is larger: the largest plaintext, stored raw, sealed.
@@ -36,6 +44,12 @@ impl Repo {
     /// Ids, deduplicates, compresses, seals and writes one chunk. `plain`
     /// is at most 64 MiB (a disk chunk, or a whole NVRAM file).
     pub fn store_chunk(&self, plain: &[u8]) -> Result<StoredChunk, RepoError> {
+        self.put_chunk(self.seal_chunk(plain)?)
+    }
+
+    /// The CPU half of [`store_chunk`](Self::store_chunk): the id, and the
+    /// sealed frame unless the repository already holds the chunk.
+    pub fn seal_chunk(&self, plain: &[u8]) -> Result<SealedChunk, RepoError> {
         if plain.len() > MAX_CHUNK_SIZE as usize {
             return Err(RepoError::BadOptions(format!(
                 "a chunk of {} bytes is larger than the 64 MiB limit",
@@ -45,18 +59,32 @@ impl Repo {
         let id = self.chunk_id(plain);
         let path = self.chunk_path(&id);
         if path.try_exists().map_err(RepoError::io(&path))? {
+            return Ok(SealedChunk { id, frame: None });
+        }
+        let frame = seal::seal_frame(Kind::Chunk, self.sealer(), &id.0, plain)
+            .map_err(|e| RepoError::BadOptions(e.to_string()))?;
+        Ok(SealedChunk {
+            id,
+            frame: Some(frame),
+        })
+    }
+
+    /// The I/O half of [`store_chunk`](Self::store_chunk): writes the frame,
+    /// if any, to its chunk file.
+    pub fn put_chunk(&self, chunk: SealedChunk) -> Result<StoredChunk, RepoError> {
+        let SealedChunk { id, frame } = chunk;
+        let Some(frame) = frame else {
             return Ok(StoredChunk {
                 id,
                 new: false,
                 stored_bytes: 0,
             });
-        }
-        let frame = seal::seal(Kind::Chunk, self.sealer(), &id.0, plain)
-            .map_err(|e| RepoError::BadOptions(e.to_string()))?;
+        };
+        let path = self.chunk_path(&id);
         let dir = path.parent().unwrap_or(self.path());
         std::fs::create_dir_all(dir).map_err(RepoError::io(dir))?;
         // Two writers of one chunk write the same bytes; the last rename wins.
-        fsutil::write_atomic(&path, &frame, false)?;
+        fsutil::write_atomic_direct(&path, frame.bytes())?;
         Ok(StoredChunk {
             id,
             new: true,

@@ -19,6 +19,17 @@ pub fn compress(plain: &[u8]) -> Vec<u8> {
     lz4_flex::block::compress(plain)
 }
 
+/// The most bytes an lz4 block of `len` bytes of plaintext can take.
+pub fn max_compressed_len(len: usize) -> usize {
+    lz4_flex::block::get_maximum_output_size(len)
+}
+
+/// Writes one lz4 block of `plain` at the start of `out` and returns its
+/// length; None when `out` is shorter than [`max_compressed_len`] needs.
+pub fn compress_into(plain: &[u8], out: &mut [u8]) -> Option<usize> {
+    lz4_flex::block::compress_into(plain, out).ok()
+}
+
 /// Decompresses `block`, which must hold exactly `len` bytes of plaintext.
 /// The caller bounds `len`; this refuses lengths lz4 cannot reach.
 pub fn decompress(block: &[u8], len: usize) -> Result<Vec<u8>, Lz4Error> {
@@ -63,5 +74,10 @@ mod tests {
             Err(Lz4Error::Impossible { .. })
         ));
         assert_eq!(decompress(&compress(b""), 0).unwrap(), b"");
+
+        let mut out = vec![0u8; max_compressed_len(plain.len())];
+        let n = compress_into(&plain, &mut out).unwrap();
+        assert_eq!(decompress(&out[..n], plain.len()).unwrap(), plain);
+        assert_eq!(compress_into(&plain, &mut out[..10]), None);
     }
 }

@@ -11,7 +11,7 @@ pub mod plan;
 pub mod resume;
 pub mod run;
 
-use crate::repo::Unlock;
+use crate::repo::{Repo, Unlock};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,6 +29,10 @@ pub struct ExportRequest {
     pub profile: String,
     /// Shared, not copied: the key material exists once.
     pub unlock: Arc<Unlock>,
+    /// The repository at `repo`, already unlocked by the front end: the
+    /// headless command derives the key while the host connects, and the
+    /// TUI reuses one its repository view opened. None: the job opens it.
+    pub opened: Option<Arc<Repo>>,
 }
 
 /// How one disk's export went.

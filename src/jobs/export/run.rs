@@ -175,6 +175,10 @@ impl Reader {
 /// Reads `len` bytes at `offset` in requests the server accepts.
 async fn read_range(pool: &NbdPool, offset: u64, len: u64) -> Result<Vec<u8>, BlockError> {
     let max = u64::from(pool.max_io().max(1));
+    if len <= max {
+        // One request (a chunk within the server's limit): its buffer as is.
+        return Ok(pool.client().read(offset, len as u32).await?);
+    }
     let mut buf = Vec::with_capacity(len as usize);
     let mut pos = offset;
     while pos < offset + len {
@@ -410,12 +414,19 @@ impl Job<'_> {
                 spec.profile.kind.label()
             )));
         }
-        let (path, unlock) = (req.repo.clone(), req.unlock.clone());
-        let repo = tokio::task::spawn_blocking(move || Repo::open(&path, &unlock))
-            .await
-            .map_err(step("opening the repository"))?
-            .map_err(|e| ExportError::Invalid(format!("repository {}: {e}", req.repo.display())))?;
-        let repo = Arc::new(repo);
+        let repo = match &req.opened {
+            Some(r) => r.clone(),
+            None => {
+                let (path, unlock) = (req.repo.clone(), req.unlock.clone());
+                let repo = tokio::task::spawn_blocking(move || Repo::open(&path, &unlock))
+                    .await
+                    .map_err(step("opening the repository"))?
+                    .map_err(|e| {
+                        ExportError::Invalid(format!("repository {}: {e}", req.repo.display()))
+                    })?;
+                Arc::new(repo)
+            }
+        };
         if spec.profile.encryption != Encryption::None && !repo.encrypted() {
             return Err(ExportError::Invalid(format!(
                 "profile {} asks for encryption ({}) but repository {} is not encrypted",
@@ -1384,11 +1395,15 @@ impl Job<'_> {
             .map_err(step("storing"))?;
         let (repo, log, target) = (sh.repo.clone(), sh.log.clone(), target.to_string());
         let chunk = blocking("storing", move || {
-            let _permit = permit;
             let stored = if plan::is_zero(&buf) {
+                drop(permit);
                 None
             } else {
-                Some(repo.store_chunk(&buf)?)
+                let sealed = repo.seal_chunk(&buf)?;
+                // The CPU work is done: the write waits on the disk, and
+                // another chunk can be sealed meanwhile.
+                drop((permit, buf));
+                Some(repo.put_chunk(sealed)?)
             };
             let line = [(index, stored.as_ref().map(|s| s.id))];
             if let Err(e) = log

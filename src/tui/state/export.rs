@@ -66,6 +66,7 @@ impl ExportDialog {
             repo: repo.into(),
             profile,
             unlock: std::sync::Arc::new(crate::backend::repo::unlock_from(typed)),
+            opened: None,
         })
     }
 }
