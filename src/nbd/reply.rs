@@ -33,7 +33,11 @@ pub struct ReplyState {
     length: u32,
     /// The negotiated meta context ids, for block status.
     contexts: Vec<u32>,
-    /// Read data, zero-filled up front so holes need no work.
+    /// Read data. Allocated for the whole request but filled as chunks
+    /// arrive: data in order is appended without zeroing first (a 4 MiB
+    /// memset per request was measurable), gaps are zero-filled when a
+    /// later chunk lands past them, holes are written as zeros, and
+    /// `finish` checks that the chunks covered the request exactly.
     buf: Vec<u8>,
     /// Request-relative (start, end) of each content chunk of a read.
     covered: Vec<(u64, u64)>,
@@ -47,7 +51,7 @@ impl ReplyState {
     /// buffer).
     pub fn new(command: Command, offset: u64, length: u32, contexts: Vec<u32>) -> Self {
         let buf = if command == Command::Read {
-            vec![0u8; length as usize]
+            Vec::with_capacity(length as usize)
         } else {
             Vec::new()
         };
@@ -88,6 +92,36 @@ impl ReplyState {
         Ok(rel)
     }
 
+    /// Makes `buf` at least `end` bytes long, zero-filling what is added.
+    fn reach(&mut self, end: usize) {
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+    }
+
+    /// Reads the data for request-relative `start..end` (within the
+    /// request) from `r` into `buf`: appended straight into the spare
+    /// capacity when it continues the data so far, copied over otherwise.
+    async fn fill<R>(&mut self, r: &mut R, start: usize, end: usize) -> Result<(), NbdError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        if start != self.buf.len() {
+            self.reach(end);
+            r.read_exact(&mut self.buf[start..end]).await?;
+            return Ok(());
+        }
+        let mut part = (&mut *r).take((end - start) as u64);
+        while part.limit() > 0 {
+            // The capacity is the request's length and end is within it,
+            // so this never reallocates.
+            if part.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        Ok(())
+    }
+
     /// Turns the finished reply into the request's result.
     pub fn finish(mut self) -> Result<Completed, NbdError> {
         if let Some(err) = self.error.take() {
@@ -120,6 +154,8 @@ impl ReplyState {
                     }
                     .into());
                 }
+                // Every byte was covered, so this only ever adds nothing.
+                self.buf.resize(self.length as usize, 0);
                 Ok(Completed::Data(self.buf))
             }
             Command::BlockStatus if self.extents.is_empty() => {
@@ -149,8 +185,8 @@ where
     match state.command {
         Command::Read if structured => Err(ProtocolError::SimpleReplyToRead.into()),
         Command::Read => {
-            r.read_exact(&mut state.buf).await?;
-            Ok(())
+            let len = state.length as usize;
+            state.fill(r, 0, len).await
         }
         // finish() reports the missing extents.
         _ => Ok(()),
@@ -199,9 +235,8 @@ where
                 })?;
             let rel = state.relative(offset, len)?;
             state.covered.push((rel, rel + len));
-            // In range of buf (length of the request) by relative().
-            let (s, e) = (rel as usize, (rel + len) as usize);
-            r.read_exact(&mut state.buf[s..e]).await?;
+            // In range of the request by relative().
+            state.fill(r, rel as usize, (rel + len) as usize).await?;
         }
         REPLY_TYPE_OFFSET_HOLE => {
             if state.command != Command::Read {
@@ -213,7 +248,13 @@ where
             let len = u64::from(len);
             let rel = state.relative(offset, len)?;
             state.covered.push((rel, rel + len));
-            state.buf[rel as usize..(rel + len) as usize].fill(0);
+            let (s, e) = (rel as usize, (rel + len) as usize);
+            // Bytes added by reach() are zeros already.
+            let rewrite = s < state.buf.len();
+            state.reach(e);
+            if rewrite {
+                state.buf[s..e].fill(0);
+            }
         }
         REPLY_TYPE_BLOCK_STATUS => {
             if state.command != Command::BlockStatus {
@@ -282,6 +323,46 @@ mod tests {
                 expected: 10
             }))
         ));
+    }
+
+    fn data(state: ReplyState) -> Vec<u8> {
+        match state.finish() {
+            Ok(Completed::Data(d)) => d,
+            Ok(_) => panic!("not data"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn read_data_lands_in_place_whatever_the_chunk_order() {
+        let src: Vec<u8> = (1..=100u8).collect();
+        // (start, end) of each data chunk, in the order the server sends them.
+        for order in [
+            vec![(0, 100)],
+            vec![(0, 30), (30, 100)],
+            vec![(60, 100), (0, 60)],
+            vec![(20, 50), (0, 20), (50, 100)],
+        ] {
+            let mut s = ReplyState::new(Command::Read, 1000, 100, Vec::new());
+            for &(a, b) in &order {
+                s.fill(&mut &src[a..b], a, b).await.unwrap();
+                s.covered.push((a as u64, b as u64));
+                s.chunks += 1;
+            }
+            assert_eq!(data(s), src, "{order:?}");
+        }
+        // A hole after data, and one before it.
+        let mut s = ReplyState::new(Command::Read, 0, 10, Vec::new());
+        s.fill(&mut &[9u8; 4][..], 6, 10).await.unwrap();
+        s.reach(6);
+        s.buf[0..6].fill(0);
+        s.covered = vec![(6, 10), (0, 6)];
+        s.chunks = 2;
+        assert_eq!(data(s), [0, 0, 0, 0, 0, 0, 9, 9, 9, 9]);
+        // The stream ends early.
+        let mut s = ReplyState::new(Command::Read, 0, 10, Vec::new());
+        assert!(s.fill(&mut &[1u8; 5][..], 0, 10).await.is_err());
+        assert_eq!(s.buf.capacity(), 10);
     }
 
     #[test]

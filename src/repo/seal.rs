@@ -112,6 +112,27 @@ impl Frame {
     }
 }
 
+/// lz4 output buffers up to this size are kept per thread.
+const LZ4_OUT_KEPT: usize = 8 << 20;
+
+thread_local! {
+    /// lz4's output buffer, zeroed once per thread instead of once per chunk.
+    static LZ4_OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with a zero-initialised buffer of `len` bytes.
+fn with_lz4_out<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    if len > LZ4_OUT_KEPT {
+        return f(&mut vec![0u8; len]);
+    }
+    LZ4_OUT.with_borrow_mut(|out| {
+        if out.len() < len {
+            out.resize(len, 0);
+        }
+        f(&mut out[..len])
+    })
+}
+
 /// Builds the file bytes of `plain` stored under `name`.
 pub fn seal(
     kind: Kind,
@@ -147,19 +168,17 @@ pub fn seal_frame(
         buf.extend_from_slice(n);
     }
     let body_start = buf.len();
-    buf.resize(body_start + 4 + max_lz4, 0);
-    let use_lz4 = match lz4::compress_into(plain, &mut buf[body_start + 4..]) {
+    let use_lz4 = with_lz4_out(max_lz4, |out| match lz4::compress_into(plain, out) {
         Some(n) if n + 4 < plain.len() => {
-            buf[body_start..body_start + 4].copy_from_slice(&plain_len.to_le_bytes());
-            buf.truncate(body_start + 4 + n);
+            buf.extend_from_slice(&plain_len.to_le_bytes());
+            buf.extend_from_slice(&out[..n]);
             true
         }
         _ => {
-            buf.truncate(body_start);
             buf.extend_from_slice(plain);
             false
         }
-    };
+    });
     let mut flags = if use_lz4 { FLAG_LZ4 } else { 0 };
     if sealer.is_some() {
         flags |= FLAG_ENCRYPTED;
