@@ -14,6 +14,8 @@
 # Environment:
 #   KVM_CLONE_LAB_DIR     lab directory (default <repo>/target/lab)
 #   BENCH_NO_BUILD=1      skip `cargo build --release`
+#   BENCH_RUNS=N          rounds (default 3); the table shows each tool's
+#                         best wall time and highest peak RSS
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +28,7 @@ POOL=/var/lib/libvirt/images # the pool directory inside the host
 KC_VM=bench-export-kc-$$
 VNB_VM=bench-export-vnb-$$
 HALF_MIB=512
+RUNS=${BENCH_RUNS:-3}
 
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -84,6 +87,11 @@ for vm in "$KC_VM" "$VNB_VM"; do
   lvirsh define "$WORK/vm.xml" >/dev/null
   lvirsh start "$vm" >/dev/null
 done
+# Both tools start alike: the fresh images written out (a writeback in
+# progress would slow whichever runs first) and both read into the page
+# cache, as a VM's disk that has been running a while would be.
+sync
+cat "$IMAGES/$KC_VM.qcow2" "$IMAGES/$VNB_VM.qcow2" >/dev/null
 
 # Which build and how busy the machine is: both change the numbers.
 log "kvm-clone: $("$BIN" --version) (release build $BIN, $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'))"
@@ -93,19 +101,24 @@ log "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CP
 export KVM_CLONE_CONFIG="$LAB/config.toml"
 export KVM_CLONE_DATA_DIR="$WORK/data"
 export KVM_CLONE_PASSPHRASE="bench-$$-passphrase"
-REPO="$WORK/repo"
-"$BIN" repo init "$REPO" >/dev/null
 
 # measure NAME CMD…: wall seconds and peak RSS (KiB) into $WALL and $RSS.
 measure() {
   local name=$1; shift
   log "$name"
+  # Nobody pays for the previous run's writeback: kvm-clone makes its chunks
+  # durable (syncfs) before it commits a snapshot, which would otherwise also
+  # flush what virtnbdbackup left in the page cache (it does not sync).
+  sync
   /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
     { cat "$WORK/$name.err" >&2; die "$name failed"; }
   read -r WALL RSS <"$WORK/time"
   log "$name: ${WALL}s, peak RSS ${RSS} KiB"
 }
-bytes() { du -sb "$1" | cut -f1; }
+# The bytes of every file under a directory: what each tool stored. (`du -sb`
+# would also count each directory as 4 KiB, and the repository has one per
+# chunk-id prefix.)
+bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 
 # change VM: a 1% change, 20 MiB in 5 places, through the running qemu.
 change() {
@@ -120,23 +133,52 @@ change() {
   done
 }
 
-VNB="$WORK/virtnbdbackup"
-measure kc-full "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
-KC_FULL=($WALL $RSS $(bytes "$REPO"))
-log "kc-full totals: $(jq -c .result.totals "$WORK/kc-full.out" 2>/dev/null || cat "$WORK/kc-full.out")"
-measure vnb-full "${VNB_CMD[@]}" -d "$VNB_VM" -l full --compress -o "$VNB"
-VNB_FULL=($WALL $RSS $(bytes "$VNB"))
+# One round: full exports by both tools, the 1% change, incrementals.
+# Each round starts a fresh repository and output directory, so its full
+# export is a full one; each VM keeps only its own tool's newest checkpoint.
+# best NAME: keeps the lowest wall time and highest RSS over the rounds.
+declare -A BEST_WALL BEST_RSS BYTES
+keep() {
+  local name=$1 bytes=$2
+  if [ -z "${BEST_WALL[$name]:-}" ] || awk -v a="$WALL" -v b="${BEST_WALL[$name]}" 'BEGIN { exit !(a < b) }'; then
+    BEST_WALL[$name]=$WALL
+  fi
+  if [ "${BEST_RSS[$name]:-0}" -lt "$RSS" ]; then BEST_RSS[$name]=$RSS; fi
+  BYTES[$name]=$bytes
+  ROUND_TIMES[$name]="${ROUND_TIMES[$name]:-}${ROUND_TIMES[$name]:+ / }${WALL}"
+}
+declare -A ROUND_TIMES
+for round in $(seq 1 "$RUNS"); do
+  log "round $round of $RUNS"
+  REPO="$WORK/repo"
+  VNB="$WORK/virtnbdbackup"
+  rm -rf "$REPO" "$VNB"
+  "$BIN" repo init "$REPO" >/dev/null
 
-change "$KC_VM"
-change "$VNB_VM"
+  measure kc-full "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
+  keep kc-full "$(bytes "$REPO")"
+  log "kc-full totals: $(jq -c .result.totals "$WORK/kc-full.out" 2>/dev/null || cat "$WORK/kc-full.out")"
+  measure vnb-full "${VNB_CMD[@]}" -d "$VNB_VM" -l full --compress -o "$VNB"
+  keep vnb-full "$(bytes "$VNB")"
 
-before=$(bytes "$REPO")
-measure kc-inc "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
-KC_INC=($WALL $RSS $(($(bytes "$REPO") - before)))
-log "kc-inc totals: $(jq -c .result.totals "$WORK/kc-inc.out" 2>/dev/null || cat "$WORK/kc-inc.out")"
-before=$(bytes "$VNB")
-measure vnb-inc "${VNB_CMD[@]}" -d "$VNB_VM" -l inc --compress -o "$VNB"
-VNB_INC=($WALL $RSS $(($(bytes "$VNB") - before)))
+  change "$KC_VM"
+  change "$VNB_VM"
+
+  before=$(bytes "$REPO")
+  measure kc-inc "$BIN" export --from alpha --vm "$KC_VM" --repo "$REPO" --json
+  keep kc-inc $(($(bytes "$REPO") - before))
+  log "kc-inc totals: $(jq -c .result.totals "$WORK/kc-inc.out" 2>/dev/null || cat "$WORK/kc-inc.out")"
+  before=$(bytes "$VNB")
+  measure vnb-inc "${VNB_CMD[@]}" -d "$VNB_VM" -l inc --compress -o "$VNB"
+  keep vnb-inc $(($(bytes "$VNB") - before))
+done
+for name in kc-full vnb-full kc-inc vnb-inc; do
+  log "$name wall times by round (s): ${ROUND_TIMES[$name]}"
+done
+KC_FULL=("${BEST_WALL[kc-full]}" "${BEST_RSS[kc-full]}" "${BYTES[kc-full]}")
+VNB_FULL=("${BEST_WALL[vnb-full]}" "${BEST_RSS[vnb-full]}" "${BYTES[vnb-full]}")
+KC_INC=("${BEST_WALL[kc-inc]}" "${BEST_RSS[kc-inc]}" "${BYTES[kc-inc]}")
+VNB_INC=("${BEST_WALL[vnb-inc]}" "${BEST_RSS[vnb-inc]}" "${BYTES[vnb-inc]}")
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }'; }
