@@ -93,6 +93,58 @@ fn init_with_env_passphrase_then_wrong_and_missing_passphrase() {
     assert!(text(&o).1.contains("already exists"), "{:?}", text(&o));
 }
 
+/// The age stanza's work factor: `-> scrypt <salt> <log2 N>`.
+fn scrypt_log_n(repo: &std::path::Path) -> String {
+    let keys = std::fs::read(repo.join("keys")).unwrap();
+    let head = String::from_utf8_lossy(&keys[..keys.len().min(200)]).into_owned();
+    let line = head
+        .lines()
+        .find(|l| l.starts_with("-> scrypt "))
+        .unwrap_or_else(|| panic!("no scrypt stanza in {head:?}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn scrypt_cost_is_2_pow_17_unless_chosen_and_bounded() {
+    let env = Env::new();
+    let base = env.repo_path();
+    let default = base.with_file_name("default");
+    let o = env.kvm_clone(Some(PASS), &["repo", "init", default.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(scrypt_log_n(&default), "17");
+
+    let cheap = base.with_file_name("cheap");
+    let c = cheap.to_str().unwrap();
+    let o = env.kvm_clone(Some(PASS), &["repo", "init", c, "--scrypt-log-n", "15"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(scrypt_log_n(&cheap), "15");
+    // It opens with the passphrase, and only with it.
+    assert!(
+        env.kvm_clone(Some(PASS), &["snapshots", "--repo", c])
+            .status
+            .success()
+    );
+    let o = env.kvm_clone(Some("not it"), &["snapshots", "--repo", c]);
+    assert!(text(&o).1.contains("wrong passphrase"), "{:?}", text(&o));
+
+    for (args, says) in [
+        (vec!["--scrypt-log-n", "21"], "14..=20"),
+        (vec!["--scrypt-log-n", "x"], "invalid"),
+        (
+            vec!["--scrypt-log-n", "15", "--no-encryption"],
+            "cannot be used with",
+        ),
+    ] {
+        let bad = base.with_file_name("bad");
+        let mut argv = vec!["repo", "init", bad.to_str().unwrap()];
+        argv.extend(args.iter().copied());
+        let o = env.kvm_clone(Some(PASS), &argv);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}", text(&o));
+        assert!(text(&o).1.contains(says), "{args:?}: {:?}", text(&o));
+        assert!(!bad.exists(), "{args:?} created the repository");
+    }
+}
+
 #[test]
 fn init_needs_a_key_or_an_explicit_no_encryption() {
     let env = Env::new();

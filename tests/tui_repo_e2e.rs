@@ -2,7 +2,8 @@
 //! lab: `e` on archive01 exports it into an encrypted repository (the
 //! passphrase typed in the dialog, never shown), then `b` opens the
 //! repository, asks for its passphrase, lists the snapshot and verifies it
-//! reading every chunk.
+//! reading every chunk; a second `e` with no passphrase typed uses the key
+//! the view unlocked.
 
 mod clone_util;
 mod repo_util;
@@ -46,6 +47,7 @@ fn export_from_the_tui_then_list_and_verify_it_in_the_repository_view() {
         s.contains("exported as snapshot") || s.contains("failed")
     });
     assert!(done.contains("exported as snapshot"), "{done}");
+    let first = snapshot_id(&done);
 
     // The repository view: locked until the passphrase is typed.
     tmux.keys(&["b"]);
@@ -74,6 +76,33 @@ fn export_from_the_tui_then_list_and_verify_it_in_the_repository_view() {
     tmux.wait_for("the list again", |s| s.contains("R restore"));
     tmux.keys(&["Escape"]);
     tmux.wait_for("the view closed", |s| !s.contains("Repository"));
+
+    // The view unlocked the repository for this session: a second export
+    // with the passphrase left empty uses that key (the binary runs
+    // without KVM_CLONE_PASSPHRASE, so nothing else could unlock it).
+    tmux.keys(&["e"]);
+    tmux.wait_for("the export dialog again", |s| {
+        s.contains("Export archive01 from alpha")
+    });
+    tmux.keys(&["Enter"]);
+    let again = tmux.wait_for("the second export to end", |s| {
+        s.lines().any(|l| {
+            (l.contains("exported as snapshot") && !l.contains(&first)) || l.contains("failed")
+        })
+    });
+    let second = snapshot_id(&again);
+    assert!(second != first, "{again}");
     tmux.keys(&["q"]);
     tmux.wait_for("the app to quit", |_| !tmux.alive());
+}
+
+/// The id in the status line's "exported as snapshot <id>".
+fn snapshot_id(screen: &str) -> String {
+    let (_, rest) = screen
+        .split_once("exported as snapshot ")
+        .unwrap_or_else(|| panic!("no snapshot id on screen:\n{screen}"));
+    rest.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
