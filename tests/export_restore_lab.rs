@@ -272,8 +272,10 @@ fn walkdir_count(dir: &Path) -> usize {
 }
 
 /// The lab's own VMs through export and restore: web01 (running, read
-/// through a pull backup; it boots nothing, so its disk does not change)
-/// and multi01 (shut off, two disks). Every restored disk equals its source.
+/// through a pull backup; it boots nothing, so its disk does not change),
+/// multi01 (shut off, two disks) and shared01 (shut off; a VM of that name
+/// also exists on beta, so the restore must take a new name there).
+/// archive01 has its own test below. Every restored disk equals its source.
 #[test]
 fn lab_vms_export_and_restore_equal() {
     let _serial = serial();
@@ -297,10 +299,41 @@ fn lab_vms_export_and_restore_equal() {
         }
     }
     let _checkpoints = DropCheckpoints("web01");
-    for (vm, live) in [("web01", true), ("multi01", false)] {
+    for (vm, live) in [("web01", true), ("multi01", false), ("shared01", false)] {
         let exported = ok(export(&env, vm, &path, PASS));
         assert_eq!(exported["live"], live, "{exported}");
         let id = exported["snapshot"].as_str().expect("snapshot id");
+        if vm == "shared01" {
+            // beta has its own shared01 (another UUID): restoring this one
+            // under its own identity is refused for the name alone.
+            let (code, doc) = run(
+                &env,
+                &[
+                    "restore",
+                    "--repo",
+                    path.to_str().unwrap(),
+                    "--snapshot",
+                    id,
+                    "--to",
+                    "beta",
+                    "--keep-identity",
+                ],
+            );
+            assert_eq!(code, 3, "{doc:#}");
+            let failed: Vec<&str> = doc["validation"]["items"]
+                .as_array()
+                .expect("validation items")
+                .iter()
+                .filter(|i| i["status"] == "fail")
+                .filter_map(|i| i["id"].as_str())
+                .collect();
+            assert_eq!(failed, ["dest_name_free"], "{doc:#}");
+            assert_eq!(
+                snapshot("beta"),
+                before,
+                "a refused restore changes nothing"
+            );
+        }
         let sources: Vec<PathBuf> = open(&path)
             .load_snapshot(id)
             .expect("snapshot")
