@@ -261,3 +261,59 @@ fn profile_retention_prunes_after_the_export() {
     assert_eq!(left, [second["snapshot"].as_str().unwrap().to_string()]);
     assert_clean("archive01");
 }
+
+/// `verify --read-data --repair` removes a damaged chunk file; the next
+/// (incremental) export reads that unchanged chunk again instead of
+/// referencing the missing file, which makes the older snapshot whole too.
+#[test]
+fn a_repaired_chunk_is_read_again_and_heals_the_older_snapshot() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let vm = LiveVm::start("heal", 256 * MIB, 64 * MIB);
+    let first = ok(export(&env, &vm.name, &path, PASS));
+    let snap = first["snapshot"].as_str().unwrap().to_string();
+    let r = open(&path);
+    let chunk = r.load_snapshot(&snap).unwrap().manifest.disks[0].chunks[0].id;
+    let file = r.chunk_path(&chunk);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "--repo", path.to_str().unwrap(), "--read-data"];
+        args.extend_from_slice(extra);
+        env.json_with(&args, &[("KVM_CLONE_PASSPHRASE", PASS)])
+    };
+    let (code, found) = verify(&[]);
+    assert_eq!(code, 5, "{found:#}");
+    assert_eq!(found["damage"][0]["snapshot"].as_str(), Some(snap.as_str()));
+    assert!(file.exists(), "verify alone removes nothing");
+
+    let (code, repaired) = verify(&["--repair"]);
+    assert_eq!(code, 5, "the snapshot is still incomplete: {repaired:#}");
+    assert_eq!(
+        repaired["repaired"][0].as_str(),
+        Some(chunk.to_string().as_str())
+    );
+    assert!(!file.exists());
+
+    // Unchanged VM: an incremental that reads only the missing chunk.
+    let second = ok(export(&env, &vm.name, &path, PASS));
+    assert!(second["incremental_from"].is_string(), "{second}");
+    assert_eq!(total(&second, "read_bytes"), 4 * MIB, "{second}");
+    let warned = second["warnings"].as_array().unwrap();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.as_str().unwrap_or_default().contains("read again")),
+        "{second}"
+    );
+    assert!(file.exists(), "stored again under the same id");
+    let (code, clean) = verify(&[]);
+    assert_eq!(code, 0, "both snapshots are whole: {clean:#}");
+    assert_eq!(clean["snapshots"], 2);
+    assert_clean(&vm.name);
+}

@@ -187,6 +187,54 @@ fn passphrase_file_unlocks() {
 }
 
 #[test]
+fn verify_repair_removes_damaged_chunks_unless_the_repository_is_busy() {
+    let env = Env::new();
+    let repo = env.lib_repo();
+    let s1 = commit(&repo, "web01", 1_750_000_000, &[1, 2]);
+    let p = env.repo_path();
+    let p = p.to_str().unwrap();
+    let two = repo.chunk_id(&block(2));
+    let file = repo.chunk_path(&two);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    // --repair only makes sense after reading the data.
+    let o = env.kvm_clone(Some(PASS), &["verify", "--repo", p, "--repair"]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("--read-data"), "{:?}", text(&o));
+
+    // An export holding the repository: the damage is reported, nothing goes.
+    let held = repo.lock_shared().unwrap();
+    let o = env.kvm_clone(
+        Some(PASS),
+        &["verify", "--repo", p, "--read-data", "--repair", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(75), "{:?}", text(&o));
+    assert!(text(&o).1.contains("busy"), "{:?}", text(&o));
+    assert_eq!(json(&o)["damage"][0]["chunk"], two.to_string());
+    assert_eq!(json(&o)["repaired"], serde_json::json!([]));
+    assert!(file.exists());
+    drop(held);
+
+    let o = env.kvm_clone(
+        Some(PASS),
+        &["verify", "--repo", p, "--read-data", "--repair"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}{err}");
+    assert!(out.contains(&format!("DAMAGED snapshot {s1}")), "{out}");
+    assert!(out.contains("removed 1 damaged chunk file"), "{out}");
+    assert!(!file.exists());
+    // Now reported missing; storing the same data again heals it.
+    let o = env.kvm_clone(Some(PASS), &["verify", "--repo", p, "--read-data"]);
+    assert!(text(&o).0.contains("missing"), "{:?}", text(&o));
+    repo.store_chunk(&block(2)).unwrap();
+    let o = env.kvm_clone(Some(PASS), &["verify", "--repo", p, "--read-data"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
 fn snapshots_verify_and_prune_on_a_repository() {
     let env = Env::new();
     let repo = env.lib_repo();

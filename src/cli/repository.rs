@@ -7,7 +7,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use kvm_clone::headless::repository as render;
 use kvm_clone::repo::prune::{PruneOptions, prune as run_prune};
 use kvm_clone::repo::retention::Policy;
-use kvm_clone::repo::verify::verify_with_progress;
+use kvm_clone::repo::verify::{remove_damaged, verify_with_progress};
 use kvm_clone::repo::{DEFAULT_CHUNK_SIZE, InitEncryption, InitOptions, Repo, RepoError};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -79,6 +79,10 @@ pub struct VerifyArgs {
     /// Also read, decrypt, decompress and check the id of every chunk.
     #[arg(long)]
     pub read_data: bool,
+    /// Remove the chunk files found damaged, so that the next export of the
+    /// VM stores that data again (which heals every snapshot sharing it).
+    #[arg(long, requires = "read_data")]
+    pub repair: bool,
     /// Print JSON (docs/json.md).
     #[arg(long)]
     pub json: bool,
@@ -243,16 +247,33 @@ pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
         if tty {
             eprint!("\r\x1b[2K");
         }
-        Ok((report?, args.json))
+        let mut report = report?;
+        // Busy: another export or prune holds the repository; the damage is
+        // still reported, and nothing is removed.
+        let busy = if args.repair {
+            match remove_damaged(&repo, &mut report) {
+                Ok(_) => None,
+                Err(e @ RepoError::Busy { .. }) => Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        Ok((report, args.json, busy))
     })
     .await?;
-    let (report, json) = report;
+    let (report, json, busy) = report;
+    if let Some(e) = &busy {
+        eprintln!("Error: {e}; no damaged chunk was removed, try --repair again later");
+    }
     if json {
         println!("{}", render::render_verify_json(&report)?);
     } else {
         print!("{}", render::render_verify(&report));
     }
-    Ok(if report.is_ok() {
+    Ok(if busy.is_some() {
+        ExitCode::from(exit::BUSY)
+    } else if report.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::DAMAGED)

@@ -147,6 +147,14 @@ pub fn render_verify(r: &VerifyReport) -> String {
     } else {
         format!("{} chunks present", r.chunks)
     };
+    if !r.repaired.is_empty() {
+        out.push_str(&format!(
+            "removed {} damaged chunk file{}: the snapshots above that referenced {} are incomplete until an export stores the same data again (the next export of those VMs does, if their disks still hold it)\n",
+            r.repaired.len(),
+            plural(r.repaired.len() as u64),
+            if r.repaired.len() == 1 { "it" } else { "them" },
+        ));
+    }
     if r.is_ok() {
         out.push_str(&format!(
             "ok: {} snapshot{}, {what}\n",
@@ -319,6 +327,7 @@ mod tests {
                 problem: Problem::Damaged("authentication failed".into()),
             }],
             damaged_manifests: vec![],
+            repaired: vec![],
         };
         let t = render_verify(&r);
         assert!(
@@ -337,6 +346,16 @@ mod tests {
         assert_eq!(v["ok"], false);
         assert_eq!(v["damage"][0]["problem"]["kind"], "damaged");
         assert_eq!(v["damage"][0]["offset"], 8u64 << 20);
+        assert_eq!(v["repaired"], serde_json::json!([]));
+        let repaired = VerifyReport {
+            repaired: vec![ChunkId([0xab; 32])],
+            ..r.clone()
+        };
+        let t = render_verify(&repaired);
+        assert!(t.contains("removed 1 damaged chunk file: "), "{t}");
+        let v: serde_json::Value =
+            serde_json::from_str(&render_verify_json(&repaired).unwrap()).unwrap();
+        assert_eq!(v["repaired"][0], "ab".repeat(32));
         let ok = VerifyReport {
             snapshots: 1,
             chunks: 3,

@@ -381,18 +381,9 @@ fn prune_removes_only_stale_temp_files() {
     assert!(!old.exists() && fresh.exists());
 }
 
-#[test]
-fn verify_names_snapshot_disk_and_offset() {
-    let (_d, r) = repo();
-    let s1 = snapshot(&r, "vm", 100, &[1, 2, 3]);
-    let s2 = snapshot(&r, "vm", 200, &[5, 2]);
-    assert!(verify(&r, None, false).unwrap().is_ok());
-    let clean = verify(&r, None, true).unwrap();
-    assert!(clean.is_ok());
-    assert_eq!((clean.snapshots, clean.chunks), (2, 4));
-    assert_eq!(clean.bytes_read, 4 * 4096);
-
-    // Flip a byte in chunk 2 (index 1 of s1 and s2), delete chunk 3 (index 2 of s1).
+/// Flips a byte in the chunk made from seed 2 and deletes the one made from
+/// seed 3 (as stored by [`snapshot`]); returns their ids.
+fn damage_two_and_three(r: &Repo) -> (ChunkId, ChunkId) {
     let two = r.chunk_id(&data(2, 4096));
     let three = r.chunk_id(&data(3, 4096));
     let p = r.chunk_path(&two);
@@ -400,6 +391,22 @@ fn verify_names_snapshot_disk_and_offset() {
     bytes[40] ^= 1;
     std::fs::write(&p, bytes).unwrap();
     std::fs::remove_file(r.chunk_path(&three)).unwrap();
+    (two, three)
+}
+
+#[test]
+fn verify_names_snapshot_disk_and_offset() {
+    let (_d, r) = repo();
+    let (s1, s2) = (
+        snapshot(&r, "vm", 100, &[1, 2, 3]),
+        snapshot(&r, "vm", 200, &[5, 2]),
+    );
+    assert!(verify(&r, None, false).unwrap().is_ok());
+    let clean = verify(&r, None, true).unwrap();
+    assert!(clean.is_ok());
+    assert_eq!((clean.snapshots, clean.chunks), (2, 4));
+    assert_eq!(clean.bytes_read, 4 * 4096);
+    let (two, three) = damage_two_and_three(&r);
 
     let quick = verify(&r, None, false).unwrap();
     assert_eq!(
@@ -438,6 +445,55 @@ fn verify_names_snapshot_disk_and_offset() {
     assert_eq!(only.snapshots, 1);
     assert_eq!(only.damage.len(), 1);
     assert_eq!(only.damage[0].snapshot, s2);
+}
+
+#[test]
+fn repair_removes_only_damaged_chunks_and_storing_the_data_again_heals() {
+    let (_d, r) = repo();
+    let s1 = snapshot(&r, "vm", 100, &[1, 2, 3]);
+    let s2 = snapshot(&r, "vm", 200, &[5, 2]);
+    let (two, three) = damage_two_and_three(&r);
+    let p = r.chunk_path(&two);
+
+    let mut report = verify(&r, None, true).unwrap();
+    // An export holding the repository: nothing is removed.
+    let held = r.lock_shared().unwrap();
+    assert!(matches!(
+        verify::remove_damaged(&r, &mut report),
+        Err(RepoError::Busy { .. })
+    ));
+    assert!(p.exists() && report.repaired.is_empty());
+    drop(held);
+
+    // Only the damaged one goes; the missing one stays missing.
+    assert_eq!(verify::remove_damaged(&r, &mut report).unwrap(), vec![two]);
+    assert_eq!(report.repaired, vec![two]);
+    assert!(!p.exists());
+    let after = verify(&r, None, true).unwrap();
+    let mut problems: Vec<_> = after
+        .damage
+        .iter()
+        .map(|d| (d.snapshot.clone(), d.chunk, d.problem.clone()))
+        .collect();
+    problems.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut want = vec![
+        (s1.clone(), two, Problem::Missing),
+        (s1.clone(), three, Problem::Missing),
+        (s2.clone(), two, Problem::Missing),
+    ];
+    want.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    assert_eq!(problems, want);
+    // Nothing damaged is left to remove.
+    let mut again = after.clone();
+    assert!(verify::remove_damaged(&r, &mut again).unwrap().is_empty());
+
+    // The same data stored again (as the next export does): both snapshots
+    // that shared the chunk are whole again; s1 still lacks chunk 3.
+    assert!(r.store_chunk(&data(2, 4096)).unwrap().new);
+    assert!(verify(&r, Some(s2.as_str()), true).unwrap().is_ok());
+    let s1_left = verify(&r, Some(s1.as_str()), true).unwrap();
+    assert_eq!(s1_left.damage.len(), 1);
+    assert_eq!(s1_left.damage[0].chunk, three);
 }
 
 #[test]

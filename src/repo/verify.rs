@@ -51,6 +51,8 @@ pub struct VerifyReport {
     pub bytes_read: u64,
     pub damage: Vec<Damage>,
     pub damaged_manifests: Vec<DamagedManifest>,
+    /// Damaged chunk files removed by [`remove_damaged`] (`--repair`).
+    pub repaired: Vec<ChunkId>,
 }
 
 impl VerifyReport {
@@ -134,6 +136,42 @@ pub fn verify_with_progress(
         }
     }
     Ok(report)
+}
+
+/// Removes the chunk files a `read_data` verify found damaged (`verify
+/// --read-data --repair`), each read once more first under the exclusive
+/// lock, so no export or prune runs meanwhile (else [`RepoError::Busy`]).
+/// Only content damage counts: a chunk that fails to authenticate,
+/// decompress or match its id; a file that cannot be read at all (EIO,
+/// EACCES) is left for the operator. A snapshot that referenced a removed
+/// chunk reports it missing until an export stores the same data again; the
+/// id is the content's, so every snapshot that shares it is whole again.
+/// Returns the ids removed (also recorded in `report.repaired`).
+pub fn remove_damaged(repo: &Repo, report: &mut VerifyReport) -> Result<Vec<ChunkId>, RepoError> {
+    let damaged: BTreeSet<ChunkId> = report
+        .damage
+        .iter()
+        .filter(|d| matches!(d.problem, Problem::Damaged(_)))
+        .map(|d| d.chunk)
+        .collect();
+    if damaged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _lock = repo.try_lock_exclusive()?;
+    let mut removed = Vec::new();
+    for id in damaged {
+        if !matches!(repo.read_chunk(&id), Err(RepoError::ChunkDamaged { .. })) {
+            continue;
+        }
+        let path = repo.chunk_path(&id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(id),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RepoError::io(&path)(e)),
+        }
+    }
+    report.repaired = removed.clone();
+    Ok(removed)
 }
 
 /// Checks each chunk once, spread over the available cores.

@@ -944,6 +944,7 @@ impl Job<'_> {
         let mut disks = Vec::new();
         let mut indexes = Vec::new();
         let mut resumed = 0;
+        let mut reread = 0;
         for (d, o) in p.disks.iter().zip(outcomes) {
             totals.virtual_bytes += o.size;
             totals.data_bytes += o.data_bytes;
@@ -952,6 +953,7 @@ impl Job<'_> {
             totals.new_chunks += o.new_chunks;
             totals.reused_chunks += o.reused_chunks;
             resumed += o.resumed;
+            reread += o.reread;
             disks.push(DiskReport {
                 target: d.target.clone(),
                 virtual_size: o.size,
@@ -1003,6 +1005,11 @@ impl Job<'_> {
         // Committed: the new checkpoint is the snapshot's now.
         let kept = made.checkpoint.take();
         let mut warnings = Vec::new();
+        if reread > 0 {
+            warnings.push(format!(
+                "{reread} unchanged chunk(s) of the last snapshot were missing from the repository (removed as damaged?) and were read again; the snapshots that share them are whole again"
+            ));
+        }
         if p.live {
             match checkpoint::delete_ours_except(&host.worker, &req.vm, kept.as_deref()).await {
                 Ok(gone) if !gone.is_empty() => {
@@ -1157,6 +1164,8 @@ struct DiskOutcome {
     reused_chunks: u64,
     unchanged: u64,
     resumed: u64,
+    /// Parent chunks missing from the repository, read again.
+    reread: u64,
 }
 
 /// A read chunk after the blocking pool handled it.
@@ -1293,7 +1302,7 @@ impl Job<'_> {
             };
             let first = pos / geo.chunk_size;
             let count = len.div_ceil(geo.chunk_size);
-            let planned = plan::classify(
+            let mut planned = plan::classify(
                 geo,
                 first,
                 count,
@@ -1302,6 +1311,11 @@ impl Job<'_> {
                 trust_offline,
                 known,
             );
+            if matches!(reuse, Reuse::Parent) {
+                let (checked, missing) = read_missing(&sh.repo, planned).await?;
+                planned = checked;
+                out.reread += missing;
+            }
             let mut settled: Vec<(u64, Option<ChunkId>)> = Vec::new();
             let mut reads = Vec::new();
             for (i, a) in planned {
@@ -1419,6 +1433,32 @@ impl Job<'_> {
         counters.done.fetch_add(len, Relaxed);
         Ok(Stored { index, len, chunk })
     }
+}
+
+/// Turns the parent's chunks that are gone from the repository (removed as
+/// damaged by `verify --repair`) from reused into read: the new snapshot
+/// stays whole, and storing the data again heals every older snapshot that
+/// shares the chunk. Returns the plan and how many were turned.
+async fn read_missing(
+    repo: &Arc<Repo>,
+    planned: Vec<(u64, Action)>,
+) -> Result<(Vec<(u64, Action)>, u64), ExportError> {
+    let repo = repo.clone();
+    blocking("checking the parent snapshot's chunks", move || {
+        let mut missing = 0;
+        let mut out = Vec::with_capacity(planned.len());
+        for (i, a) in planned {
+            match a {
+                Action::Reuse(id) if !repo.has_chunk(&id)? => {
+                    missing += 1;
+                    out.push((i, Action::Read));
+                }
+                a => out.push((i, a)),
+            }
+        }
+        Ok((out, missing))
+    })
+    .await
 }
 
 fn unix_now() -> u64 {
