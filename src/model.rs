@@ -403,4 +403,9 @@ pub struct VerifyView {
     pub chunks: u64,
     /// One line per damage: snapshot, VM, disk, offset and what is wrong.
     pub problems: Vec<String>,
+    /// Distinct chunk files whose content is damaged (a read-data verify):
+    /// what a repair would remove.
+    pub repairable: u64,
+    /// Damaged chunk files this verify removed (it was a repair).
+    pub repaired: u64,
 }

@@ -91,6 +91,7 @@ async fn open_verify_and_prune_a_repository_through_the_backend() {
         passphrase: None,
         snapshot: None,
         read_data: true,
+        repair: false,
     });
     match answer(&mut b.events).await {
         Event::RepoVerified { report, .. } => {
@@ -118,6 +119,7 @@ async fn open_verify_and_prune_a_repository_through_the_backend() {
         passphrase: None,
         snapshot: Some(new.to_string()),
         read_data: true,
+        repair: false,
     });
     match answer(&mut b.events).await {
         Event::RepoVerified { report, .. } => {
@@ -130,6 +132,42 @@ async fn open_verify_and_prune_a_repository_through_the_backend() {
                     && p.contains(&format!("offset {offset}")),
                 "{p}"
             );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The view's count of damaged chunk files, then the repair removes it.
+    send(Action::RepoVerify {
+        path: path.clone(),
+        passphrase: None,
+        snapshot: Some(new.to_string()),
+        read_data: true,
+        repair: true,
+    });
+    match answer(&mut b.events).await {
+        Event::RepoVerified { report, .. } => {
+            assert_eq!((report.repaired, report.repairable), (1, 0), "{report:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!file.exists());
+    // The data stored again (as the VM's next export would): whole again.
+    let r = kvm_clone::repo::Repo::open(
+        &path,
+        &kvm_clone::repo::Unlock::Passphrase(zeroize::Zeroizing::new(repo_util::PASS.into())),
+    )
+    .unwrap();
+    assert!(r.store_chunk(&repo_util::block(4)).unwrap().new);
+    send(Action::RepoVerify {
+        path: path.clone(),
+        passphrase: None,
+        snapshot: None,
+        read_data: true,
+        repair: false,
+    });
+    match answer(&mut b.events).await {
+        Event::RepoVerified { report, .. } => {
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            assert_eq!(report.repairable, 0);
         }
         other => panic!("{other:?}"),
     }

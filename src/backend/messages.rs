@@ -34,12 +34,15 @@ pub enum Action {
         passphrase: Option<Secret>,
     },
     /// Check one snapshot (or all): chunks present, or with `read_data`
-    /// every chunk decrypted and its id checked. Answer: [`Event::RepoVerified`].
+    /// every chunk decrypted and its id checked; with `repair` (and
+    /// `read_data`) the damaged chunk files are then removed, so the next
+    /// export stores them again. Answer: [`Event::RepoVerified`].
     RepoVerify {
         path: std::path::PathBuf,
         passphrase: Option<Secret>,
         snapshot: Option<String>,
         read_data: bool,
+        repair: bool,
     },
     /// Apply (or, `dry_run`, plan) a retention policy to every VM of a
     /// repository and collect unreferenced chunks. Answer: [`Event::RepoPruned`].

@@ -138,17 +138,35 @@ pub fn open(
     });
 }
 
+/// What a verify is asked to do: read every chunk, then remove the damaged
+/// ones.
+pub struct VerifyAsk {
+    pub snapshot: Option<String>,
+    pub read_data: bool,
+    pub repair: bool,
+}
+
 pub fn verify(
     repos: &OpenRepos,
     path: PathBuf,
     passphrase: Option<Secret>,
-    snapshot: Option<String>,
-    read_data: bool,
+    ask: VerifyAsk,
     events: UnboundedSender<Event>,
 ) {
     spawn(repos, path, events, move |repos, path| {
         let repo = repos.get(path, passphrase.as_ref())?;
-        let r = crate::repo::verify::verify(&repo, snapshot.as_deref(), read_data)?;
+        let read_data = ask.read_data || ask.repair;
+        let mut r = crate::repo::verify::verify(&repo, ask.snapshot.as_deref(), read_data)?;
+        let repairable = r
+            .damage
+            .iter()
+            .filter(|d| matches!(d.problem, crate::repo::verify::Problem::Damaged(_)))
+            .map(|d| d.chunk)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64;
+        if ask.repair {
+            crate::repo::verify::remove_damaged(&repo, &mut r)?;
+        }
         let mut problems: Vec<String> = r
             .damaged_manifests
             .iter()
@@ -167,6 +185,9 @@ pub fn verify(
                 snapshots: r.snapshots,
                 chunks: r.chunks,
                 problems,
+                // What is left to remove.
+                repairable: repairable.saturating_sub(r.repaired.len() as u64),
+                repaired: r.repaired.len() as u64,
             },
         })
     });

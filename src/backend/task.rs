@@ -254,12 +254,16 @@ impl Backend {
                 passphrase,
                 snapshot,
                 read_data,
+                repair,
             } => super::repo::verify(
                 &self.repos,
                 path,
                 passphrase,
-                snapshot,
-                read_data,
+                super::repo::VerifyAsk {
+                    snapshot,
+                    read_data,
+                    repair,
+                },
                 self.events.clone(),
             ),
             Action::RepoPrune {

@@ -231,7 +231,11 @@ fn hints(b: &RepoBrowser) -> &'static str {
         }
         RepoMode::PruneForm { .. } => "tab/↑↓ rule · digits · enter dry run · esc back",
         RepoMode::PrunePlan { .. } => "y apply this prune · n/esc back (nothing removed)",
+        RepoMode::Verified(v) if v.repairable > 0 => {
+            "F remove the damaged chunk files · enter/esc back"
+        }
         RepoMode::Verified(_) => "enter/esc back",
+        RepoMode::RepairConfirm(_) => "y remove them · n/esc keep them",
         RepoMode::Restore(_) => "tab/↑↓ field · ←→ host · space toggle · enter start · esc back",
     }
 }
@@ -283,6 +287,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, b: &RepoBrowser) {
         RepoMode::PruneForm { keep, field } => prune_form_lines(keep, *field, theme),
         RepoMode::PrunePlan { plan, .. } => prune_plan_lines(plan, now, theme),
         RepoMode::Verified(v) => verify_lines(v, theme),
+        RepoMode::RepairConfirm(v) => {
+            let mut lines = verify_lines(v, theme);
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                format!(
+                    "Remove the {} damaged chunk file(s)? Snapshots that use them stay incomplete until an export of the VM stores that data again; restore refuses them meanwhile, as it does now.",
+                    v.repairable
+                ),
+                theme.warn(),
+            ));
+            lines
+        }
         RepoMode::Restore(f) => restore_lines(f, theme),
     };
     // The snapshot table is cut, not wrapped, on narrow screens.

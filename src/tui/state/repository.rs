@@ -54,6 +54,8 @@ pub enum RepoMode {
     },
     /// The result of a verify, problems listed.
     Verified(VerifyView),
+    /// `F` on a verify that found damaged chunk files: `y` removes them.
+    RepairConfirm(VerifyView),
     Restore(RestoreForm),
 }
 
@@ -231,6 +233,21 @@ impl AppState {
             RepoMode::List => return self.repository_list_key(b, key, cmd, out),
             RepoMode::Verified(v) => match (key.code, cmd) {
                 (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Command::Quit)) => RepoMode::List,
+                (KeyCode::Char('F'), _) if v.repairable > 0 => RepoMode::RepairConfirm(v),
+                _ => RepoMode::Verified(v),
+            },
+            RepoMode::RepairConfirm(v) => match key.code {
+                KeyCode::Char('y') => {
+                    b.busy = Some("removing the damaged chunk files…".into());
+                    out.push(Action::RepoVerify {
+                        path: b.path.clone().into(),
+                        passphrase: b.passphrase.clone(),
+                        snapshot: b.selected_row().map(|r| r.id.clone()),
+                        read_data: true,
+                        repair: true,
+                    });
+                    RepoMode::Verified(v)
+                }
                 _ => RepoMode::Verified(v),
             },
             RepoMode::PruneForm { mut keep, field } => match key.code {
@@ -398,6 +415,7 @@ impl AppState {
                         passphrase: b.passphrase.clone(),
                         snapshot,
                         read_data,
+                        repair: false,
                     });
                 }
             }
@@ -513,7 +531,12 @@ impl AppState {
             b.busy = None;
             b.note = Some(Note {
                 error: !v.problems.is_empty(),
-                text: if v.problems.is_empty() {
+                text: if v.repaired > 0 {
+                    format!(
+                        "removed {} damaged chunk file(s): export the VM again to store that data (until then its snapshots are incomplete)",
+                        v.repaired
+                    )
+                } else if v.problems.is_empty() {
                     format!(
                         "verified {} snapshot(s), {} chunk(s): no damage{}",
                         v.snapshots,

@@ -189,11 +189,52 @@ fn verify_results_name_the_damage() {
             problems: vec![
                 "snapshot a1b2c3d4 (web01) disk vda at offset 104857600: chunk 3f…: damaged".into(),
             ],
+            repairable: 1,
+            repaired: 0,
         },
     });
     let t = text(&s);
     assert!(t.contains("DAMAGED: 1 problem(s)"), "{t}");
     assert!(t.contains("disk vda at offset 104857600"), "{t}");
+    assert!(t.contains("F remove the damaged chunk files"), "{t}");
+
+    // F asks first; anything but y keeps the files.
+    assert!(typed(&mut s, "F").is_empty());
+    let t = text(&s);
+    assert!(t.contains("Remove the 1 damaged chunk file(s)?"), "{t}");
+    assert!(typed(&mut s, "n").is_empty());
+    assert!(!text(&s).contains("Remove the 1"), "{}", text(&s));
+    typed(&mut s, "F");
+    let out = typed(&mut s, "y");
+    match &out[..] {
+        [
+            Action::RepoVerify {
+                snapshot: Some(id),
+                read_data: true,
+                repair: true,
+                ..
+            },
+        ] => assert_eq!(id, "a1b2c3d4e5f60718"),
+        other => panic!("{other:?}"),
+    }
+    s.apply(Event::RepoVerified {
+        path: REPO.into(),
+        report: VerifyView {
+            read_data: true,
+            snapshots: 1,
+            chunks: 75,
+            problems: vec![
+                "snapshot a1b2c3d4 (web01) disk vda at offset 104857600: chunk 3f…: damaged".into(),
+            ],
+            repairable: 0,
+            repaired: 1,
+        },
+    });
+    let t = text(&s);
+    assert!(t.contains("removed 1 damaged chunk file(s)"), "{t}");
+    assert!(!t.contains("F remove"), "nothing left to remove: {t}");
+    // A verify that found only missing chunks offers no repair.
+    assert!(typed(&mut s, "F").is_empty());
 }
 
 #[test]
