@@ -3,7 +3,8 @@
 //! passphrase typed in the dialog, never shown), then `b` opens the
 //! repository, asks for its passphrase, lists the snapshot and verifies it
 //! reading every chunk; a second `e` with no passphrase typed uses the key
-//! the view unlocked.
+//! the view unlocked. Then a chunk file is damaged: `V` names it, `F` and
+//! `y` remove it, a third export stores it again and `V` finds no damage.
 
 mod clone_util;
 mod repo_util;
@@ -92,6 +93,57 @@ fn export_from_the_tui_then_list_and_verify_it_in_the_repository_view() {
     });
     let second = snapshot_id(&again);
     assert!(second != first, "{again}");
+
+    // A damaged chunk file: V names it, F then y removes it, and an export
+    // (archive01 is shut off: everything is read) stores it again.
+    let chunk = any_chunk_file(&repo);
+    let mut bytes = std::fs::read(&chunk).expect("chunk file");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&chunk, bytes).expect("damage the chunk");
+    tmux.keys(&["b"]);
+    tmux.wait_for("the list, no passphrase asked", |s| {
+        s.contains("2 snapshot(s)")
+    });
+    tmux.keys(&["V"]);
+    let damaged = tmux.wait_for("the damage", |s| s.contains("DAMAGED:"));
+    assert!(
+        damaged.contains("F remove the damaged chunk files"),
+        "{damaged}"
+    );
+    tmux.keys(&["F"]);
+    tmux.wait_for("the question", |s| {
+        s.contains("Remove the 1 damaged chunk file(s)?")
+    });
+    tmux.keys(&["y"]);
+    let removed = tmux.wait_for("the repair", |s| s.contains("removed 1 damaged chunk file"));
+    assert!(!removed.contains("F remove"), "{removed}");
+    assert!(!chunk.exists(), "{}", chunk.display());
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the list again", |s| s.contains("R restore"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the view closed", |s| !s.contains("Repository"));
+    tmux.keys(&["e"]);
+    tmux.wait_for("the export dialog a third time", |s| {
+        s.contains("Export archive01 from alpha")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the third export to end", |s| {
+        s.lines().any(|l| {
+            (l.contains("exported as snapshot") && !l.contains(&first) && !l.contains(&second))
+                || l.contains("failed")
+        })
+    });
+    assert!(chunk.exists(), "stored again: {}", chunk.display());
+    tmux.keys(&["b"]);
+    tmux.wait_for("the list", |s| s.contains("3 snapshot(s)"));
+    tmux.keys(&["V"]);
+    let healed = tmux.wait_for("the verify result", |s| s.contains("Verify:"));
+    assert!(healed.contains("no damage"), "{healed}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the list again", |s| s.contains("R restore"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the view closed", |s| !s.contains("Repository"));
     tmux.keys(&["q"]);
     tmux.wait_for("the app to quit", |_| !tmux.alive());
 }
@@ -105,4 +157,21 @@ fn snapshot_id(screen: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// Some chunk file of the repository.
+fn any_chunk_file(repo: &std::path::Path) -> std::path::PathBuf {
+    let dirs = std::fs::read_dir(repo.join("chunks")).expect("chunks/");
+    for dir in dirs.flatten() {
+        for f in std::fs::read_dir(dir.path())
+            .expect("a chunk directory")
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 {
+                return f.path();
+            }
+        }
+    }
+    panic!("no chunk file under {}", repo.display());
 }
