@@ -17,6 +17,7 @@
 //! - [`config`]: the config file, `~/.ssh/config` aliases, key bindings.
 //! - [`model`]: plain view data shared by backend and front ends.
 
+pub mod alloc_tuning;
 pub mod backend;
 pub mod config;
 pub mod headless;

@@ -1,6 +1,5 @@
 //! The kvm-clone binary: the TUI by default, headless commands for scripts.
 
-mod alloc_tuning;
 mod cli;
 mod logging;
 
@@ -9,7 +8,7 @@ use cli::{Cli, Command};
 use color_eyre::eyre::{Result, WrapErr};
 
 fn main() -> Result<std::process::ExitCode> {
-    alloc_tuning::tune();
+    kvm_clone::alloc_tuning::tune();
     color_eyre::install()?;
     let cli = Cli::parse();
     let _log = logging::init(cli.command.is_none()).wrap_err("cannot set up logging")?;
