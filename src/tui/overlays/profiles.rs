@@ -65,22 +65,38 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, m: &ProfileMenu) {
     let theme = &state.theme;
     let items = state.menu_profiles(m.target.kind());
     let selected = m.selected.min(items.len().saturating_sub(1));
-    let panel_len = items.get(selected).map_or(1, |p| p.settings.len() + 3);
-    let body = items.len().max(panel_len) as u16;
     let width = area.width.saturating_sub(4).min(MAX_WIDTH);
-    // Frame, body, blank, hints.
-    let rect = centered(area, width, (body + 4).min(area.height.saturating_sub(2)));
-    let inner = frame_box(frame, rect, &m.target.title(), theme);
-    let [main, foot] = inner.layout(&Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(2),
-    ]));
     let list_w = items
         .iter()
         .map(|p| p.name.chars().count() as u16 + 5)
         .max()
         .unwrap_or(10)
         .min(LIST_MAX);
+    // The panel's lines as wrapped at its width (frame, list and bar aside),
+    // so a long source path does not push the last settings out of the box.
+    let panel_w = usize::from(width.saturating_sub(2 + list_w + 1).max(1));
+    let panel_len = items.get(selected).map_or(1, |p| {
+        panel_lines(p, theme)
+            .iter()
+            .map(|l| l.width().div_ceil(panel_w).max(1))
+            .sum::<usize>()
+            + 1
+    });
+    let body = items.len().max(panel_len) as u16;
+    // Frame, body, then a blank and the hints; short screens drop the blank.
+    let short = body + 4 > area.height.saturating_sub(2);
+    let foot_h = if short { 1 } else { 2 };
+    let height = (body + 2 + foot_h).min(if short {
+        area.height
+    } else {
+        area.height.saturating_sub(2)
+    });
+    let rect = centered(area, width, height);
+    let inner = frame_box(frame, rect, &m.target.title(), theme);
+    let [main, foot] = inner.layout(&Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(foot_h),
+    ]));
     let [list_r, gap, panel_r] = main.layout(&Layout::horizontal([
         Constraint::Length(list_w),
         Constraint::Length(1),
@@ -108,9 +124,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, m: &ProfileMenu) {
             panel_r,
         );
     }
-    let hint = "↑↓ move · enter pick · esc close · * your own profile";
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(""), Line::styled(hint, theme.dim())]),
-        foot,
+    let hint = Line::styled(
+        "↑↓ move · enter pick · esc close · * your own profile",
+        theme.dim(),
     );
+    let foot_lines = if short {
+        vec![hint]
+    } else {
+        vec![Line::from(""), hint]
+    };
+    frame.render_widget(Paragraph::new(foot_lines), foot);
 }

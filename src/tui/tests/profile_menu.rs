@@ -47,6 +47,21 @@ fn menu_snapshots_with_a_user_override_selected() {
     }
 }
 
+/// Every setting of the selected profile is on screen, even where its long
+/// source path wraps, at 80×24 and on a terminal shorter than that (the
+/// blank line above the hints goes first).
+#[test]
+fn every_setting_fits_at_80x24_and_below() {
+    for h in [24, 22] {
+        let mut s = on_web01(80, h);
+        typed(&mut s, "pj");
+        let shown = format!("{:?}", screen(&s).backend());
+        for label in ["kind", "preserve MACs", "start after", "webhook", "↑↓ move"] {
+            assert!(shown.contains(label), "80x{h}: {label} cut off:\n{shown}");
+        }
+    }
+}
+
 #[test]
 fn menu_snapshot_of_a_shutting_down_profile() {
     let mut s = on_web01(80, 24);
