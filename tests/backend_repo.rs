@@ -101,14 +101,12 @@ async fn open_verify_and_prune_a_repository_through_the_backend() {
         other => panic!("{other:?}"),
     }
     // Flip one byte of the chunk only the newer snapshot has (seed 4, index 2).
-    let chunk = {
-        let r = kvm_clone::repo::Repo::open(
-            &path,
-            &kvm_clone::repo::Unlock::Passphrase(zeroize::Zeroizing::new(repo_util::PASS.into())),
-        )
-        .unwrap();
-        r.chunk_id(&repo_util::block(4)).to_string()
-    };
+    let r = kvm_clone::repo::Repo::open(
+        &path,
+        &kvm_clone::repo::Unlock::Passphrase(zeroize::Zeroizing::new(repo_util::PASS.into())),
+    )
+    .unwrap();
+    let chunk = r.chunk_id(&repo_util::block(4)).to_string();
     let file = path.join("chunks").join(&chunk[..2]).join(&chunk);
     let mut bytes = std::fs::read(&file).unwrap();
     let mid = bytes.len() / 2;
@@ -151,11 +149,6 @@ async fn open_verify_and_prune_a_repository_through_the_backend() {
     }
     assert!(!file.exists());
     // The data stored again (as the VM's next export would): whole again.
-    let r = kvm_clone::repo::Repo::open(
-        &path,
-        &kvm_clone::repo::Unlock::Passphrase(zeroize::Zeroizing::new(repo_util::PASS.into())),
-    )
-    .unwrap();
     assert!(r.store_chunk(&repo_util::block(4)).unwrap().new);
     send(Action::RepoVerify {
         path: path.clone(),

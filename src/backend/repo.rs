@@ -157,13 +157,7 @@ pub fn verify(
         let repo = repos.get(path, passphrase.as_ref())?;
         let read_data = ask.read_data || ask.repair;
         let mut r = crate::repo::verify::verify(&repo, ask.snapshot.as_deref(), read_data)?;
-        let repairable = r
-            .damage
-            .iter()
-            .filter(|d| matches!(d.problem, crate::repo::verify::Problem::Damaged(_)))
-            .map(|d| d.chunk)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as u64;
+        let repairable = r.damaged_chunks().len() as u64;
         if ask.repair {
             crate::repo::verify::remove_damaged(&repo, &mut r)?;
         }

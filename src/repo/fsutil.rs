@@ -17,29 +17,44 @@ pub fn temp_path(dir: &Path) -> PathBuf {
 /// over `dest`. With `durable`, the file is fsynced before the rename and
 /// the directory after it.
 pub fn write_atomic(dest: &Path, bytes: &[u8], durable: bool) -> Result<(), RepoError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let tmp = temp_path(dir);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(RepoError::io(&tmp))?;
-        f.write_all(bytes).map_err(RepoError::io(&tmp))?;
+    via_temp(dest, |tmp| {
+        let mut f = create_new(tmp, 0)?;
+        f.write_all(bytes).map_err(RepoError::io(tmp))?;
         if durable {
-            f.sync_all().map_err(RepoError::io(&tmp))?;
+            f.sync_all().map_err(RepoError::io(tmp))?;
         }
-        drop(f);
-        std::fs::rename(&tmp, dest).map_err(RepoError::io(dest))
-    })();
+        Ok(())
+    })?;
+    if durable {
+        sync_dir(dest.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
+/// Has `write` fill a fresh temp file in `dest`'s directory, then renames
+/// it over `dest`; on any failure the temp file is removed.
+fn via_temp(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    let tmp = temp_path(dest.parent().unwrap_or(Path::new(".")));
+    let result =
+        write(&tmp).and_then(|()| std::fs::rename(&tmp, dest).map_err(RepoError::io(dest)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result?;
-    if durable {
-        sync_dir(dir)?;
-    }
-    Ok(())
+    result
+}
+
+/// Creates `path` (it must not exist) for writing, with extra open flags.
+fn create_new(path: &Path, flags: libc::c_int) -> Result<File, RepoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(RepoError::io(path))
 }
 
 /// Alignment of `O_DIRECT` I/O: memory address, length and file offset.
@@ -58,56 +73,38 @@ pub fn write_atomic_direct(dest: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     if whole == 0 || bytes.as_ptr() as usize % DIRECT_ALIGN != 0 {
         return write_atomic(dest, bytes, false);
     }
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let tmp = temp_path(dir);
-    let result = (|| {
-        use std::os::unix::fs::OpenOptionsExt;
-        let opened = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&tmp);
-        let (f, mut direct) = match opened {
+    via_temp(dest, |tmp| {
+        let (f, mut direct) = match create_new(tmp, libc::O_DIRECT) {
             Ok(f) => (f, true),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)
-                    .map_err(RepoError::io(&tmp))?;
-                (f, false)
+            Err(RepoError::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
+                (create_new(tmp, 0)?, false)
             }
-            Err(e) => return Err(RepoError::io(&tmp)(e)),
+            Err(e) => return Err(e),
         };
         let mut done = 0;
         while done < bytes.len() {
             if direct && done >= whole {
-                clear_direct(&f).map_err(RepoError::io(&tmp))?;
+                clear_direct(&f).map_err(RepoError::io(tmp))?;
                 direct = false;
             }
             let end = if direct { whole } else { bytes.len() };
             match (&f).write(&bytes[done..end]) {
                 Ok(0) => {
-                    return Err(RepoError::io(&tmp)(std::io::ErrorKind::WriteZero.into()));
+                    return Err(RepoError::io(tmp)(std::io::ErrorKind::WriteZero.into()));
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // A device with a larger block, or a short write that left
                 // the offset unaligned: the rest goes through the cache.
                 Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                    clear_direct(&f).map_err(RepoError::io(&tmp))?;
+                    clear_direct(&f).map_err(RepoError::io(tmp))?;
                     direct = false;
                 }
-                Err(e) => return Err(RepoError::io(&tmp)(e)),
+                Err(e) => return Err(RepoError::io(tmp)(e)),
             }
         }
-        drop(f);
-        std::fs::rename(&tmp, dest).map_err(RepoError::io(dest))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        Ok(())
+    })
 }
 
 /// Turns `O_DIRECT` off on an open file.

@@ -89,7 +89,7 @@ fn aad(header: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// Frames start at this alignment in memory, so a chunk file can be
 /// written with `O_DIRECT` straight from the frame's buffer.
-pub const FRAME_ALIGN: usize = 4096;
+pub const FRAME_ALIGN: usize = super::fsutil::DIRECT_ALIGN;
 
 /// A sealed frame in a buffer whose first byte sits at a [`FRAME_ALIGN`]
 /// boundary.

@@ -59,6 +59,16 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.damage.is_empty() && self.damaged_manifests.is_empty()
     }
+
+    /// The chunks whose files are there but damaged (not missing): what
+    /// [`remove_damaged`] removes.
+    pub fn damaged_chunks(&self) -> BTreeSet<ChunkId> {
+        self.damage
+            .iter()
+            .filter(|d| matches!(d.problem, Problem::Damaged(_)))
+            .map(|d| d.chunk)
+            .collect()
+    }
 }
 
 /// Progress of a verify: distinct chunks checked of the total.
@@ -148,12 +158,7 @@ pub fn verify_with_progress(
 /// id is the content's, so every snapshot that shares it is whole again.
 /// Returns the ids removed (also recorded in `report.repaired`).
 pub fn remove_damaged(repo: &Repo, report: &mut VerifyReport) -> Result<Vec<ChunkId>, RepoError> {
-    let damaged: BTreeSet<ChunkId> = report
-        .damage
-        .iter()
-        .filter(|d| matches!(d.problem, Problem::Damaged(_)))
-        .map(|d| d.chunk)
-        .collect();
+    let damaged = report.damaged_chunks();
     if damaged.is_empty() {
         return Ok(Vec::new());
     }
