@@ -146,7 +146,7 @@ fn child_writer() {
         let id = db
             .start(&NewJob {
                 job: writer * 10_000 + n,
-                kind: "clone".into(),
+                kind: kvm_clone::model::JobKind::Clone,
                 vm: format!("vm-{writer}"),
                 from: "alpha".into(),
                 to: "beta".into(),

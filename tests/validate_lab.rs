@@ -9,9 +9,7 @@
 
 mod common;
 
-use kvm_clone::jobs::clone::validate::{
-    CheckStatus, ValidationReport, ValidationRequest, ids, validate,
-};
+use kvm_clone::jobs::preflight::{CheckStatus, ValidationReport, ValidationRequest, ids, validate};
 use kvm_clone::libvirt::HostWorker;
 use kvm_clone::transport::{AgentSource, Session, SessionConfig};
 use std::collections::BTreeSet;
@@ -130,7 +128,7 @@ async fn run(h: &Hosts, req: &ValidationRequest) -> ValidationReport {
     }
 }
 
-fn item<'a>(r: &'a ValidationReport, id: &str) -> &'a kvm_clone::jobs::clone::validate::CheckItem {
+fn item<'a>(r: &'a ValidationReport, id: &str) -> &'a kvm_clone::jobs::preflight::CheckItem {
     r.item(id)
         .unwrap_or_else(|| panic!("no {id} in\n{}", r.render_text()))
 }

@@ -1,20 +1,20 @@
 //! The backend's side of the clone flow: validation runs and clone jobs on
 //! the two hosts' live connections, with progress and history.
 
-use super::history_feed::HistoryFeed;
 use super::job_track::Tracking;
-use super::messages::{Event, JobResult};
+use super::kinds::JobContext;
+use super::messages::JobResult;
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{self, CloneError, CloneSpec, HostLink};
-use crate::jobs::clone::validate;
+use crate::jobs::clone::run::{self, CloneSpec};
+use crate::jobs::error::JobError;
 use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::jobs::hosts::HostLink;
+use crate::jobs::preflight;
 use crate::model::{Checklist, CloneRequest, HistoryResult};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// The named clone profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
-    profile::find_profile(name, profile::JobKind::Clone)
+    profile::find_profile(name, profile::ProfileKind::Clone)
 }
 
 /// Runs every pre-flight check of `req`. Read-only on both hosts.
@@ -29,7 +29,7 @@ pub(super) async fn validate(
         .await
         .map_err(|e| e.to_string())??;
     let v = run::validation_request(req, &p, &dest.pool);
-    validate::validate(&source.worker, &dest.worker, &dest.session, &v)
+    preflight::validate(&source.worker, &dest.worker, &dest.session, &v)
         .await
         .map_err(|e| e.to_string())
 }
@@ -39,20 +39,23 @@ pub(super) async fn validate(
 /// [`Event::JobDetail`], then the row's completion (with the job's log),
 /// the webhook, and [`Event::JobDone`]. History failures are logged, never
 /// fatal.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_job(
     id: u64,
     req: CloneRequest,
     mut profile: Profile,
     source: HostLink,
     dest: HostLink,
-    cancel: CancellationToken,
-    events: mpsc::UnboundedSender<Event>,
-    history: HistoryFeed,
+    ctx: JobContext,
 ) {
+    let JobContext {
+        cancel,
+        events,
+        history,
+        ..
+    } = ctx;
     let job = NewJob {
         job: id,
-        kind: "clone".into(),
+        kind: crate::model::JobKind::Clone,
         vm: req.vm.clone(),
         from: req.from.clone(),
         to: req.to.clone(),
@@ -104,8 +107,8 @@ pub(super) async fn run_job(
 }
 
 /// How a failed or cancelled job (clone or restore) is recorded.
-pub(super) fn failed(track: &Tracking, e: CloneError, partial: u64) -> (Finish, JobResult) {
-    if let CloneError::Cancelled = e {
+pub(super) fn failed(track: &Tracking, e: JobError, partial: u64) -> (Finish, JobResult) {
+    if let JobError::Cancelled = e {
         track.note("cancelled by the operator; what the job made was removed".into());
         let fin = Finish {
             result: HistoryResult::Cancelled,
@@ -117,7 +120,7 @@ pub(super) fn failed(track: &Tracking, e: CloneError, partial: u64) -> (Finish, 
     let message = e.to_string();
     track.note(format!("failed: {message}"));
     let checklist = match e {
-        CloneError::Invalid(c) => Some(c),
+        JobError::Invalid(c) => Some(c),
         _ => None,
     };
     let fin = Finish {

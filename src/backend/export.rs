@@ -1,21 +1,20 @@
 //! The backend's side of an export: one job on the source host's live
 //! connection, with progress, history and the webhook, as for a clone.
 
-use super::history_feed::HistoryFeed;
 use super::job_record::JobRecord;
+use super::kinds::JobContext;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
-use crate::jobs::clone::run::{HostLink, Update};
 use crate::jobs::export::ExportError;
 use crate::jobs::export::ExportRequest;
 use crate::jobs::export::run::{self as export_run, ExportSpec};
 use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::jobs::hosts::HostLink;
 use crate::jobs::log::JobLogs;
+use crate::jobs::progress::Update;
 use crate::model::HistoryResult;
 use crate::notify::webhook::{self, Notice};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// The request's way to open the repository, or, when the front end gave
 /// none, the profile's passphrase source (a file's first line, or an
@@ -26,7 +25,7 @@ pub(super) fn profile_unlock(
 ) -> Result<ExportRequest, String> {
     use crate::config::profile::{Encryption, PassphraseSource};
     use crate::repo::Unlock;
-    if !matches!(req.unlock.as_ref(), Unlock::None) {
+    if !matches!(req.unlock, Unlock::None) {
         return Ok(req);
     }
     let Encryption::Passphrase { source } = &profile.encryption else {
@@ -56,13 +55,13 @@ pub(super) fn profile_unlock(
     if pass.is_empty() {
         return Err(format!("profile {}: the passphrase is empty", profile.name));
     }
-    req.unlock = std::sync::Arc::new(Unlock::Passphrase(zeroize::Zeroizing::new(pass)));
+    req.unlock = Unlock::Passphrase(zeroize::Zeroizing::new(pass));
     Ok(req)
 }
 
 /// The named export profile, from the built-in set and the user's directory.
 pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
-    profile::find_profile(name, profile::JobKind::Export)
+    profile::find_profile(name, profile::ProfileKind::Export)
 }
 
 /// Runs one export job to its end: history row, progress, completion,
@@ -72,10 +71,14 @@ pub(super) async fn run_job(
     req: ExportRequest,
     profile: Profile,
     source: HostLink,
-    cancel: CancellationToken,
-    events: mpsc::UnboundedSender<Event>,
-    history: HistoryFeed,
+    ctx: JobContext,
 ) {
+    let JobContext {
+        cancel,
+        events,
+        history,
+        repos,
+    } = ctx;
     let clock = std::time::Instant::now();
     let watch = super::job_watch::Watch::start(id, events.clone());
     let record = Arc::new(Mutex::new(JobRecord::default()));
@@ -88,7 +91,7 @@ pub(super) async fn run_job(
     let row = history
         .start(NewJob {
             job: id,
-            kind: "export".into(),
+            kind: crate::model::JobKind::Export,
             vm: req.vm.clone(),
             from: req.from.clone(),
             to: repo.clone(),
@@ -98,14 +101,24 @@ pub(super) async fn run_job(
         .await;
     let webhook_url = profile.webhook.clone();
     let data_dir = crate::paths::data_dir().unwrap_or_else(std::env::temp_dir);
+    // The session's key for the repository when it has one; otherwise the
+    // job opens it and reports why that fails, as it always did.
+    let opened = {
+        let (path, unlock) = (req.repo.clone(), req.unlock.clone());
+        tokio::task::spawn_blocking(move || repos.open_for(&path, &unlock))
+            .await
+            .ok()
+            .and_then(Result::ok)
+    };
     let spec = ExportSpec {
         job_id: id,
+        opened,
         request: req.clone(),
         profile,
         journal_dir: data_dir.join("journal"),
         data_dir,
     };
-    let report: crate::jobs::clone::run::Report = {
+    let report: crate::jobs::progress::Report = {
         let (forward, seen) = (watch.report(), record.clone());
         Arc::new(move |u: Update| {
             if let Update::View(v) = &u {
@@ -177,7 +190,7 @@ pub(super) async fn run_job(
     webhook::job_finished(
         webhook_url,
         Notice {
-            kind: "export".into(),
+            kind: crate::model::JobKind::Export,
             job_id: id,
             vm: req.vm.clone(),
             from: req.from.clone(),
@@ -211,8 +224,7 @@ mod tests {
             from: "alpha".into(),
             repo: "/srv/repo".into(),
             profile: "quick-backup".into(),
-            unlock: Arc::new(unlock),
-            opened: None,
+            unlock,
         }
     }
 
@@ -236,14 +248,14 @@ mod tests {
             source: PassphraseSource::File(file.clone()),
         });
         let r = profile_unlock(request(Unlock::None), &p).unwrap();
-        match r.unlock.as_ref() {
+        match &r.unlock {
             Unlock::Passphrase(s) => assert_eq!(s.as_str(), "from the file"),
             other => panic!("{other:?}"),
         }
         // What the operator typed wins over the profile's file.
         let typed = Unlock::Passphrase(zeroize::Zeroizing::new("typed".into()));
         let r = profile_unlock(request(typed), &p).unwrap();
-        assert!(matches!(r.unlock.as_ref(), Unlock::Passphrase(s) if s.as_str() == "typed"));
+        assert!(matches!(&r.unlock, Unlock::Passphrase(s) if s.as_str() == "typed"));
         // A missing file names itself.
         std::fs::remove_file(&file).unwrap();
         let e = profile_unlock(request(Unlock::None), &p).unwrap_err();
@@ -259,7 +271,7 @@ mod tests {
             },
         ] {
             let r = profile_unlock(request(Unlock::None), &profile(enc)).unwrap();
-            assert!(matches!(r.unlock.as_ref(), Unlock::None));
+            assert!(matches!(&r.unlock, Unlock::None));
         }
     }
 }

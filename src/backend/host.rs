@@ -5,7 +5,7 @@
 use super::Options;
 use super::messages::{Event, Secret};
 use crate::config::{self, HostConfig, ResolvedHost};
-use crate::jobs::clone::run::HostLink;
+use crate::jobs::hosts::HostLink;
 use crate::libvirt::tunnel::{Connector, TunnelStream};
 use crate::libvirt::{HostEvent, HostEventKind, HostWorker, Tunnel, remote};
 use crate::model::{ConnState, HostView};

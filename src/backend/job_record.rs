@@ -50,7 +50,7 @@ mod tests {
     fn view(phase: JobPhase, done: u64) -> JobView {
         JobView {
             id: 1,
-            kind: "clone".into(),
+            kind: crate::model::JobKind::Clone,
             vm: "vm".into(),
             from: "a".into(),
             to: "b".into(),

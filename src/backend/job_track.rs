@@ -7,9 +7,9 @@ use super::history_feed::HistoryFeed;
 use super::job_record::JobRecord;
 use super::job_watch::Watch;
 use super::messages::{Event, JobResult};
-use crate::jobs::clone::run::{Report, Update};
 use crate::jobs::history::{Finish, NewJob};
 use crate::jobs::log::JobLogs;
+use crate::jobs::progress::{Report, Update};
 use crate::notify::webhook::{self, Notice};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -87,7 +87,7 @@ impl Tracking {
         webhook::job_finished(
             webhook_url,
             Notice {
-                kind: job.kind.clone(),
+                kind: job.kind,
                 job_id: self.id,
                 vm: job.vm.clone(),
                 from: job.from.clone(),

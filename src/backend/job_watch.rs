@@ -4,10 +4,10 @@
 //! runs) a rate sample and the new lines of its log.
 
 use super::messages::{Event, JobResult};
-use crate::jobs::clone::run::{Report, Update};
-use crate::jobs::detail::{self, DetailUpdate, PhaseStamp};
 use crate::jobs::log::{JobLogs, unix_ms};
-use crate::model::{CloneRequest, JobPhase, JobView};
+use crate::jobs::progress::{Report, Update};
+use crate::model::detail::{self, DetailUpdate, PhaseStamp};
+use crate::model::{JobKind, JobPhase, JobView};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -20,15 +20,10 @@ pub(super) fn send(events: &mpsc::UnboundedSender<Event>, id: u64, update: Detai
     let _ = events.send(Event::JobDetail { id, update });
 }
 
-/// The view of a job waiting in the queue.
-pub(super) fn queued_view(id: u64, req: &CloneRequest, position: usize) -> JobView {
-    queued_view_of(id, "clone", &req.vm, &req.from, &req.to, position)
-}
-
 /// The view of any kind of job waiting in the queue.
 pub(super) fn queued_view_of(
     id: u64,
-    kind: &str,
+    kind: JobKind,
     vm: &str,
     from: &str,
     to: &str,
@@ -36,7 +31,7 @@ pub(super) fn queued_view_of(
 ) -> JobView {
     JobView {
         id,
-        kind: kind.into(),
+        kind,
         vm: vm.into(),
         from: from.into(),
         to: to.into(),
@@ -49,18 +44,8 @@ pub(super) fn queued_view_of(
     }
 }
 
-/// Ends a job that never ran: its last view, detail and [`Event::JobDone`].
-pub(super) fn unstarted(
-    events: &mpsc::UnboundedSender<Event>,
-    id: u64,
-    req: &CloneRequest,
-    message: String,
-    result: JobResult,
-) {
-    unstarted_view(events, queued_view(id, req, 0), message, result);
-}
-
-/// As [`unstarted`], from the job's queued view.
+/// Ends a job that never ran, from its queued view: its last view,
+/// detail and [`Event::JobDone`].
 pub(super) fn unstarted_view(
     events: &mpsc::UnboundedSender<Event>,
     mut view: JobView,

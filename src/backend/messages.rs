@@ -1,37 +1,30 @@
 //! The typed messages between front ends and the backend task. Nothing else crosses.
 
-use crate::jobs::history::{HistoryFilter, HistoryPage};
-use crate::model::{Checklist, CloneRequest, HistoryEntry, HostInfo, HostView, JobView, VmInfo};
-use std::fmt;
+use crate::model::history::{HistoryFilter, HistoryPage};
+use crate::model::{
+    Checklist, CloneReport, CloneRequest, ExportReport, ExportRequest, HistoryEntry, HostInfo,
+    HostView, JobView, RestoreReport, RestoreRequest, VmInfo,
+};
+use serde::{Deserialize, Serialize};
 
-/// A secret typed by the operator. Its Debug never shows the value, so it
-/// cannot reach a log by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::model::Secret;
 
 /// What a front end asks of the backend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Action {
     /// Read a repository's snapshots: [`Event::Repo`], or
     /// [`Event::RepoLocked`] when it needs (another) passphrase.
     RepoOpen {
         path: std::path::PathBuf,
         passphrase: Option<Secret>,
+    },
+    /// Open a repository and keep its key for this session, without
+    /// listing it: a job that names the repository with the same unlock
+    /// (or none) then skips the key derivation. Silent on success;
+    /// [`Event::RepoLocked`] or [`Event::RepoFailed`] otherwise.
+    RepoUnlock {
+        path: std::path::PathBuf,
+        unlock: crate::model::Unlock,
     },
     /// Check one snapshot (or all): chunks present, or with `read_data`
     /// every chunk decrypted and its id checked; with `repair` (and
@@ -77,11 +70,11 @@ pub enum Action {
     StartClone(CloneRequest),
     /// Run the pre-flight checks of a restore; answered by
     /// [`Event::RestoreValidation`] (or [`Event::Error`] for the host).
-    ValidateRestore(crate::jobs::restore::RestoreRequest),
+    ValidateRestore(RestoreRequest),
     /// Queue a restore job from a repository snapshot (it validates first).
-    StartRestore(crate::jobs::restore::RestoreRequest),
+    StartRestore(RestoreRequest),
     /// Queue an export of a VM into a repository (docs/export.md).
-    StartExport(crate::jobs::export::ExportRequest),
+    StartExport(ExportRequest),
     /// Write a user profile named `name` with the settings of profile
     /// `from`; `replace` allows replacing a user profile of that name
     /// (built-in names are always refused). Answered by
@@ -108,7 +101,7 @@ pub enum Action {
 }
 
 /// What the backend tells front ends.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// Full host list in config order (sent on start and whenever the list changes).
     Hosts(Vec<HostView>),
@@ -146,7 +139,7 @@ pub enum Event {
     /// More of a job's detail (phases, checklist, retries, rate, log).
     JobDetail {
         id: u64,
-        update: crate::jobs::detail::DetailUpdate,
+        update: crate::model::detail::DetailUpdate,
     },
     /// A job ended; its last [`Event::Job`] has the final phase.
     JobDone {
@@ -189,16 +182,16 @@ pub enum Event {
 }
 
 /// How a job ended, with what a headless caller prints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobResult {
-    Cloned(crate::jobs::clone::run::CloneReport),
-    Exported(Box<crate::jobs::export::ExportReport>),
+    Cloned(CloneReport),
+    Exported(Box<ExportReport>),
     Failed {
         message: String,
         /// The pre-flight checklist, when that is what stopped the job.
         checklist: Option<crate::model::Checklist>,
     },
-    Restored(crate::jobs::restore::RestoreReport),
+    Restored(RestoreReport),
     Cancelled,
 }
 
@@ -212,3 +205,7 @@ impl JobResult {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;

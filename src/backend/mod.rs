@@ -10,6 +10,7 @@ mod job_id;
 mod job_record;
 mod job_track;
 mod job_watch;
+mod kinds;
 pub mod messages;
 mod profiles;
 pub mod repo;

@@ -15,10 +15,16 @@ use tokio::sync::mpsc::UnboundedSender;
 /// The environment variable headless commands read a passphrase from.
 pub const PASSPHRASE_ENV: &str = "KVM_CLONE_PASSPHRASE";
 
-/// Repositories opened this session, by path.
+/// An open repository and how it was unlocked.
+type Opened = (Unlock, Arc<Repo>);
+
+/// Repositories opened this session, by path, with how each was unlocked.
 #[derive(Clone, Default)]
 pub struct OpenRepos {
-    open: Arc<Mutex<HashMap<PathBuf, Arc<Repo>>>>,
+    open: Arc<Mutex<HashMap<PathBuf, Opened>>>,
+    /// One opener at a time per path: a second one waits and then finds
+    /// the first one's result instead of deriving the key again.
+    gates: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
 }
 
 /// How to unlock: the typed passphrase, else `KVM_CLONE_PASSPHRASE`, else
@@ -44,32 +50,60 @@ fn needs_key(e: &RepoError) -> bool {
     )
 }
 
+/// Locks a map; a panic while holding it cannot leave it half-changed.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl OpenRepos {
     /// The session's open repository at `path`, or opens it. A typed
     /// passphrase always reopens, so a wrong one cached earlier is replaced.
+    /// Blocking (scrypt): call it on the blocking pool.
     pub fn get(&self, path: &Path, passphrase: Option<&Secret>) -> Result<Arc<Repo>, RepoError> {
+        let gate = self.gate(path);
+        let _one_at_a_time = locked(&gate);
         if passphrase.is_none()
-            && let Some(r) = self.lock().get(path)
+            && let Some(r) = self.cached(path)
         {
-            return Ok(r.clone());
+            return Ok(r);
         }
-        let repo = Arc::new(Repo::open(path, &unlock_from(passphrase))?);
-        self.lock().insert(path.to_path_buf(), repo.clone());
-        Ok(repo)
+        self.open_and_keep(path, unlock_from(passphrase))
+    }
+
+    /// The repository at `path` for a job that asks with `unlock`: the
+    /// session's copy when it was opened the same way (or `unlock` is
+    /// none), else opened now. Blocking, like [`OpenRepos::get`].
+    pub fn open_for(&self, path: &Path, unlock: &Unlock) -> Result<Arc<Repo>, RepoError> {
+        let gate = self.gate(path);
+        let _one_at_a_time = locked(&gate);
+        if let Some((how, repo)) = locked(&self.open).get(path)
+            && (matches!(unlock, Unlock::None) || how == unlock)
+        {
+            return Ok(repo.clone());
+        }
+        self.open_and_keep(path, unlock.clone())
     }
 
     /// The repository at `path` if this session has it open already.
     pub fn cached(&self, path: &Path) -> Option<Arc<Repo>> {
-        self.lock().get(path).cloned()
+        locked(&self.open).get(path).map(|(_, r)| r.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<Repo>>> {
-        // A panic while holding it cannot leave the map half-changed.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    fn open_and_keep(&self, path: &Path, unlock: Unlock) -> Result<Arc<Repo>, RepoError> {
+        let repo = Arc::new(Repo::open(path, &unlock)?);
+        locked(&self.open).insert(path.to_path_buf(), (unlock, repo.clone()));
+        Ok(repo)
+    }
+
+    fn gate(&self, path: &Path) -> Arc<Mutex<()>> {
+        locked(&self.gates)
+            .entry(path.to_path_buf())
+            .or_default()
+            .clone()
     }
 
     fn forget(&self, path: &Path) {
-        self.lock().remove(path);
+        locked(&self.open).remove(path);
     }
 }
 
@@ -135,6 +169,23 @@ pub fn open(
             read_at: now(),
             snapshots: snapshots.iter().map(row).collect(),
         }))
+    });
+}
+
+/// Opens the repository and keeps its key ([`OpenRepos::open_for`]);
+/// nothing is sent unless that fails.
+pub fn unlock(repos: &OpenRepos, path: PathBuf, unlock: Unlock, events: UnboundedSender<Event>) {
+    let repos = repos.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = repos.open_for(&path, &unlock) {
+            let (path, message) = (path.display().to_string(), e.to_string());
+            let event = if needs_key(&e) {
+                Event::RepoLocked { path, message }
+            } else {
+                Event::RepoFailed { path, message }
+            };
+            let _ = events.send(event);
+        }
     });
 }
 

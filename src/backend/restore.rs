@@ -2,18 +2,15 @@
 //! destination's live connection, with progress and history like a clone.
 
 use super::clone::failed;
-use super::history_feed::HistoryFeed;
 use super::job_track::Tracking;
-use super::job_watch;
-use super::messages::{Event, JobResult};
+use super::kinds::JobContext;
+use super::messages::JobResult;
 use crate::config::profile::Profile;
-use crate::jobs::clone::run::HostLink;
 use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::jobs::hosts::HostLink;
 use crate::jobs::restore::RestoreRequest;
 use crate::jobs::restore::run::{self as restore, RestoreSpec};
-use crate::model::{HistoryResult, JobView};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use crate::model::HistoryResult;
 
 fn spec(id: u64, req: RestoreRequest, mut profile: Profile) -> RestoreSpec {
     profile.start |= req.start;
@@ -30,12 +27,6 @@ fn spec(id: u64, req: RestoreRequest, mut profile: Profile) -> RestoreSpec {
 /// "repo /backups/r" as the history's and the jobs pane's source.
 fn origin(req: &RestoreRequest) -> String {
     format!("repo {}", req.repo.display())
-}
-
-/// The view of a restore waiting in the queue.
-pub(super) fn queued_view(id: u64, req: &RestoreRequest, position: usize) -> JobView {
-    let vm = format!("snapshot {}", req.snapshot);
-    job_watch::queued_view_of(id, "restore", &vm, &origin(req), &req.to, position)
 }
 
 /// The pre-flight checklist of a restore. Read-only.
@@ -61,10 +52,14 @@ pub(super) async fn run_job(
     req: RestoreRequest,
     profile: Profile,
     dest: HostLink,
-    cancel: CancellationToken,
-    events: mpsc::UnboundedSender<Event>,
-    history: HistoryFeed,
+    ctx: JobContext,
 ) {
+    let JobContext {
+        cancel,
+        events,
+        history,
+        ..
+    } = ctx;
     // Opened first (key derivation included), so the history row names the VM.
     let opened = restore::open_snapshot(&req).await;
     let vm = match &opened {
@@ -73,7 +68,7 @@ pub(super) async fn run_job(
     };
     let job = NewJob {
         job: id,
-        kind: "restore".into(),
+        kind: crate::model::JobKind::Restore,
         vm,
         from: origin(&req),
         to: req.to.clone(),

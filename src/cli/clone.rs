@@ -21,14 +21,14 @@ pub mod exit {
 struct CloneJson<'a> {
     ok: bool,
     job_id: Option<u64>,
-    result: Option<&'a kvm_clone::jobs::clone::run::CloneReport>,
+    result: Option<&'a kvm_clone::model::CloneReport>,
     error: Option<&'a str>,
     validation: Option<&'a kvm_clone::model::Checklist>,
 }
 
 fn print_clone_json(
     job_id: Option<u64>,
-    result: Option<&kvm_clone::jobs::clone::run::CloneReport>,
+    result: Option<&kvm_clone::model::CloneReport>,
     error: Option<&str>,
     validation: Option<&kvm_clone::model::Checklist>,
 ) -> Result<()> {

@@ -8,9 +8,8 @@ use kvm_clone::backend::messages::{Action, Event, JobResult};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use kvm_clone::jobs::export::{DEFAULT_PROFILE, ExportReport, ExportRequest};
-use kvm_clone::repo::{Repo, Unlock};
+use kvm_clone::repo::Unlock;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -66,14 +65,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             loaded.path.display()
         ));
     }
-    let unlock = Arc::new(unlock(&args.repo)?);
-    // The key derivation (scrypt, a good part of a small export's time)
-    // runs while the backend connects to the host. If it fails, the job
-    // opens the repository itself and reports why, as it always does.
-    let opening = (!matches!(*unlock, Unlock::None)).then(|| {
-        let (path, unlock) = (args.repo.repo.clone(), unlock.clone());
-        tokio::task::spawn_blocking(move || Repo::open(&path, &unlock))
-    });
+    let unlock = unlock(&args.repo)?;
     let Backend {
         actions,
         mut events,
@@ -87,22 +79,27 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             ..backend::Options::default()
         },
     );
+    // The key derivation (scrypt, a good part of a small export's time)
+    // runs in the backend while it connects to the host; the job then
+    // finds the repository open. If it fails, the job opens it itself and
+    // reports why, as it always did.
+    if !matches!(unlock, Unlock::None) {
+        let _ = actions.send(Action::RepoUnlock {
+            path: args.repo.repo.clone(),
+            unlock: unlock.clone(),
+        });
+    }
     if let Some(code) =
         super::wait::hosts_ready(&[args.from.as_str()], &actions, &mut events).await?
     {
         return Ok(std::process::ExitCode::from(code));
     }
-    let opened = match opening {
-        Some(task) => task.await.ok().and_then(Result::ok).map(Arc::new),
-        None => None,
-    };
     let request = ExportRequest {
         vm: args.vm.clone(),
         from: args.from.clone(),
         repo: args.repo.repo.clone(),
         profile: args.profile.clone(),
         unlock,
-        opened,
     };
     actions
         .send(Action::StartExport(request))

@@ -9,9 +9,9 @@ use color_eyre::eyre::{Result, eyre};
 use kvm_clone::backend::messages::{Action, Event, JobResult};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
-use kvm_clone::jobs::clone::xml_rewrite::DiskFormat;
 use kvm_clone::jobs::extract::{self, ExtractRequest, OutFormat};
 use kvm_clone::jobs::restore::{RestoreReport, RestoreRequest};
+use kvm_clone::jobs::rewrite::ImageFormat;
 use kvm_clone::model::Checklist;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         ));
     }
     let request = RestoreRequest {
-        unlock: Arc::new(unlock(&args.repo)?),
+        unlock: unlock(&args.repo)?,
         repo: args.repo.repo.clone(),
         snapshot: args.snapshot,
         to: args.to,
@@ -120,8 +120,8 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         keep_identity: args.keep_identity,
         profile: args.profile,
         format: args.format.as_deref().map(|f| match f {
-            "raw" => DiskFormat::Raw,
-            _ => DiskFormat::Qcow2,
+            "raw" => ImageFormat::Raw,
+            _ => ImageFormat::Qcow2,
         }),
         start: args.start,
     };
@@ -283,7 +283,7 @@ pub async fn extract(args: ExtractArgs) -> Result<std::process::ExitCode> {
                     rate.update(std::time::Instant::now(), s.bytes_done);
                     progress_line(&kvm_clone::model::JobView {
                         id: 0,
-                        kind: "extract".into(),
+                        kind: kvm_clone::model::JobKind::Extract,
                         vm: String::new(),
                         from: String::new(),
                         to: String::new(),

@@ -172,6 +172,22 @@ pub struct JobSettings {
     pub max: usize,
 }
 
+/// Concurrency limits (`[jobs]` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_host: usize,
+    pub max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_host: 2,
+            max: 4,
+        }
+    }
+}
+
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
@@ -182,8 +198,8 @@ impl Default for JobSettings {
 }
 
 impl JobSettings {
-    pub fn limits(&self) -> crate::jobs::queue::Limits {
-        crate::jobs::queue::Limits {
+    pub fn limits(&self) -> Limits {
+        Limits {
             per_host: self.per_host,
             max: self.max,
         }
@@ -191,9 +207,9 @@ impl JobSettings {
 }
 
 fn default_per_host() -> usize {
-    crate::jobs::queue::Limits::default().per_host
+    Limits::default().per_host
 }
 
 fn default_max_jobs() -> usize {
-    crate::jobs::queue::Limits::default().max
+    Limits::default().max
 }

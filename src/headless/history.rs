@@ -2,9 +2,9 @@
 //! syntax of `history delete --before` (docs/json.md, docs/history.md).
 
 use super::{size, table};
-use crate::jobs::history::HistoryStats;
 use crate::model::HistoryEntry;
-use crate::tui::format::{datetime, duration, rate};
+use crate::model::format::{datetime, duration, rate};
+use crate::model::history::HistoryStats;
 use serde::Serialize;
 
 /// One line per job, newest first. Times are local unless `utc`.

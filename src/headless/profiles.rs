@@ -1,7 +1,7 @@
 //! `kvm-clone profiles`: every profile with its kind, description and source.
 
 use super::table;
-use crate::config::profile::{JobKind, LoadedProfile, Profile, ProfileSource};
+use crate::config::profile::{LoadedProfile, Profile, ProfileKind, ProfileSource};
 use serde::Serialize;
 
 pub fn render_table(profiles: &[LoadedProfile]) -> String {
@@ -26,7 +26,7 @@ pub fn render_table(profiles: &[LoadedProfile]) -> String {
 #[derive(Serialize)]
 struct Entry<'a> {
     name: &'a str,
-    kind: JobKind,
+    kind: ProfileKind,
     description: &'a str,
     /// "built-in" or "user".
     source: &'static str,

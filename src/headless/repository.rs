@@ -2,10 +2,10 @@
 //! text tables or JSON (docs/json.md).
 
 use super::{size, table};
+use crate::model::format::datetime;
 use crate::repo::prune::PruneReport;
 use crate::repo::verify::VerifyReport;
 use crate::repo::{SnapshotInfo, Totals};
-use crate::tui::format::datetime;
 use serde::Serialize;
 
 /// "45s", "12m", "5h", "3d": how long ago, roughly.

@@ -40,7 +40,7 @@ pub fn render_table(vms: &[(String, Vec<VmInfo>)]) -> String {
 #[derive(Serialize)]
 struct HostVms<'a> {
     host: &'a str,
-    vms: &'a [VmInfo],
+    vms: Vec<VmInfo>,
 }
 
 /// JSON as documented in docs/json.md: `{"hosts": [{"host": "...", "vms": [...]}]}`.
@@ -51,7 +51,17 @@ pub fn render_json(vms: &[(String, Vec<VmInfo>)]) -> Result<String, serde_json::
     }
     let hosts = vms
         .iter()
-        .map(|(h, v)| HostVms { host: h, vms: v })
+        .map(|(h, v)| HostVms {
+            host: h,
+            // The domain XML is for the detail view, not for scripts.
+            vms: v
+                .iter()
+                .map(|vm| VmInfo {
+                    xml: String::new(),
+                    ..vm.clone()
+                })
+                .collect(),
+        })
         .collect();
     serde_json::to_string_pretty(&All { hosts })
 }

@@ -79,8 +79,8 @@ impl Resource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub job_id: String,
-    /// "clone", "export", …
-    pub kind: String,
+    /// Written as "clone", "export", "restore".
+    pub kind: crate::model::JobKind,
     /// Unix seconds.
     pub started: u64,
     pub summary: String,
@@ -233,6 +233,14 @@ impl Journal {
     }
 }
 
+/// Now, in Unix seconds (a journal entry's start).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +248,7 @@ mod tests {
     fn entry(id: &str, started: u64) -> JournalEntry {
         JournalEntry {
             job_id: id.into(),
-            kind: "clone".into(),
+            kind: crate::model::JobKind::Clone,
             started,
             summary: "web01 alpha→beta as web01-clone".into(),
             resources: Vec::new(),

@@ -17,8 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// Name of the span that marks a job; its `id` field is the job id.
 pub const JOB_SPAN: &str = "job";
-/// Lines kept per job; older lines are dropped (and counted).
-pub const LINES_PER_JOB: usize = 2000;
+pub use crate::model::detail::LINES_PER_JOB;
 /// Jobs whose logs are kept; the oldest (lowest id) is dropped first.
 pub const JOBS_KEPT: usize = 64;
 
@@ -160,11 +159,7 @@ impl Visit for LineVisitor {
     }
 }
 
-/// "14:03:07" (UTC) of a Unix time in milliseconds.
-pub fn clock(unix_ms: u64) -> String {
-    let s = (unix_ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
+pub use crate::model::format::clock;
 
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()

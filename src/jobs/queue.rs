@@ -7,21 +7,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-/// Concurrency limits (`[jobs]` in the config file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub per_host: usize,
-    pub max: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            per_host: 2,
-            max: 4,
-        }
-    }
-}
+pub use crate::config::Limits;
 
 #[derive(Debug, Clone)]
 struct Entry {

@@ -2,7 +2,7 @@
 //! Runs when the app starts again, once the hosts named in the journal are
 //! connected.
 
-use super::clone::run::HostLink;
+use super::hosts::HostLink;
 use super::journal::{Journal, Resource};
 use crate::remote::{RemotePath, backup, image, rundir};
 

@@ -15,8 +15,8 @@ use tokio_util::task::TaskTracker;
 /// What is POSTed. Field names are part of the documented format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notice {
-    /// "clone" (later "export", "restore").
-    pub kind: String,
+    /// "clone", "export" or "restore".
+    pub kind: crate::model::JobKind,
     pub job_id: u64,
     pub vm: String,
     /// Source and destination host names.

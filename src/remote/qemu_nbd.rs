@@ -15,46 +15,9 @@ use super::socket::{self, SocketTransport};
 use crate::nbd::{ConnectOptions, NbdClient};
 use crate::transport::Session;
 use crate::transport::quote::{Command, quote};
-use std::str::FromStr;
 use std::sync::Arc;
 
-/// Disk image formats kvm-clone reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImageFormat {
-    Raw,
-    Qcow2,
-}
-
-impl ImageFormat {
-    /// The name qemu-img, qemu-nbd and libvirt use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageFormat::Raw => "raw",
-            ImageFormat::Qcow2 => "qcow2",
-        }
-    }
-}
-
-impl FromStr for ImageFormat {
-    type Err = RemoteError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "raw" => Ok(ImageFormat::Raw),
-            "qcow2" => Ok(ImageFormat::Qcow2),
-            other => Err(RemoteError::InvalidName {
-                what: "image format",
-                value: other.escape_debug().to_string(),
-                reason: "only raw and qcow2 are supported",
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for ImageFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::ImageFormat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

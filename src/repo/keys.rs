@@ -16,34 +16,7 @@ const MAGIC: &[u8; 8] = b"KVCKEYS1";
 const UUID_LEN: usize = 36;
 pub const KEYS_LEN: usize = MAGIC.len() + UUID_LEN + 32 + 32;
 
-/// How to open an encrypted repository. Debug never prints secrets.
-pub enum Unlock {
-    /// Only opens unencrypted repositories.
-    None,
-    Passphrase(Zeroizing<String>),
-    /// age identity files (`AGE-SECRET-KEY-1…` lines).
-    Identities(Vec<PathBuf>),
-}
-
-impl std::fmt::Debug for Unlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unlock::None => f.write_str("Unlock::None"),
-            Unlock::Passphrase(_) => f.write_str("Unlock::Passphrase(<hidden>)"),
-            Unlock::Identities(p) => f.debug_tuple("Unlock::Identities").field(p).finish(),
-        }
-    }
-}
-
-impl Unlock {
-    fn label(&self) -> &'static str {
-        match self {
-            Unlock::None => "nothing",
-            Unlock::Passphrase(_) => "a passphrase",
-            Unlock::Identities(_) => "an age identity",
-        }
-    }
-}
+pub use crate::model::Unlock;
 
 /// How `repo init` protects a new repository.
 pub enum InitEncryption {

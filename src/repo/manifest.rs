@@ -58,21 +58,7 @@ pub struct ChunkRef {
     pub id: ChunkId,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    /// Sum of the disks' virtual sizes.
-    pub virtual_bytes: u64,
-    /// Bytes of the non-zero chunks the snapshot references.
-    pub data_bytes: u64,
-    /// Bytes this export read from the source.
-    pub read_bytes: u64,
-    /// Bytes on disk of the chunk files this export added.
-    pub new_bytes: u64,
-    pub new_chunks: u64,
-    /// Referenced chunks that were already stored.
-    pub reused_chunks: u64,
-    pub duration_ms: u64,
-}
+pub use crate::model::reports::Totals;
 
 impl DiskIndex {
     pub fn chunk_count(&self) -> u64 {

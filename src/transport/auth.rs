@@ -6,7 +6,7 @@
 
 use super::error::SshError;
 use super::session::ClientHandler;
-use crate::backend::messages::Secret;
+use crate::model::Secret;
 use russh::client::{AuthResult, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;

@@ -4,7 +4,6 @@
 //! impure rim is [`terminal`] and [`run`].
 
 mod event_loop;
-pub mod format;
 pub mod keymap;
 pub mod layout;
 pub mod overlays;

@@ -2,7 +2,7 @@
 //! position so that a bad one is reported with the file, line and reason.
 
 use super::schema::{
-    Encryption, ImageFormat, JobKind, LivePolicy, PassphraseSource, Profile, Retention,
+    Encryption, ImageFormat, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention,
     RetryProfile,
 };
 use crate::config::ConfigError;
@@ -232,8 +232,8 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         return Err(here.at(&f.name, "name", why));
     }
     let kind = match get(&f.kind, Kind::Clone) {
-        Kind::Clone => JobKind::Clone,
-        Kind::Export => JobKind::Export,
+        Kind::Clone => ProfileKind::Clone,
+        Kind::Export => ProfileKind::Export,
     };
     kind_fields(&here, &f, kind)?;
     let live = match get(&f.live, Policy::Live) {
@@ -331,7 +331,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_SPACE_MARGIN: f64 = 1.1;
 
 /// Fields that belong to one kind of job are refused in the other's profiles.
-fn kind_fields(here: &Here, f: &ProfileFile, kind: JobKind) -> Result<(), ConfigError> {
+fn kind_fields(here: &Here, f: &ProfileFile, kind: ProfileKind) -> Result<(), ConfigError> {
     let span = |v: &S<bool>| v.as_ref().map(|x| x.span());
     let clone_only = [
         ("preserve_macs", span(&f.preserve_macs)),
@@ -345,8 +345,8 @@ fn kind_fields(here: &Here, f: &ProfileFile, kind: JobKind) -> Result<(), Config
         ("retention", f.retention.as_ref().map(|x| x.span())),
     ];
     let (wrong, other) = match kind {
-        JobKind::Clone => (&export_only[..], "export"),
-        JobKind::Export => (&clone_only[..], "clone"),
+        ProfileKind::Clone => (&export_only[..], "export"),
+        ProfileKind::Export => (&clone_only[..], "clone"),
     };
     if let Some((field, Some(s))) = wrong.iter().find(|(_, s)| s.is_some()) {
         return Err(here.err(

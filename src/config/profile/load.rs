@@ -3,13 +3,13 @@
 
 use super::builtin::BUILTIN;
 use super::file::parse_profile;
-use super::schema::{JobKind, Profile};
+use super::schema::{Profile, ProfileKind};
 use crate::config::ConfigError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Where a profile was read from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "path")]
 pub enum ProfileSource {
     BuiltIn,
@@ -95,7 +95,7 @@ pub fn user_profile_dir() -> Option<PathBuf> {
 }
 
 /// The profile named `name` for a job of `kind`, from this machine's set.
-pub fn find_profile(name: &str, kind: JobKind) -> Result<Profile, String> {
+pub fn find_profile(name: &str, kind: ProfileKind) -> Result<Profile, String> {
     let dir = user_profile_dir();
     let all = load_profiles(dir.as_deref()).map_err(|e| e.to_string())?;
     let names = || {

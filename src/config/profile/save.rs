@@ -3,7 +3,7 @@
 use super::builtin::is_builtin;
 use super::file::{DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SPACE_MARGIN, name_problem, parse_profile};
 use super::load::{ProfileSource, load_profiles};
-use super::schema::{Encryption, JobKind, PassphraseSource, Profile};
+use super::schema::{Encryption, PassphraseSource, Profile, ProfileKind};
 use crate::config::ConfigError;
 use crate::config::duration::format_duration;
 use std::fmt::Write as _;
@@ -59,14 +59,14 @@ pub fn to_toml(p: &Profile) -> String {
         let _ = writeln!(t, "space_margin = {:?}", p.space_margin);
     }
     match p.kind {
-        JobKind::Clone => {
+        ProfileKind::Clone => {
             if let Some(pool) = &p.pool {
                 let _ = writeln!(t, "pool = {}", q(pool));
             }
             let _ = writeln!(t, "preserve_macs = {}", p.preserve_macs);
             let _ = writeln!(t, "start = {}", p.start);
         }
-        JobKind::Export => {
+        ProfileKind::Export => {
             let _ = writeln!(t, "incremental = {}", p.incremental);
             let _ = writeln!(t, "compress = {}", p.compress);
         }
@@ -82,7 +82,7 @@ pub fn to_toml(p: &Profile) -> String {
         q(&format_duration(p.retry.initial))
     );
     let _ = writeln!(t, "max_delay = {}", q(&format_duration(p.retry.max)));
-    if p.kind == JobKind::Export {
+    if p.kind == ProfileKind::Export {
         match &p.encryption {
             Encryption::None => {}
             Encryption::Passphrase { source } => {

@@ -1,24 +1,24 @@
 //! A profile as the rest of the program uses it: checked, defaults filled
 //! in, human units already converted. The file format is in `file.rs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Which job a profile is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+/// Which job a profile is for (restore uses clone profiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum JobKind {
+pub enum ProfileKind {
     #[default]
     Clone,
     Export,
 }
 
-impl JobKind {
+impl ProfileKind {
     pub fn label(self) -> &'static str {
         match self {
-            JobKind::Clone => "clone",
-            JobKind::Export => "export",
+            ProfileKind::Clone => "clone",
+            ProfileKind::Export => "export",
         }
     }
 }
@@ -54,22 +54,7 @@ impl LivePolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageFormat {
-    #[default]
-    Qcow2,
-    Raw,
-}
-
-impl ImageFormat {
-    pub fn label(self) -> &'static str {
-        match self {
-            ImageFormat::Qcow2 => "qcow2",
-            ImageFormat::Raw => "raw",
-        }
-    }
-}
+pub use crate::model::ImageFormat;
 
 /// Transient failures: exponential backoff with jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,7 +153,7 @@ impl Retention {
 pub struct Profile {
     pub name: String,
     pub description: String,
-    pub kind: JobKind,
+    pub kind: ProfileKind,
     pub live: LivePolicy,
     /// How long a graceful shutdown may take before the job gives up.
     #[serde(with = "secs")]

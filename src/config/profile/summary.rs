@@ -1,15 +1,15 @@
 //! A profile's settings as label/value lines, for the TUI's profile menu.
 
 use super::load::{LoadedProfile, ProfileSource};
-use super::schema::{JobKind, Profile};
+use super::schema::{Profile, ProfileKind};
 use crate::config::duration::format_duration;
 use humansize::{BINARY, format_size};
 
 /// What a menu shows of one profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProfileSummary {
     pub name: String,
-    pub kind: JobKind,
+    pub kind: ProfileKind,
     pub description: String,
     pub source: ProfileSource,
     pub overrides_builtin: bool,
@@ -47,7 +47,7 @@ pub fn settings(p: &Profile) -> Vec<(String, String)> {
     };
     out.push(("running VM", live));
     out.push(("format", p.format.label().into()));
-    if p.kind == JobKind::Clone {
+    if p.kind == ProfileKind::Clone {
         out.push((
             "pool",
             p.pool.clone().unwrap_or_else(|| "host's default".into()),
@@ -77,11 +77,11 @@ pub fn settings(p: &Profile) -> Vec<(String, String)> {
         ),
     ));
     match p.kind {
-        JobKind::Clone => {
+        ProfileKind::Clone => {
             out.push(("preserve MACs", yes(p.preserve_macs)));
             out.push(("start after", yes(p.start)));
         }
-        JobKind::Export => {
+        ProfileKind::Export => {
             out.push(("incremental", yes(p.incremental)));
             out.push(("compression", yes(p.compress)));
             out.push(("encryption", p.encryption.label()));

@@ -45,13 +45,13 @@ fn every_builtin_parses_with_what_the_issue_asks() {
     let quick = p("quick-clone");
     assert_eq!(
         (quick.kind, quick.live, quick.verify),
-        (JobKind::Clone, LivePolicy::Live, false)
+        (ProfileKind::Clone, LivePolicy::Live, false)
     );
     let m = p("migration");
     assert_eq!(m.live, LivePolicy::RequireShutdown);
     assert!(m.verify && m.preserve_macs && m.start);
     let qb = p("quick-backup");
-    assert_eq!((qb.kind, qb.live), (JobKind::Export, LivePolicy::Live));
+    assert_eq!((qb.kind, qb.live), (ProfileKind::Export, LivePolicy::Live));
     assert!(qb.incremental);
     let dr = p("disaster-recovery");
     assert!(dr.verify);
@@ -327,6 +327,6 @@ fn save_refuses_builtin_names_and_asks_before_replacing() {
 fn find_profile_checks_the_kind() {
     // Built-ins only: the user directory is the real one here, but no
     // built-in can be shadowed by a test.
-    let e = find_profile("quick-backup", JobKind::Clone).unwrap_err();
+    let e = find_profile("quick-backup", ProfileKind::Clone).unwrap_err();
     assert!(e.contains("export profile"), "{e}");
 }

@@ -2,7 +2,8 @@
 //! after, for profiles whose live policy asks for it (docs/profiles.md).
 //! Graceful only: the guest is asked (ACPI power button) and never forced.
 
-use super::run::{CloneError, HostLink};
+use crate::jobs::error::JobError;
+use crate::jobs::hosts::HostLink;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,7 @@ enum St {
     Other,
 }
 
-async fn state(src: &HostLink, vm: &str) -> Result<(bool, St), CloneError> {
+async fn state(src: &HostLink, vm: &str) -> Result<(bool, St), JobError> {
     use virt::domain::DomainState;
     use virt::enumutil::Enum;
     let name = vm.to_string();
@@ -37,20 +38,20 @@ async fn state(src: &HostLink, vm: &str) -> Result<(bool, St), CloneError> {
             Ok((d.is_active()?, st))
         })
         .await
-        .map_err(|e| CloneError::Step {
+        .map_err(|e| JobError::Step {
             step: STEP,
             message: e.to_string(),
         })
 }
 
-async fn request_shutdown(src: &HostLink, vm: &str) -> Result<(), CloneError> {
+async fn request_shutdown(src: &HostLink, vm: &str) -> Result<(), JobError> {
     let name = vm.to_string();
     src.fresh()
         .await?
         .worker
         .call(move |c| c.lookup_domain_by_name(&name)?.shutdown().map(|_| ()))
         .await
-        .map_err(|e| CloneError::Step {
+        .map_err(|e| JobError::Step {
             step: STEP,
             message: e.to_string(),
         })
@@ -63,13 +64,13 @@ pub(super) async fn shut_down(
     vm: &str,
     timeout: Duration,
     cancel: &CancellationToken,
-) -> Result<(), CloneError> {
+) -> Result<(), JobError> {
     let (active, st) = state(src, vm).await?;
     if !active {
         return Ok(());
     }
     if st == St::Paused {
-        return Err(CloneError::Step {
+        return Err(JobError::Step {
             step: STEP,
             message: format!(
                 "{vm} on {} is paused and cannot act on a shutdown request; resume it \
@@ -90,16 +91,16 @@ pub(super) async fn shut_down(
         if !active {
             tracing::info!(vm, host = %src.name, "source is shut off");
             return if cancel.is_cancelled() {
-                Err(CloneError::Cancelled)
+                Err(JobError::Cancelled)
             } else {
                 Ok(())
             };
         }
         if start.elapsed() >= timeout && cancel.is_cancelled() {
-            return Err(CloneError::Cancelled);
+            return Err(JobError::Cancelled);
         }
         if start.elapsed() >= timeout {
-            return Err(CloneError::Step {
+            return Err(JobError::Step {
                 step: STEP,
                 message: format!(
                     "{vm} on {} did not shut down within {} (does the guest act on the ACPI \

@@ -9,11 +9,13 @@
 use super::plan::{self, Action, Geometry, Known};
 use super::resume::{self, FileStamp, Header};
 use super::{DiskReport, ExportError, ExportReport, ExportRequest};
-use crate::config::profile::{Encryption, JobKind, Profile};
-use crate::jobs::clone::run::{HostLink, Report, Update};
-use crate::jobs::detail::RetryNote;
+use crate::config::profile::{Encryption, Profile, ProfileKind};
+use crate::jobs::hosts::HostLink;
+use crate::jobs::journal::unix_now;
 use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::jobs::progress::{Report, Update};
 use crate::libvirt::domain_xml::parse_domain;
+use crate::model::detail::RetryNote;
 use crate::model::{DiskProgress, JobPhase, JobView};
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{BlockError, NbdPool, RateEstimator, RetryPolicy, Throttle};
@@ -41,6 +43,9 @@ const LEFTOVER_WAIT: Duration = Duration::from_secs(60);
 pub struct ExportSpec {
     pub job_id: u64,
     pub request: ExportRequest,
+    /// The repository already unlocked by the backend (its session key);
+    /// None: the job opens it with the request's unlock.
+    pub opened: Option<Arc<Repo>>,
     pub profile: Profile,
     /// Where the job journal goes (`<data dir>/journal`).
     pub journal_dir: PathBuf,
@@ -294,7 +299,7 @@ impl Job<'_> {
     fn view(&self, phase: JobPhase) -> JobView {
         JobView {
             id: self.spec.job_id,
-            kind: "export".into(),
+            kind: crate::model::JobKind::Export,
             vm: self.spec.request.vm.clone(),
             from: self.spec.request.from.clone(),
             to: self.spec.request.repo.display().to_string(),
@@ -407,14 +412,14 @@ async fn apply_retention(
 impl Job<'_> {
     async fn validate(&self) -> Result<Prepared, ExportError> {
         let (spec, req) = (self.spec, &self.spec.request);
-        if spec.profile.kind != JobKind::Export {
+        if spec.profile.kind != ProfileKind::Export {
             return Err(ExportError::Invalid(format!(
                 "profile {} is a {} profile; an export needs an export profile",
                 spec.profile.name,
                 spec.profile.kind.label()
             )));
         }
-        let repo = match &req.opened {
+        let repo = match &spec.opened {
             Some(r) => r.clone(),
             None => {
                 let (path, unlock) = (req.repo.clone(), req.unlock.clone());
@@ -708,7 +713,7 @@ impl Job<'_> {
             &spec.journal_dir,
             JournalEntry {
                 job_id: self.tag.clone(),
-                kind: "export".into(),
+                kind: crate::model::JobKind::Export,
                 started: unix_now(),
                 summary: format!(
                     "export of {} on {} to {}",
@@ -1459,11 +1464,4 @@ async fn read_missing(
         Ok((out, missing))
     })
     .await
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

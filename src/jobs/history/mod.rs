@@ -15,10 +15,9 @@ mod schema;
 mod stats;
 mod store;
 
+pub use crate::model::history::{HistoryFilter, HistoryPage, HistoryStats};
 pub use handle::History;
-pub use query::{HistoryFilter, HistoryPage};
 pub use record::{Finish, NewJob};
-pub use stats::HistoryStats;
 pub use store::{HistoryDb, OpenReport};
 
 use std::path::{Path, PathBuf};

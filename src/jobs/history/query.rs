@@ -1,32 +1,10 @@
 //! Reading rows: filtered lists, newest first, and one row by id.
 
-use super::{HistoryDb, HistoryError, HistoryStats};
+use super::{HistoryDb, HistoryError};
+use crate::model::history::{HistoryFilter, HistoryPage};
 use crate::model::{HistoryEntry, HistoryResult};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params_from_iter};
-
-/// Which rows to show. Empty fields match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HistoryFilter {
-    pub vm: Option<String>,
-    /// Matches the source or the destination host.
-    pub host: Option<String>,
-    pub kind: Option<String>,
-    pub result: Option<HistoryResult>,
-    /// VM and host match when they contain the text, ignoring case (the
-    /// TUI's search as you type); otherwise they must be equal (scripts).
-    pub contains: bool,
-}
-
-/// A filtered list with the statistics of everything the filter matches.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryPage {
-    pub filter: HistoryFilter,
-    /// Newest first, at most the limit asked for; without logs and
-    /// validation reports (see [`HistoryDb::get`]).
-    pub entries: Vec<HistoryEntry>,
-    pub stats: HistoryStats,
-}
 
 impl HistoryFilter {
     /// The SQL condition and its parameters.

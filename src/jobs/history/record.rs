@@ -11,7 +11,7 @@ pub struct NewJob {
     /// The backend's job id.
     pub job: u64,
     /// "clone", "export", "restore".
-    pub kind: String,
+    pub kind: crate::model::JobKind,
     pub vm: String,
     pub from: String,
     pub to: String,
@@ -51,7 +51,7 @@ impl HistoryDb {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
                 params![
                     to_i64(job.job),
-                    job.kind,
+                    job.kind.label(),
                     job.vm,
                     job.from,
                     job.to,

@@ -1,26 +1,9 @@
 //! The figures operators ask of a history: how many jobs, how many
 //! succeeded, how much data moved, and how fast and long jobs take.
 
-use super::{HistoryDb, HistoryError, HistoryFilter};
+use super::{HistoryDb, HistoryError};
+use crate::model::history::{HistoryFilter, HistoryStats};
 use rusqlite::params_from_iter;
-use serde::Serialize;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct HistoryStats {
-    /// Rows the filter matches, running ones included.
-    pub jobs: u64,
-    pub succeeded: u64,
-    /// Rows that ended: done, failed, cancelled or interrupted.
-    pub finished: u64,
-    /// Succeeded over finished, 0.0–1.0; None before any job ended.
-    pub success_rate: Option<f64>,
-    /// Bytes moved by every job, failed ones included.
-    pub bytes_moved: u64,
-    /// Bytes moved by successful jobs over their total duration.
-    pub average_rate_bytes_per_sec: Option<f64>,
-    /// Mean wall-clock duration of successful jobs, in seconds.
-    pub average_duration_secs: Option<f64>,
-}
 
 fn u(n: Option<i64>) -> u64 {
     n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)

@@ -6,7 +6,7 @@ use crate::model::HistoryResult;
 fn job(n: u64, vm: &str, from: &str, to: &str, kind: &str) -> NewJob {
     NewJob {
         job: n,
-        kind: kind.into(),
+        kind: crate::model::JobKind::parse(kind).expect("a job kind"),
         vm: vm.into(),
         from: from.into(),
         to: to.into(),

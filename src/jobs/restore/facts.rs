@@ -2,9 +2,9 @@
 //! reads: the domain XML's disks and NICs with the sizes the snapshot
 //! records, as a shut-off VM. Pure.
 
-use crate::jobs::clone::validate::SourceFacts;
-use crate::jobs::clone::validate::guest::parse_guest;
-use crate::jobs::clone::xml_rewrite::DiskFormat;
+use crate::jobs::preflight::SourceFacts;
+use crate::jobs::preflight::guest::parse_guest;
+use crate::jobs::rewrite::ImageFormat;
 use crate::libvirt::domain_xml::parse_domain;
 use crate::model::{DiskInfo, LiveClone, VmInfo, VmState};
 use crate::repo::{DiskIndex, Manifest};
@@ -21,16 +21,16 @@ pub fn data_bytes(disk: &DiskIndex) -> u64 {
 /// snapshot's original when all disks had the same; else `fallback` (the
 /// profile's).
 pub fn restore_format(
-    asked: Option<DiskFormat>,
+    asked: Option<ImageFormat>,
     manifest: &Manifest,
-    fallback: DiskFormat,
-) -> DiskFormat {
+    fallback: ImageFormat,
+) -> ImageFormat {
     if let Some(f) = asked {
         return f;
     }
     let original = |d: &DiskIndex| match d.format.as_str() {
-        "raw" => Some(DiskFormat::Raw),
-        "qcow2" => Some(DiskFormat::Qcow2),
+        "raw" => Some(ImageFormat::Raw),
+        "qcow2" => Some(ImageFormat::Qcow2),
         _ => None,
     };
     let mut formats = manifest.disks.iter().map(original);
@@ -43,7 +43,7 @@ pub fn restore_format(
 /// The snapshot's VM as validation's source facts. A disk's allocation is
 /// what the restore will need in the pool: its virtual size for raw
 /// images, its data for qcow2.
-pub fn source_facts(manifest: &Manifest, format: DiskFormat) -> SourceFacts {
+pub fn source_facts(manifest: &Manifest, format: ImageFormat) -> SourceFacts {
     let mut facts = SourceFacts {
         libvirt_version: 0,
         vm: None,
@@ -66,8 +66,8 @@ pub fn source_facts(manifest: &Manifest, format: DiskFormat) -> SourceFacts {
             let capacity = index.map_or(0, |i| i.virtual_size);
             let allocation = match (index, format) {
                 (None, _) => 0,
-                (Some(i), DiskFormat::Raw) => i.virtual_size,
-                (Some(i), DiskFormat::Qcow2) => data_bytes(i),
+                (Some(i), ImageFormat::Raw) => i.virtual_size,
+                (Some(i), ImageFormat::Qcow2) => data_bytes(i),
             };
             DiskInfo {
                 target: d.target.clone(),
@@ -103,7 +103,7 @@ mod tests {
     use super::*;
     use crate::repo::{ChunkId, ChunkRef, Totals};
 
-    const XML: &str = include_str!("../clone/validate/fixtures/multi01.xml");
+    const XML: &str = include_str!("../preflight/fixtures/multi01.xml");
 
     fn disk(target: &str, format: &str, size: u64, chunks: &[u64]) -> DiskIndex {
         DiskIndex {
@@ -151,24 +151,24 @@ mod tests {
     fn format_is_the_asked_then_the_original_then_the_fallback() {
         let raw = manifest(vec![disk("vda", "raw", 1 << 20, &[])]);
         assert_eq!(
-            restore_format(None, &raw, DiskFormat::Qcow2),
-            DiskFormat::Raw
+            restore_format(None, &raw, ImageFormat::Qcow2),
+            ImageFormat::Raw
         );
         assert_eq!(
-            restore_format(Some(DiskFormat::Qcow2), &raw, DiskFormat::Raw),
-            DiskFormat::Qcow2
+            restore_format(Some(ImageFormat::Qcow2), &raw, ImageFormat::Raw),
+            ImageFormat::Qcow2
         );
         let mixed = manifest(vec![
             disk("vda", "raw", 1 << 20, &[]),
             disk("vdb", "qcow2", 1 << 20, &[]),
         ]);
         assert_eq!(
-            restore_format(None, &mixed, DiskFormat::Qcow2),
-            DiskFormat::Qcow2
+            restore_format(None, &mixed, ImageFormat::Qcow2),
+            ImageFormat::Qcow2
         );
         assert_eq!(
-            restore_format(None, &mixed, DiskFormat::Raw),
-            DiskFormat::Raw
+            restore_format(None, &mixed, ImageFormat::Raw),
+            ImageFormat::Raw
         );
     }
 
@@ -182,13 +182,13 @@ mod tests {
             .collect();
         let first = xml_targets[0].clone();
         let m = manifest(vec![disk(&first, "qcow2", 4 << 20, &[1, 3])]);
-        let vm = source_facts(&m, DiskFormat::Qcow2).vm.unwrap();
+        let vm = source_facts(&m, ImageFormat::Qcow2).vm.unwrap();
         assert_eq!(vm.state, VmState::ShutOff);
         assert_eq!(vm.name, "multi01");
         let d = vm.disks.iter().find(|d| d.target == first).unwrap();
         assert_eq!((d.capacity_bytes, d.allocation_bytes), (4 << 20, 2 << 20));
         // Raw images need their whole virtual size.
-        let vm = source_facts(&m, DiskFormat::Raw).vm.unwrap();
+        let vm = source_facts(&m, ImageFormat::Raw).vm.unwrap();
         let d = vm.disks.iter().find(|d| d.target == first).unwrap();
         assert_eq!(d.allocation_bytes, 4 << 20);
         assert!(!vm.nics.is_empty());
@@ -198,7 +198,7 @@ mod tests {
     fn a_broken_domain_xml_is_a_vm_error() {
         let mut m = manifest(Vec::new());
         m.domain_xml = "<domain".into();
-        let f = source_facts(&m, DiskFormat::Qcow2);
+        let f = source_facts(&m, ImageFormat::Qcow2);
         assert!(f.vm.is_none());
         assert!(f.vm_error.unwrap().contains("domain XML"));
     }

@@ -10,13 +10,16 @@ use super::checks;
 use super::facts::{restore_format, source_facts};
 use super::{RestoreReport, RestoreRequest, default_name};
 use crate::config::profile::Profile;
-use crate::jobs::clone::run::{
-    CloneError, Copier, Endpoint, HostLink, Made, OpenSource, Report, Update, disk_format,
-    image_format, journal_err, note, settle, start_sink, step, unix_now, write_nvram,
-};
-use crate::jobs::clone::validate::{self, TargetPlan, ValidationRequest};
-use crate::jobs::clone::xml_rewrite::{self, MacPolicy, RewritePlan};
+use crate::jobs::error::{JobError, journal_err, step};
+use crate::jobs::hosts::HostLink;
+use crate::jobs::journal::unix_now;
 use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::jobs::nvram::write_nvram;
+use crate::jobs::preflight::{self, TargetPlan, ValidationRequest};
+use crate::jobs::progress::{Report, Update};
+use crate::jobs::rewrite::{self, MacPolicy, RewritePlan};
+use crate::jobs::transfer::{Copier, Endpoint, OpenSource, start_sink};
+use crate::jobs::undo::{Made, note, settle};
 use crate::model::{Checklist, JobPhase, JobView};
 use crate::pipeline::{BlockError, SnapshotSource};
 use crate::remote::qemu_nbd::ExportSpec;
@@ -52,7 +55,7 @@ impl OpenSource for FromRepo {
 
 /// Opens the repository (key derivation included) and finds the snapshot,
 /// on the blocking pool.
-pub async fn open_snapshot(req: &RestoreRequest) -> Result<(Arc<Repo>, SnapshotInfo), CloneError> {
+pub async fn open_snapshot(req: &RestoreRequest) -> Result<(Arc<Repo>, SnapshotInfo), JobError> {
     let (path, unlock, query) = (req.repo.clone(), req.unlock.clone(), req.snapshot.clone());
     tokio::task::spawn_blocking(move || {
         let repo = Repo::open(&path, &unlock)?;
@@ -82,7 +85,7 @@ impl Job<'_> {
     fn view(&self, phase: JobPhase) -> JobView {
         JobView {
             id: self.spec.job_id,
-            kind: "restore".into(),
+            kind: crate::model::JobKind::Restore,
             vm: self.snap.manifest.vm.clone(),
             from: format!("snapshot {}", self.snap.id),
             to: self.spec.request.to.clone(),
@@ -100,9 +103,9 @@ impl Job<'_> {
         (self.report)(Update::View(self.view(phase)));
     }
 
-    fn check_cancel(&self) -> Result<(), CloneError> {
+    fn check_cancel(&self) -> Result<(), JobError> {
         if self.cancel.is_cancelled() {
-            Err(CloneError::Cancelled)
+            Err(JobError::Cancelled)
         } else {
             Ok(())
         }
@@ -116,7 +119,7 @@ fn validation_request(
     name: &str,
     p: &Profile,
     host_pool: &str,
-    format: xml_rewrite::DiskFormat,
+    format: crate::model::ImageFormat,
 ) -> ValidationRequest {
     let pool = p.pool.as_deref().unwrap_or(host_pool);
     let mut v = ValidationRequest::new(vm, name, pool);
@@ -133,18 +136,18 @@ pub async fn check(
     dst: &HostLink,
     repo: &Arc<Repo>,
     snap: &SnapshotInfo,
-) -> Result<(Checklist, ValidationRequest, validate::Facts), CloneError> {
+) -> Result<(Checklist, ValidationRequest, preflight::Facts), JobError> {
     let req = &spec.request;
     let m = &snap.manifest;
     let name = restored_name(req, &m.vm);
-    let format = restore_format(req.format, m, disk_format(spec.profile.format));
+    let format = restore_format(req.format, m, spec.profile.format);
     let vreq = validation_request(&m.vm, &name, &spec.profile, &dst.pool, format);
     let source = source_facts(m, format);
     let origin = format!("snapshot {} ({} on {})", snap.id, m.vm, m.host);
-    let facts = validate::gather_dest(source, &origin, &dst.worker, &dst.session, &vreq)
+    let facts = preflight::gather_dest(source, &origin, &dst.worker, &dst.session, &vreq)
         .await
         .map_err(step("validating"))?;
-    let mut checklist = validate::check(&vreq, &facts);
+    let mut checklist = preflight::check(&vreq, &facts);
     let chunks = {
         let (repo, id, m) = (repo.clone(), snap.id.to_string(), m.clone());
         tokio::task::spawn_blocking(move || checks::chunks_present(&repo, &id, &m))
@@ -185,15 +188,15 @@ pub fn restored_name(req: &RestoreRequest, vm: &str) -> String {
 /// not be removed for the next start).
 pub async fn run(
     spec: &RestoreSpec,
-    opened: Result<(Arc<Repo>, SnapshotInfo), CloneError>,
+    opened: Result<(Arc<Repo>, SnapshotInfo), JobError>,
     dst: &HostLink,
     report: Report,
     cancel: CancellationToken,
-) -> Result<RestoreReport, CloneError> {
+) -> Result<RestoreReport, JobError> {
     let tag = format!("r{}", spec.job_id);
     (report)(Update::View(JobView {
         id: spec.job_id,
-        kind: "restore".into(),
+        kind: crate::model::JobKind::Restore,
         vm: String::new(),
         from: format!("snapshot {}", spec.request.snapshot),
         to: spec.request.to.clone(),
@@ -208,7 +211,7 @@ pub async fn run(
     let (checklist, vreq, facts) = check(spec, dst, &repo, &snap).await?;
     (report)(Update::Checklist(checklist.clone()));
     if !checklist.ok() {
-        return Err(CloneError::Invalid(checklist));
+        return Err(JobError::Invalid(checklist));
     }
     let job = Job {
         spec,
@@ -222,8 +225,8 @@ pub async fn run(
         snap,
     };
     job.phase(JobPhase::Validating);
-    let plan = validate::planned_targets(&vreq, &facts)
-        .ok_or_else(|| CloneError::Step {
+    let plan = preflight::planned_targets(&vreq, &facts)
+        .ok_or_else(|| JobError::Step {
             step: "planning",
             message: "validation found no VM or pool to plan with".into(),
         })?
@@ -233,7 +236,7 @@ pub async fn run(
         &spec.journal_dir,
         JournalEntry {
             job_id: job.tag.clone(),
-            kind: "restore".into(),
+            kind: crate::model::JobKind::Restore,
             started: unix_now(),
             summary: format!(
                 "snapshot {} of {} to {} as {}",
@@ -260,7 +263,7 @@ impl Job<'_> {
         plan: &TargetPlan,
         made: &mut Made,
         journal: &mut Journal,
-    ) -> Result<RestoreReport, CloneError> {
+    ) -> Result<RestoreReport, JobError> {
         let (spec, dst) = (self.spec, self.dst);
         let m = &self.snap.manifest;
         self.phase(JobPhase::Preparing);
@@ -271,7 +274,7 @@ impl Job<'_> {
                 .disks
                 .iter()
                 .find(|i| i.target == d.target)
-                .ok_or_else(|| CloneError::Step {
+                .ok_or_else(|| JobError::Step {
                     step: "planning",
                     message: format!("the snapshot holds no data for disk {}", d.target),
                 })?;
@@ -299,7 +302,7 @@ impl Job<'_> {
                 dst.worker.clone(),
                 &self.pool,
                 &file,
-                image_format(d.format),
+                d.format,
                 src.0.disk().virtual_size,
             )
             .await
@@ -314,8 +317,7 @@ impl Job<'_> {
                 },
             )
             .map_err(journal_err)?;
-            let export =
-                ExportSpec::writable(image.path().clone(), image_format(d.format), &d.target);
+            let export = ExportSpec::writable(image.path().clone(), d.format, &d.target);
             made.images.push(image);
             let nbd = start_sink(&dst_dir, export)
                 .await
@@ -341,7 +343,7 @@ impl Job<'_> {
         .await?;
         made.release_on(dst, dst)
             .await
-            .map_err(|message| CloneError::Step {
+            .map_err(|message| JobError::Step {
                 step: "stopping the NBD exports",
                 message,
             })?;
@@ -374,7 +376,7 @@ impl Job<'_> {
                 MacPolicy::Fresh
             };
             let mut rng = rand::rng();
-            xml_rewrite::rewrite_domain(&m.domain_xml, &rp, &mut rng)
+            rewrite::rewrite_domain(&m.domain_xml, &rp, &mut rng)
                 .map_err(step("rewriting the domain XML"))?
                 .xml
         };
@@ -421,7 +423,7 @@ impl Job<'_> {
 
     /// The NVRAM file's bytes from the snapshot: its chunk, or zeros when
     /// it was all zero; None when the snapshot has none.
-    async fn nvram_data(&self) -> Result<Option<Vec<u8>>, CloneError> {
+    async fn nvram_data(&self) -> Result<Option<Vec<u8>>, JobError> {
         let Some(n) = self.snap.manifest.nvram.clone() else {
             return Ok(None);
         };
@@ -435,7 +437,7 @@ impl Job<'_> {
             .map_err(step("reading the snapshot's NVRAM"))?
             .map_err(step("reading the snapshot's NVRAM"))?;
         if data.len() != size {
-            return Err(CloneError::Step {
+            return Err(JobError::Step {
                 step: "reading the snapshot's NVRAM",
                 message: format!("{} bytes, the snapshot says {size}", data.len()),
             });

@@ -57,7 +57,7 @@ fn server(statuses: Vec<u16>) -> (String, mpsc::Receiver<Seen>) {
 
 fn notice() -> Notice {
     Notice {
-        kind: "clone".into(),
+        kind: crate::model::JobKind::Clone,
         job_id: 42,
         vm: "web01".into(),
         from: "alpha".into(),

@@ -2,8 +2,8 @@
 //! checklist of the request sent, and the start button it unlocks.
 
 use super::{centered, frame_box};
+use crate::model::format::size;
 use crate::model::{CheckItem, CheckStatus, Checklist};
-use crate::tui::format::size;
 use crate::tui::state::{
     AppState, CheckState, CloneDialog, CloneField, Confirm, SaveAs, destinations, name_problem,
 };

@@ -3,7 +3,7 @@
 
 use super::frame_box;
 use crate::model::VmInfo;
-use crate::tui::format::size;
+use crate::model::format::size;
 use crate::tui::state::AppState;
 use ratatui::Frame;
 use ratatui::layout::{Margin, Rect};

@@ -3,8 +3,8 @@
 //! the backend after the view opens; until then the list's row is shown.
 
 use super::frame_box;
+use crate::model::format::{datetime, duration, rate, size};
 use crate::model::{Checklist, HistoryEntry};
-use crate::tui::format::{datetime, duration, rate, size};
 use crate::tui::panes::history::result_style;
 use crate::tui::state::AppState;
 use ratatui::Frame;

@@ -5,10 +5,10 @@
 
 use super::clone::{item_lines, summary};
 use super::frame_box;
-use crate::jobs::detail::JobDetail;
-use crate::jobs::log::clock;
+use crate::model::detail::JobDetail;
+use crate::model::format::clock;
+use crate::model::format::{duration, phase_label, rate, ratio, size};
 use crate::model::{JobPhase, JobView};
-use crate::tui::format::{duration, phase_label, rate, ratio, size};
 use crate::tui::panes::jobs::{disk_line, phase_text};
 use crate::tui::state::AppState;
 use ratatui::Frame;

@@ -41,7 +41,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(Overlay::Clone(d)) => clone::draw(frame, area, state, d),
         Some(Overlay::Profiles(m)) => profiles::draw(frame, area, state, m),
         Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
-            confirm_cancel::draw(frame, area, state, kind, vm, to)
+            confirm_cancel::draw(frame, area, state, kind.label(), vm, to)
         }
         Some(Overlay::Repository(b)) => repository::draw(frame, area, state, b),
         Some(Overlay::Export(d)) => export::draw(frame, area, state, d),

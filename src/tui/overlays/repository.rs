@@ -2,8 +2,8 @@
 //! and age; the prune form and its dry run; verify results; the restore form.
 
 use super::{centered, frame_box};
+use crate::model::format;
 use crate::model::{PruneView, SnapshotRow, VerifyView};
-use crate::tui::format;
 use crate::tui::state::{AppState, KEEP_FIELDS, RepoBrowser, RepoMode, RestoreForm};
 use crate::tui::theme::Theme;
 use ratatui::Frame;

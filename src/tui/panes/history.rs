@@ -3,9 +3,9 @@
 //! the bottom border.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
-use crate::jobs::history::HistoryStats;
+use crate::model::format::{datetime, duration, percent, rate, size};
+use crate::model::history::HistoryStats;
 use crate::model::{HistoryEntry, HistoryResult};
-use crate::tui::format::{datetime, duration, percent, rate, size};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;

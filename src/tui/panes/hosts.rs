@@ -1,8 +1,8 @@
 //! Hosts pane: one row per configured host, and the selected host's facts below.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
+use crate::model::format::size;
 use crate::model::{ConnState, HostInfo, HostView};
-use crate::tui::format::size;
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;

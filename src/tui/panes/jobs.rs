@@ -3,8 +3,8 @@
 //! lists it.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
+use crate::model::format::{bar, duration, of, phase_label, rate, ratio, size};
 use crate::model::{DiskProgress, JobPhase, JobView};
-use crate::tui::format::{bar, duration, of, phase_label, rate, ratio, size};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -80,7 +80,7 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
     let r = ratio(done, total);
     vec![
         Cell::from(j.id.to_string()),
-        Cell::from(j.kind.clone()),
+        Cell::from(j.kind.label()),
         Cell::from(j.vm.clone()),
         Cell::from(route(j)),
         Cell::from(phase_text(j)).style(phase_style(j.phase, theme)),

@@ -2,8 +2,8 @@
 //! and NICs below.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
+use crate::model::format::{of, size};
 use crate::model::{ConnState, VmInfo, VmState};
-use crate::tui::format::{of, size};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;

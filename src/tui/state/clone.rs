@@ -4,12 +4,12 @@
 use crate::model::{Checklist, CloneRequest, ConnState, HostView};
 
 /// Longest new VM name the backend accepts.
-pub const NAME_MAX: usize = crate::jobs::clone::validate::MAX_NAME_LEN;
+pub const NAME_MAX: usize = crate::model::names::MAX_NAME_LEN;
 
 /// Why a new VM name is refused, or None when it is acceptable: the very
 /// rule validation applies, so the operator learns before sending.
 pub fn name_problem(name: &str) -> Option<String> {
-    crate::jobs::clone::validate::name_problem(name)
+    crate::model::names::name_problem(name)
 }
 
 /// Focus order of the dialog; Tab moves forward.

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::backend::messages::Action;
 use crate::model::JobPhase;
-use crate::tui::format::phase_label;
+use crate::model::format::phase_label;
 use crate::tui::overlays;
 use crossterm::event::{KeyCode, KeyEvent};
 
@@ -147,7 +147,7 @@ impl AppState {
         }
         self.overlay = Some(Overlay::ConfirmCancel {
             id: job.id,
-            kind: job.kind.clone(),
+            kind: job.kind,
             vm: job.vm.clone(),
             to: job.to.clone(),
         });

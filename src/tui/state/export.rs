@@ -4,8 +4,8 @@
 use super::keys::{is_ctrl, typed_char};
 use super::{AppState, Overlay, Pane};
 use crate::backend::messages::{Action, Secret};
-use crate::config::profile::JobKind;
-use crate::jobs::export::ExportRequest;
+use crate::config::profile::ProfileKind;
+use crate::model::ExportRequest;
 use crossterm::event::{KeyCode, KeyEvent};
 
 /// Focus order of the dialog; Tab moves forward.
@@ -65,8 +65,7 @@ impl ExportDialog {
             vm: self.vm.clone(),
             repo: repo.into(),
             profile,
-            unlock: std::sync::Arc::new(crate::backend::repo::unlock_from(typed)),
-            opened: None,
+            unlock: crate::backend::repo::unlock_from(typed),
         })
     }
 }
@@ -82,7 +81,7 @@ impl AppState {
         };
         let (from, vm) = (host.name.clone(), vm.name.clone());
         let profiles: Vec<String> = self
-            .menu_profiles(JobKind::Export)
+            .menu_profiles(ProfileKind::Export)
             .iter()
             .map(|p| p.name.clone())
             .collect();

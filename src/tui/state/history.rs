@@ -8,7 +8,7 @@
 use super::keys::typed_char;
 use super::{AppState, Overlay, Pane};
 use crate::backend::messages::Action;
-use crate::jobs::history::{HistoryFilter, HistoryPage};
+use crate::model::history::{HistoryFilter, HistoryPage};
 use crate::model::{HistoryEntry, HistoryResult};
 use crate::tui::keymap::{Command, KeyMap};
 use crossterm::event::{KeyCode, KeyEvent};

@@ -22,8 +22,8 @@ pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
 pub use repository::{KEEP_FIELDS, Note, RepoBrowser, RepoMode, RestoreForm};
 
-use crate::jobs::detail::JobDetail;
-use crate::jobs::history::{HistoryFilter, HistoryStats};
+use crate::model::detail::JobDetail;
+use crate::model::history::{HistoryFilter, HistoryStats};
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
 use crate::tui::theme::Theme;
@@ -208,7 +208,7 @@ impl AppState {
         let names: Vec<String> = self
             .profiles
             .iter()
-            .filter(|p| p.kind == crate::config::profile::JobKind::Clone)
+            .filter(|p| p.kind == crate::config::profile::ProfileKind::Clone)
             .map(|p| p.name.clone())
             .collect();
         if names.is_empty() {

@@ -38,7 +38,7 @@ pub enum Overlay {
     /// question stays readable if the job changes meanwhile.
     ConfirmCancel {
         id: u64,
-        kind: String,
+        kind: crate::model::JobKind,
         vm: String,
         to: String,
     },

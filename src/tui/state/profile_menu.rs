@@ -5,7 +5,9 @@
 use super::keys::{is_ctrl, typed_char};
 use super::{AppState, CloneDialog, Overlay, Pane};
 use crate::backend::messages::Action;
-use crate::config::profile::{JobKind, ProfileSource, ProfileSummary, is_builtin, name_problem};
+use crate::config::profile::{
+    ProfileKind, ProfileSource, ProfileSummary, is_builtin, name_problem,
+};
 use crate::tui::keymap::{Command, KeyMap};
 use crossterm::event::{KeyCode, KeyEvent};
 use std::path::PathBuf;
@@ -17,9 +19,9 @@ pub enum MenuTarget {
 }
 
 impl MenuTarget {
-    pub fn kind(&self) -> JobKind {
+    pub fn kind(&self) -> ProfileKind {
         match self {
-            MenuTarget::Clone { .. } => JobKind::Clone,
+            MenuTarget::Clone { .. } => ProfileKind::Clone,
         }
     }
 
@@ -70,7 +72,7 @@ pub fn save_target(name: &str, profiles: &[ProfileSummary]) -> Result<Option<Pat
 
 impl AppState {
     /// The profiles a menu for `kind` lists, in backend order.
-    pub fn menu_profiles(&self, kind: JobKind) -> Vec<&ProfileSummary> {
+    pub fn menu_profiles(&self, kind: ProfileKind) -> Vec<&ProfileSummary> {
         self.profiles.iter().filter(|p| p.kind == kind).collect()
     }
 

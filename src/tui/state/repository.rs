@@ -466,11 +466,11 @@ impl AppState {
             .ok_or("no connected host to restore to")?;
         let name = f.name.trim();
         if !f.keep_identity
-            && let Some(why) = crate::jobs::clone::validate::name_problem(name)
+            && let Some(why) = crate::model::names::name_problem(name)
         {
             return Err(format!("new name: {why}"));
         }
-        Ok(Action::StartRestore(crate::jobs::restore::RestoreRequest {
+        Ok(Action::StartRestore(crate::model::RestoreRequest {
             repo: b.path.clone().into(),
             snapshot: f.snapshot.clone(),
             to,
@@ -480,7 +480,7 @@ impl AppState {
             profile: "default".into(),
             format: None,
             start: false,
-            unlock: std::sync::Arc::new(crate::backend::repo::unlock_from(b.passphrase.as_ref())),
+            unlock: crate::backend::repo::unlock_from(b.passphrase.as_ref()),
         }))
     }
 
@@ -565,7 +565,7 @@ impl AppState {
                     text: format!(
                         "pruned: {removed} snapshot(s) and {} chunk(s) removed, {} freed",
                         p.chunks_removed,
-                        crate::tui::format::size(p.bytes_freed)
+                        crate::model::format::size(p.bytes_freed)
                     ),
                 });
                 b.mode = RepoMode::List;

@@ -2,7 +2,7 @@
 
 use super::fixtures::{alpha_vms, beta_vms, empty, full, history_entry, hosts, jobs};
 use crate::backend::messages::{Action, Event};
-use crate::jobs::history::{HistoryFilter, HistoryPage, HistoryStats};
+use crate::model::history::{HistoryFilter, HistoryPage, HistoryStats};
 use crate::model::{ConnState, HistoryEntry, HistoryResult, JobPhase};
 use crate::tui::keymap::KeyMap;
 use crate::tui::state::{AddHostField, AppState, Overlay, Pane};

@@ -1,6 +1,6 @@
 //! Hosts, VMs, jobs and history like the lab's, in every connection state.
 
-use crate::jobs::history::HistoryStats;
+use crate::model::history::HistoryStats;
 use crate::model::*;
 use crate::tui::keymap::KeyMap;
 use crate::tui::state::AppState;
@@ -188,7 +188,7 @@ pub fn jobs() -> Vec<JobView> {
     vec![
         JobView {
             id: 7,
-            kind: "clone".into(),
+            kind: crate::model::JobKind::Clone,
             vm: "web01".into(),
             from: "alpha".into(),
             to: "beta".into(),
@@ -205,7 +205,7 @@ pub fn jobs() -> Vec<JobView> {
         },
         JobView {
             id: 8,
-            kind: "clone".into(),
+            kind: crate::model::JobKind::Clone,
             vm: "multi01".into(),
             from: "alpha".into(),
             to: "beta".into(),
@@ -313,7 +313,7 @@ pub fn profiles() -> Vec<crate::config::profile::ProfileSummary> {
 pub fn two_disk_job() -> JobView {
     JobView {
         id: 9,
-        kind: "clone".into(),
+        kind: crate::model::JobKind::Clone,
         vm: "multi01".into(),
         from: "alpha".into(),
         to: "beta".into(),

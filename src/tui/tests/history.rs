@@ -4,8 +4,8 @@
 use super::behaviour::{ch, drawn as screen, key, press, typed};
 use super::fixtures::{checklist_failed, full, history, history_stats};
 use crate::backend::messages::{Action, Event};
-use crate::jobs::history::{HistoryFilter, HistoryPage};
 use crate::model::HistoryResult;
+use crate::model::history::{HistoryFilter, HistoryPage};
 use crate::tui::panes::history as pane;
 use crate::tui::state::{AppState, Overlay, Pane};
 use crossterm::event::KeyCode;

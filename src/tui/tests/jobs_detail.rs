@@ -5,7 +5,7 @@ use super::behaviour::{key, press, typed};
 use super::fixtures::{checklist_failed, checklist_ok, full, jobs, two_disk_job};
 use super::snapshots::both;
 use crate::backend::messages::{Action, Event};
-use crate::jobs::detail::{DetailUpdate, PhaseStamp, RetryNote};
+use crate::model::detail::{DetailUpdate, PhaseStamp, RetryNote};
 use crate::model::{CloneRequest, JobPhase, JobView};
 use crate::tui::state::{AppState, ENDED_JOBS_KEPT, Overlay, Pane};
 use crossterm::event::KeyCode;

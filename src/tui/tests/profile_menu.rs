@@ -3,7 +3,7 @@
 use super::behaviour::{drawn as screen, key, press, screen_text as text, typed};
 use super::fixtures::{full, profiles};
 use crate::backend::messages::{Action, Event};
-use crate::config::profile::{JobKind, ProfileSource, ProfileSummary};
+use crate::config::profile::{ProfileKind, ProfileSource, ProfileSummary};
 use crate::tui::state::{AppState, CloneField, Overlay, Pane, ProfileMenu};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
@@ -75,10 +75,10 @@ fn p_lists_the_clone_profiles_with_the_selected_ones_settings() {
     let mut s = on_web01(120, 40);
     assert!(typed(&mut s, "p").is_empty());
     let m = menu(&s);
-    assert_eq!(m.target.kind(), JobKind::Clone);
+    assert_eq!(m.target.kind(), ProfileKind::Clone);
     assert_eq!(m.selected, 0, "default first");
     let shown: Vec<&str> = s
-        .menu_profiles(JobKind::Clone)
+        .menu_profiles(ProfileKind::Clone)
         .iter()
         .map(|p| p.name.as_str())
         .collect();

@@ -296,7 +296,7 @@ fn e_exports_the_selected_vm_with_quick_backup_by_default() {
         [Action::StartExport(r)] => {
             assert_eq!((r.from.as_str(), r.vm.as_str()), ("alpha", "web01"));
             assert_eq!(r.profile, "quick-backup");
-            match r.unlock.as_ref() {
+            match &r.unlock {
                 crate::repo::Unlock::Passphrase(p) => assert_eq!(p.as_str(), "s3cret"),
                 other => panic!("{other:?}"),
             }

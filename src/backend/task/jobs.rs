@@ -1,0 +1,265 @@
+//! The backend's job table: every job of this run in one map, whatever its
+//! kind, queued under the limits, started, cancelled and retried the same
+//! way. What differs by kind is in [`crate::backend::kinds`].
+
+use super::Backend;
+use crate::backend::host::{self, LiveSlot};
+use crate::backend::kinds::{self, JobContext};
+use crate::backend::messages::{Event, JobResult};
+use crate::backend::{clone, job_watch, restore};
+use crate::config::profile::Profile;
+use crate::jobs::hosts::HostLink;
+use crate::model::detail::DetailUpdate;
+use crate::model::{CloneRequest, JobPhase, JobRequest, JobView, RestoreRequest};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Job requests kept for retries.
+const REQUESTS_KEPT: usize = 200;
+
+/// How long a job waits for its hosts' libvirt to be reachable (SSH may
+/// be up a moment before libvirt is).
+const LINK_WAIT: Duration = Duration::from_secs(30);
+
+/// The view of a job that has not run (yet), at `place` in the queue.
+fn queued_view(id: u64, req: &JobRequest, place: usize) -> JobView {
+    let (vm, from, to) = req.vm_from_to();
+    job_watch::queued_view_of(id, req.kind(), &vm, &from, &to, place)
+}
+
+impl Backend {
+    /// The named hosts' slots; the links are awaited in the job's own task.
+    fn slots(&self, hosts: &[&str]) -> Result<Vec<(String, LiveSlot)>, String> {
+        hosts
+            .iter()
+            .map(|name| match self.find(name) {
+                None => Err(format!("no host named {name:?}")),
+                Some(h) => Ok((name.to_string(), h.live_slot())),
+            })
+            .collect()
+    }
+
+    /// Validation runs in its own task: it takes seconds and must not hold up
+    /// other actions. The answer comes back as [`Event::Validation`].
+    pub(super) fn validate_clone(&self, req: CloneRequest) {
+        let slots = match self.slots(&[&req.from, &req.to]) {
+            Ok(s) => s,
+            Err(e) => return self.error(Some(&req.from), e),
+        };
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let checked = match live_links(&slots).await.map(Vec::into_iter) {
+                Ok(mut l) => match (l.next(), l.next()) {
+                    (Some(source), Some(dest)) => clone::validate(&req, &source, &dest).await,
+                    _ => Err("no link to the hosts".into()),
+                },
+                Err(e) => Err(e),
+            };
+            let ev = match checked {
+                Ok(checklist) => Event::Validation {
+                    request: req,
+                    checklist,
+                },
+                Err(message) => Event::Error {
+                    host: Some(req.from.clone()),
+                    message: format!("validating the clone of {}: {message}", req.vm),
+                },
+            };
+            let _ = events.send(ev);
+        });
+    }
+
+    /// A restore's checks in their own task; answered by
+    /// [`Event::RestoreValidation`], or an error tied to the destination.
+    pub(super) fn validate_restore(&self, req: RestoreRequest) {
+        let slot = match self.slots(&[&req.to]) {
+            Ok(s) => s,
+            Err(e) => return self.error(Some(&req.to), e),
+        };
+        let profile = match clone::find_profile(&req.profile) {
+            Ok(p) => p,
+            Err(e) => return self.error(Some(&req.to), e),
+        };
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let checked = match live_links(&slot).await {
+                Ok(mut l) => match l.pop() {
+                    Some(dest) => restore::validate(0, req.clone(), profile, &dest).await,
+                    None => Err("no link to the host".into()),
+                },
+                Err(e) => Err(e),
+            };
+            let ev = match checked {
+                Ok(checklist) => Event::RestoreValidation {
+                    snapshot: req.snapshot.clone(),
+                    to: req.to.clone(),
+                    checklist,
+                },
+                Err(message) => Event::Error {
+                    host: Some(req.to.clone()),
+                    message: format!(
+                        "validating the restore of snapshot {}: {message}",
+                        req.snapshot
+                    ),
+                },
+            };
+            let _ = events.send(ev);
+        });
+    }
+
+    /// Queues a job with its profile as it is now; it starts when the
+    /// limits allow (a clone or restore validates again then).
+    pub(super) fn start(&mut self, req: JobRequest) {
+        let hosts = req.hosts();
+        let tied = hosts.first().map(|h| h.to_string());
+        if let Err(e) = self.slots(&hosts) {
+            return self.error(tied.as_deref(), e);
+        }
+        let prepared = kinds::find_profile(&req)
+            .and_then(|p| kinds::prepare(req, &p, &self.repos).map(|r| (r, p)));
+        match prepared {
+            Ok((req, profile)) => self.enqueue(req, profile),
+            Err(e) => self.error(tied.as_deref(), e),
+        }
+    }
+
+    /// Puts a new job in the line for its hosts and lists it as queued
+    /// first; if it starts at once, its progress follows.
+    fn enqueue(&mut self, req: JobRequest, profile: Profile) {
+        let id = crate::backend::job_id::next();
+        self.queue.push(id, req.hosts());
+        let place = self.queue.positions().len();
+        self.positions.insert(id, place);
+        let _ = self.events.send(Event::Job(queued_view(id, &req, place)));
+        job_watch::stamp(&self.events, id, JobPhase::Queued);
+        if let JobRequest::Clone(r) = &req {
+            job_watch::send(&self.events, id, DetailUpdate::Request(r.clone()));
+        }
+        self.known.insert(id, (req, profile));
+        while self.known.len() > REQUESTS_KEPT {
+            self.known.pop_first();
+        }
+        self.schedule();
+    }
+
+    /// Starts what the limits allow, and tells the waiting jobs their place.
+    pub(super) fn schedule(&mut self) {
+        for id in self.queue.startable() {
+            self.positions.remove(&id);
+            self.spawn(id);
+        }
+        let positions = self.queue.positions();
+        self.positions
+            .retain(|id, _| positions.iter().any(|(w, _)| w == id));
+        for (id, place) in positions {
+            if self.positions.insert(id, place) == Some(place) {
+                continue;
+            }
+            if let Some((req, _)) = self.known.get(&id) {
+                let _ = self.events.send(Event::Job(queued_view(id, req, place)));
+            }
+        }
+    }
+
+    /// Starts a queued job in its own task, once its hosts' links are up.
+    fn spawn(&mut self, id: u64) {
+        let Some((req, profile)) = self.known.get(&id).cloned() else {
+            return;
+        };
+        let slots = match self.slots(&req.hosts()) {
+            Ok(s) => s,
+            Err(message) => {
+                self.queue.finish(id);
+                let failed = JobResult::Failed {
+                    message: message.clone(),
+                    checklist: None,
+                };
+                let view = queued_view(id, &req, 0);
+                return job_watch::unstarted_view(&self.events, view, message, failed);
+            }
+        };
+        let cancel = CancellationToken::new();
+        let ctx = JobContext {
+            cancel: cancel.clone(),
+            events: self.events.clone(),
+            history: self.history.clone(),
+            repos: self.repos.clone(),
+        };
+        let ended = self.job_ended.clone();
+        let task = async move {
+            match live_links(&slots).await {
+                Ok(links) => kinds::run(id, req, profile, links, ctx).await,
+                Err(why) => {
+                    let message = kinds::cannot_start(&req, &why);
+                    let failed = JobResult::Failed {
+                        message: message.clone(),
+                        checklist: None,
+                    };
+                    let view = queued_view(id, &req, 0);
+                    job_watch::unstarted_view(&ctx.events, view, message, failed);
+                }
+            }
+            let _ = ended.send(id);
+        };
+        // Everything logged inside the job lands in its own log too.
+        let task = tokio::spawn(task.instrument(tracing::info_span!("job", id)));
+        self.jobs.insert(id, (cancel, task));
+    }
+
+    /// A queued job leaves the line and never starts; a running one is
+    /// cancelled and cleans up.
+    pub(super) fn cancel_job(&mut self, id: u64) {
+        if self.queue.remove(id) {
+            self.positions.remove(&id);
+            let message = "cancelled before it started".to_string();
+            if let Some((req, _)) = self.known.get(&id) {
+                let view = queued_view(id, req, 0);
+                job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
+            }
+            return self.schedule();
+        }
+        match self.jobs.get(&id) {
+            Some((token, _)) => token.cancel(),
+            None => self.error(None, format!("no running job {id}")),
+        }
+    }
+
+    /// Queues an ended job again, as a new job with the same request and
+    /// the profile settings it ran with.
+    pub(super) fn retry_job(&mut self, id: u64) {
+        if self.queue.is_waiting(id) || self.jobs.contains_key(&id) {
+            return self.error(None, format!("job {id} has not ended; nothing to retry"));
+        }
+        match self.known.get(&id).cloned() {
+            Some((req, profile)) => {
+                tracing::info!(job = id, "retrying as a new job");
+                self.enqueue(req, profile);
+            }
+            None => self.error(
+                None,
+                format!("job {id} is not known to this run; start it again"),
+            ),
+        }
+    }
+}
+
+/// The hosts' live links, in order, waiting up to [`LINK_WAIT`] for them.
+pub(super) async fn live_links(slots: &[(String, LiveSlot)]) -> Result<Vec<HostLink>, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let up: Vec<HostLink> = slots.iter().filter_map(|(_, s)| host::link_of(s)).collect();
+        if up.len() == slots.len() {
+            return Ok(up);
+        }
+        if start.elapsed() > LINK_WAIT {
+            let down: Vec<&str> = slots
+                .iter()
+                .filter(|(_, s)| host::link_of(s).is_none())
+                .map(|(n, _)| n.as_str())
+                .collect();
+            return Err(format!("{} not connected", down.join(" and ")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

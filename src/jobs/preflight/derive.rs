@@ -1,0 +1,103 @@
+//! What both fact gathering and the checks compute from the source VM and
+//! the destination pool: the parsed XML and the target plan. Pure, and one
+//! place, so the probes asked and the probes read always match.
+
+use super::facts::PoolFacts;
+use super::guest::{GuestFacts, parse_guest};
+use super::probe::Probe;
+use super::request::ValidationRequest;
+use super::targets::{PlanError, TargetPlan, plan_targets};
+use crate::jobs::rewrite::{DomainSummary, inspect_domain};
+use crate::model::VmInfo;
+
+pub(super) struct Derived {
+    pub summary: Result<DomainSummary, String>,
+    pub guest: Result<GuestFacts, String>,
+    /// None when the pool gives no directory to plan in.
+    pub plan: Option<Result<TargetPlan, PlanError>>,
+}
+
+/// The pool's directory, when the clone's path rule applies to it.
+pub(super) fn pool_dir(pool: &PoolFacts) -> Option<&str> {
+    match pool.pool_type.as_str() {
+        "dir" | "fs" | "netfs" => pool.target_path.as_deref(),
+        _ => None,
+    }
+}
+
+pub(super) fn derive(req: &ValidationRequest, vm: &VmInfo, pool: Option<&PoolFacts>) -> Derived {
+    let summary = inspect_domain(&vm.xml).map_err(|e| e.to_string());
+    let guest = parse_guest(&vm.xml).map_err(|e| e.to_string());
+    let plan = match (&summary, pool.and_then(pool_dir)) {
+        (Ok(summary), Some(dir)) => Some(plan_targets(
+            dir,
+            &req.new_name,
+            req.format,
+            summary,
+            &vm.disks,
+        )),
+        _ => None,
+    };
+    Derived {
+        summary,
+        guest,
+        plan,
+    }
+}
+
+/// The destination probes the checks will read.
+pub(super) fn probes(derived: &Derived, vm: &VmInfo, pool: Option<&PoolFacts>) -> Vec<Probe> {
+    let mut p = Vec::new();
+    if let Some(dir) = pool.and_then(pool_dir) {
+        p.push(Probe::FreeSpace(dir.to_string()));
+    }
+    if let Some(Ok(plan)) = &derived.plan {
+        p.extend(plan.paths().into_iter().map(Probe::Exists));
+    }
+    for nic in &vm.nics {
+        match (nic.kind.as_str(), &nic.source) {
+            ("bridge", Some(br)) => p.push(Probe::Bridge(br.clone())),
+            ("direct", Some(dev)) => p.push(Probe::NetDev(dev.clone())),
+            _ => {}
+        }
+    }
+    if let Ok(g) = &derived.guest {
+        if let Some(path) = g.loader.as_ref().and_then(|l| l.path.clone()) {
+            p.push(Probe::Exists(path));
+        }
+        if let Some(t) = &g.nvram_template {
+            p.push(Probe::Exists(t.clone()));
+        }
+        for tpm in &g.tpms {
+            match (tpm.backend.as_str(), &tpm.device_path) {
+                ("emulator", _) => p.push(Probe::Program(SWTPM.into())),
+                ("passthrough", Some(dev)) => p.push(Probe::Exists(dev.clone())),
+                _ => {}
+            }
+        }
+    }
+    if let Ok(summary) = &derived.summary {
+        p.extend(shared_paths(summary).into_iter().map(Probe::Exists));
+    }
+    p.sort();
+    p.dedup();
+    p
+}
+
+/// The swtpm binary libvirt runs for an emulated TPM.
+pub(super) const SWTPM: &str = "swtpm";
+
+/// Host paths of disks the clone keeps pointing at (ISOs, shared images):
+/// they must exist on the destination for the clone to start.
+pub(super) fn shared_paths(summary: &DomainSummary) -> Vec<String> {
+    use crate::jobs::rewrite::DiskSource;
+    summary
+        .disks
+        .iter()
+        .filter(|d| d.keep_reason().is_some())
+        .filter_map(|d| match &d.source {
+            Some(DiskSource::File(p) | DiskSource::Block(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
