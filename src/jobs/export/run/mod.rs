@@ -1,0 +1,236 @@
+//! The export job: validate, open the source disks over NBD (a pull-mode
+//! backup with a checkpoint for a running VM, incremental from the last
+//! snapshot's checkpoint; qemu-nbd for a shut-off one), plan each 4 MiB
+//! chunk, read what must be read over several connections, hash, compress,
+//! seal and store it on the blocking pool, then commit the snapshot. A
+//! failure or cancel undoes what the job made on the host; chunks already
+//! stored stay (unreferenced until a rerun uses them, or a prune drops them).
+
+mod chunks;
+mod commit;
+mod made;
+mod prepare;
+mod reader;
+
+use chunks::*;
+use made::*;
+use reader::*;
+
+use super::plan::{self, Action, Geometry, Known};
+use super::resume::{self, FileStamp, Header};
+use super::{DiskReport, ExportError, ExportReport, ExportRequest};
+use crate::config::profile::{Encryption, Profile, ProfileKind};
+use crate::jobs::hosts::HostLink;
+use crate::jobs::journal::unix_now;
+use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::jobs::progress::{Report, Update};
+use crate::libvirt::domain_xml::parse_domain;
+use crate::model::detail::RetryNote;
+use crate::model::{DiskProgress, JobPhase, JobView};
+use crate::nbd::ConnectOptions;
+use crate::pipeline::{BlockError, NbdPool, RateEstimator, RetryPolicy, Throttle};
+use crate::remote::backup::{self, BackupOptions, PullBackup, checkpoint};
+use crate::remote::qemu_nbd::{ExportSpec as NbdExportSpec, ImageFormat, QemuNbd};
+use crate::remote::socket::{self, SocketTransport};
+use crate::remote::{RemotePath, RunDir, rundir};
+use crate::repo::{
+    ChunkId, ChunkRef, DiskIndex, Manifest, NvramCopy, Repo, RepoError, SnapshotInfo, Totals,
+};
+use crate::transport::HostConnection;
+use futures::StreamExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{RwLock, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How long the job waits for an earlier run's leftover backup job to be
+/// ended by the journal's cleanup before giving up.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(60);
+
+/// Everything one export needs besides the host.
+pub struct ExportSpec {
+    pub job_id: u64,
+    pub request: ExportRequest,
+    /// The repository already unlocked by the backend (its session key);
+    /// None: the job opens it with the request's unlock.
+    pub opened: Option<Arc<Repo>>,
+    pub profile: Profile,
+    /// Where the job journal goes (`<data dir>/journal`).
+    pub journal_dir: PathBuf,
+    /// The data directory (the resume state goes to `export-resume/`).
+    pub data_dir: PathBuf,
+}
+
+fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ExportError {
+    move |e| ExportError::Step {
+        step,
+        message: e.to_string(),
+    }
+}
+
+/// Runs `f` on the blocking pool (file I/O, hashing, sealing).
+async fn blocking<R: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<R, RepoError> + Send + 'static,
+) -> Result<R, ExportError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(step(what))?
+        .map_err(step(what))
+}
+
+/// One disk to export.
+#[derive(Debug, Clone)]
+struct DiskJob {
+    target: String,
+    path: String,
+    format: String,
+}
+
+/// What the job found before reading anything.
+struct Prepared {
+    repo: Arc<Repo>,
+    inactive_xml: String,
+    vm_uuid: String,
+    live: bool,
+    disks: Vec<DiskJob>,
+    nvram: Option<String>,
+    parent: Option<SnapshotInfo>,
+    warnings: Vec<String>,
+}
+
+/// Where unchanged chunks can come from, and since when the dirty bitmap
+/// (if any) counts.
+enum Base {
+    /// Read everything allocated.
+    None,
+    /// Incremental from the parent snapshot's checkpoint.
+    Parent,
+    /// Incremental from an interrupted run's checkpoint (live), or an
+    /// unchanged shut-off image: that run's done chunks.
+    Resume,
+}
+
+struct Job<'a> {
+    spec: &'a ExportSpec,
+    host: &'a HostLink,
+    report: Report,
+    cancel: CancellationToken,
+    tag: String,
+}
+
+impl Job<'_> {
+    fn view(&self, phase: JobPhase) -> JobView {
+        JobView {
+            id: self.spec.job_id,
+            kind: crate::model::JobKind::Export,
+            vm: self.spec.request.vm.clone(),
+            from: self.spec.request.from.clone(),
+            to: self.spec.request.repo.display().to_string(),
+            phase,
+            disks: Vec::new(),
+            rate_bytes_per_sec: 0.0,
+            eta_secs: None,
+            message: None,
+            queue_position: None,
+        }
+    }
+
+    fn phase(&self, phase: JobPhase, note: Option<String>) {
+        tracing::info!(job = %self.tag, ?phase, note = note.as_deref().unwrap_or(""), "export phase");
+        let mut v = self.view(phase);
+        v.message = note;
+        (self.report)(Update::View(v));
+    }
+
+    fn check_cancel(&self) -> Result<(), ExportError> {
+        if self.cancel.is_cancelled() {
+            Err(ExportError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs one export to the end. On error or cancel, what it made on the
+/// host is removed (the journal keeps what could not be), the checkpoint
+/// it created is deleted, and the repository keeps no new snapshot.
+pub async fn run(
+    spec: &ExportSpec,
+    host: &HostLink,
+    report: Report,
+    cancel: CancellationToken,
+) -> Result<ExportReport, ExportError> {
+    let job = Job {
+        spec,
+        host,
+        report,
+        cancel,
+        tag: format!("e{}", spec.job_id),
+    };
+    let clock = Instant::now();
+    job.phase(JobPhase::Validating, None);
+    let prepared = job.validate().await?;
+    // Held for the whole run: a prune waits, so no chunk this export relies
+    // on disappears under it.
+    let repo = prepared.repo.clone();
+    let mut result = {
+        let lock_repo = repo.clone();
+        let _lock = blocking("locking the repository", move || lock_repo.lock_shared()).await?;
+        job.export(prepared, clock).await
+    };
+    // The profile's retention, once the export's own lock is released (a
+    // prune needs the repository to itself).
+    if let (Ok(r), Some(keep)) = (&mut result, spec.profile.retention.as_ref()) {
+        job.phase(
+            JobPhase::Preparing,
+            Some("applying the profile's retention".into()),
+        );
+        match apply_retention(repo, &spec.request.vm, keep).await {
+            Ok(removed) => r.pruned = removed,
+            Err(e) => r
+                .warnings
+                .push(format!("retention not applied (the snapshot is kept): {e}")),
+        }
+    }
+    match &result {
+        Ok(_) => job.phase(JobPhase::Done, None),
+        Err(ExportError::Cancelled) => job.phase(JobPhase::Cancelled, None),
+        Err(e) => job.phase(JobPhase::Failed, Some(e.to_string())),
+    }
+    result
+}
+
+/// Prunes `vm`'s snapshots to the profile's retention; returns the
+/// snapshot ids removed. Another export holding the repository makes this
+/// a warning for the caller, never a failure of the export.
+async fn apply_retention(
+    repo: Arc<Repo>,
+    vm: &str,
+    keep: &crate::config::profile::Retention,
+) -> Result<Vec<String>, ExportError> {
+    let opts = crate::repo::prune::PruneOptions {
+        policy: crate::repo::retention::Policy {
+            last: keep.keep_last.unwrap_or(0),
+            daily: keep.keep_daily.unwrap_or(0),
+            weekly: keep.keep_weekly.unwrap_or(0),
+            monthly: keep.keep_monthly.unwrap_or(0),
+            yearly: keep.keep_yearly.unwrap_or(0),
+        },
+        vm: Some(vm.to_string()),
+        dry_run: false,
+        confirmed: None,
+    };
+    let report = blocking("applying retention", move || {
+        crate::repo::prune::prune(&repo, &opts)
+    })
+    .await?;
+    Ok(report
+        .snapshots
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id.to_string())
+        .collect())
+}
