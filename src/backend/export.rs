@@ -64,6 +64,52 @@ pub(super) fn find_profile(name: &str) -> Result<Profile, String> {
     profile::find_profile(name, profile::ProfileKind::Export)
 }
 
+/// The session's open repository for `req` when it has one: the job then
+/// skips the key derivation. None: the job opens it and reports why that
+/// fails, as it always did.
+async fn session_repo(
+    req: &ExportRequest,
+    repos: &super::repo::OpenRepos,
+) -> Option<Arc<crate::repo::Repo>> {
+    let (path, unlock, repos) = (req.repo.clone(), req.unlock.clone(), repos.clone());
+    tokio::task::spawn_blocking(move || repos.open_for(&path, &unlock))
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+fn spec(
+    id: u64,
+    req: ExportRequest,
+    profile: Profile,
+    opened: Option<Arc<crate::repo::Repo>>,
+) -> ExportSpec {
+    let data_dir = crate::paths::data_dir().unwrap_or_else(std::env::temp_dir);
+    ExportSpec {
+        job_id: id,
+        opened,
+        request: req,
+        profile,
+        journal_dir: data_dir.join("journal"),
+        data_dir,
+    }
+}
+
+/// The pre-flight checklist of an export (`--dry-run`). Read-only but for
+/// a probe file in the repository.
+pub(super) async fn validate(
+    req: ExportRequest,
+    profile: Profile,
+    source: &HostLink,
+    repos: &super::repo::OpenRepos,
+) -> Result<crate::model::Checklist, String> {
+    let opened = session_repo(&req, repos).await;
+    let spec = spec(0, req, profile, opened);
+    export_run::check(&spec, source)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Runs one export job to its end: history row, progress, completion,
 /// webhook, then [`Event::JobDone`]. History failures are logged, never fatal.
 pub(super) async fn run_job(
@@ -100,24 +146,8 @@ pub(super) async fn run_job(
         })
         .await;
     let webhook_url = profile.webhook.clone();
-    let data_dir = crate::paths::data_dir().unwrap_or_else(std::env::temp_dir);
-    // The session's key for the repository when it has one; otherwise the
-    // job opens it and reports why that fails, as it always did.
-    let opened = {
-        let (path, unlock) = (req.repo.clone(), req.unlock.clone());
-        tokio::task::spawn_blocking(move || repos.open_for(&path, &unlock))
-            .await
-            .ok()
-            .and_then(Result::ok)
-    };
-    let spec = ExportSpec {
-        job_id: id,
-        opened,
-        request: req.clone(),
-        profile,
-        journal_dir: data_dir.join("journal"),
-        data_dir,
-    };
+    let opened = session_repo(&req, &repos).await;
+    let spec = spec(id, req.clone(), profile, opened);
     let report: crate::jobs::progress::Report = {
         let (forward, seen) = (watch.report(), record.clone());
         Arc::new(move |u: Update| {
@@ -174,16 +204,20 @@ pub(super) async fn run_job(
         Err(e) => {
             let message = e.to_string();
             note(format!("failed: {message}"));
+            let checklist = match e {
+                ExportError::Invalid(c) => Some(c),
+                _ => None,
+            };
             let fin = Finish {
                 result: HistoryResult::Failed,
                 error: Some(message.clone()),
                 bytes_moved: partial,
+                validation: checklist
+                    .as_ref()
+                    .and_then(|c| serde_json::to_value(c).ok()),
                 ..Finish::default()
             };
-            let failed = JobResult::Failed {
-                message,
-                checklist: None,
-            };
+            let failed = JobResult::Failed { message, checklist };
             (fin, failed)
         }
     };

@@ -73,6 +73,9 @@ pub enum Action {
     ValidateRestore(RestoreRequest),
     /// Queue a restore job from a repository snapshot (it validates first).
     StartRestore(RestoreRequest),
+    /// Run the pre-flight checks of an export; answered by
+    /// [`Event::ExportValidation`] (or [`Event::Error`] for the host).
+    ValidateExport(ExportRequest),
     /// Queue an export of a VM into a repository (docs/export.md).
     StartExport(ExportRequest),
     /// Write a user profile named `name` with the settings of profile
@@ -133,6 +136,12 @@ pub enum Event {
     RestoreValidation {
         snapshot: String,
         to: String,
+        checklist: Checklist,
+    },
+    /// The pre-flight checklist of a requested export.
+    ExportValidation {
+        vm: String,
+        from: String,
         checklist: Checklist,
     },
     Job(JobView),

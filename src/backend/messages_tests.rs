@@ -301,9 +301,10 @@ fn index_action(a: &Action) -> usize {
         Action::QueryHistory(_) => 18,
         Action::HistoryDetail(_) => 19,
         Action::Quit => 20,
+        Action::ValidateExport(_) => 21,
     }
 }
-const ACTIONS: usize = 21;
+const ACTIONS: usize = 22;
 
 fn actions() -> Vec<Action> {
     let policy = KeepPolicy {
@@ -353,6 +354,7 @@ fn actions() -> Vec<Action> {
         Action::StartClone(clone_request()),
         Action::ValidateRestore(restore_request()),
         Action::StartRestore(restore_request()),
+        Action::ValidateExport(export_request()),
         Action::StartExport(export_request()),
         Action::SaveProfile {
             name: "mine".into(),
@@ -389,9 +391,10 @@ fn index_event(e: &Event) -> usize {
         Event::RepoVerified { .. } => 17,
         Event::RepoPruned { .. } => 18,
         Event::Stopped => 19,
+        Event::ExportValidation { .. } => 20,
     }
 }
-const EVENTS: usize = 20;
+const EVENTS: usize = 21;
 
 fn events() -> Vec<Event> {
     let detail = |update| Event::JobDetail { id: 7, update };
@@ -419,6 +422,11 @@ fn events() -> Vec<Event> {
         Event::RestoreValidation {
             snapshot: "abcd".into(),
             to: "beta".into(),
+            checklist: checklist(),
+        },
+        Event::ExportValidation {
+            vm: "web01".into(),
+            from: "alpha".into(),
             checklist: checklist(),
         },
         Event::Job(job_view()),

@@ -8,6 +8,7 @@ use kvm_clone::backend::messages::{Action, Event, JobResult};
 use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use kvm_clone::jobs::export::{DEFAULT_PROFILE, ExportReport, ExportRequest};
+use kvm_clone::model::Checklist;
 use kvm_clone::repo::Unlock;
 use std::path::Path;
 use std::time::Duration;
@@ -25,6 +26,10 @@ pub struct ExportArgs {
     /// Export profile (docs/profiles.md); default: quick-backup.
     #[arg(long, value_name = "P", default_value = DEFAULT_PROFILE)]
     pub profile: String,
+    /// Run the pre-flight checks only and print the checklist; nothing is
+    /// exported (exit 0, or 3 when a check fails).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print the result as JSON (docs/json.md).
     #[arg(long)]
     pub json: bool,
@@ -36,18 +41,23 @@ struct ExportJson<'a> {
     job_id: Option<u64>,
     result: Option<&'a ExportReport>,
     error: Option<&'a str>,
+    /// The pre-flight checklist, when a failed check stopped the export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checklist: Option<&'a Checklist>,
 }
 
 fn print_json(
     job_id: Option<u64>,
     result: Option<&ExportReport>,
     error: Option<&str>,
+    checklist: Option<&Checklist>,
 ) -> Result<()> {
     let doc = ExportJson {
         ok: result.is_some(),
         job_id,
         result,
         error,
+        checklist,
     };
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
@@ -101,6 +111,9 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
         profile: args.profile.clone(),
         unlock,
     };
+    if args.dry_run {
+        return dry_run_report(&actions, &mut events, request, args.json, task).await;
+    }
     actions
         .send(Action::StartExport(request))
         .map_err(|_| eyre!("the backend stopped"))?;
@@ -135,7 +148,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
                 }
                 Some(Event::Error { host, message }) if job_id.is_none() => {
                     if json {
-                        print_json(None, None, Some(&message))?;
+                        print_json(None, None, Some(&message), None)?;
                     } else {
                         eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
                     }
@@ -145,25 +158,28 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
                     break match &result {
                         JobResult::Exported(r) => {
                             if json {
-                                print_json(Some(id), Some(r), None)?;
+                                print_json(Some(id), Some(r), None, None)?;
                             } else {
                                 print_summary(r);
                             }
                             0
                         }
-                        JobResult::Failed { message, .. } => {
+                        JobResult::Failed { message, checklist } => {
                             if json {
-                                print_json(Some(id), None, Some(message))?;
+                                print_json(Some(id), None, Some(message), checklist.as_ref())?;
                             } else {
+                                if let Some(c) = checklist {
+                                    print!("{}", c.render_text_for("export"));
+                                }
                                 eprintln!("kvm-clone: export failed: {message}");
                             }
-                            exit::FAILED
+                            if checklist.is_some() { exit::INVALID } else { exit::FAILED }
                         }
                         // Not an export's result: this command started no other job.
                         JobResult::Cloned(_) | JobResult::Restored(_) => exit::FAILED,
                         JobResult::Cancelled => {
                             if json {
-                                print_json(Some(id), None, Some("cancelled"))?;
+                                print_json(Some(id), None, Some("cancelled"), None)?;
                             } else {
                                 eprintln!("kvm-clone: cancelled; no snapshot was written");
                             }
@@ -203,4 +219,46 @@ fn print_summary(r: &ExportReport) {
     for w in &r.warnings {
         println!("warning: {w}");
     }
+}
+
+/// `export --dry-run`: the pre-flight checklist alone; exit 0 when the
+/// export could start, 3 when a check fails. Nothing is exported; the only
+/// write is a probe file in the repository, removed at once.
+async fn dry_run_report(
+    actions: &tokio::sync::mpsc::UnboundedSender<Action>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    request: ExportRequest,
+    json: bool,
+    task: tokio::task::JoinHandle<()>,
+) -> Result<std::process::ExitCode> {
+    actions
+        .send(Action::ValidateExport(request.clone()))
+        .map_err(|_| eyre!("the backend stopped"))?;
+    let outcome = loop {
+        match events.recv().await {
+            None | Some(Event::Stopped) => break Err(eyre!("the backend stopped")),
+            Some(Event::ExportValidation {
+                vm,
+                from,
+                checklist,
+            }) if vm == request.vm && from == request.from => break Ok(checklist),
+            Some(Event::Error { host, message }) if host.as_deref() == Some(&request.from) => {
+                break Err(eyre!("{message}"));
+            }
+            Some(_) => {}
+        }
+    };
+    let _ = actions.send(Action::Quit);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    let checklist = outcome?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checklist)?);
+    } else {
+        print!("{}", checklist.render_text_for("export"));
+    }
+    Ok(std::process::ExitCode::from(if checklist.ok() {
+        0
+    } else {
+        exit::INVALID
+    }))
 }

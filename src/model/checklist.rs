@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 pub mod ids {
     pub const NAME_VALID: &str = "name_valid";
     pub const OPTIONS_VALID: &str = "options_valid";
+    /// Export: the repository opens with the key given, is writable, and
+    /// is encrypted when the profile asks for it.
+    pub const REPOSITORY: &str = "repository";
     pub const SOURCE_VM_EXISTS: &str = "source_vm_exists";
     pub const SOURCE_STATE: &str = "source_state";
     pub const SOURCE_DISKS: &str = "source_disks";
@@ -31,6 +34,7 @@ pub mod ids {
     pub const ALL: &[&str] = &[
         NAME_VALID,
         OPTIONS_VALID,
+        REPOSITORY,
         SOURCE_VM_EXISTS,
         SOURCE_STATE,
         SOURCE_DISKS,
@@ -176,6 +180,12 @@ impl ValidationReport {
     /// The checklist as plain text for headless use, one item a line, hints
     /// indented below, and a verdict line.
     pub fn render_text(&self) -> String {
+        self.render_text_for("clone")
+    }
+
+    /// As [`ValidationReport::render_text`], the verdict naming the job
+    /// kind ("the export can start").
+    pub fn render_text_for(&self, job: &str) -> String {
         let mut out = String::new();
         for item in &self.items {
             let _ = writeln!(
@@ -191,9 +201,9 @@ impl ValidationReport {
         }
         let (fails, warns) = (self.count(CheckStatus::Fail), self.count(CheckStatus::Warn));
         let verdict = if fails == 0 {
-            "the clone can start"
+            format!("the {job} can start")
         } else {
-            "the clone is blocked"
+            format!("the {job} is blocked")
         };
         let _ = writeln!(
             out,

@@ -6,11 +6,11 @@ use super::Backend;
 use crate::backend::host::{self, LiveSlot};
 use crate::backend::kinds::{self, JobContext};
 use crate::backend::messages::{Event, JobResult};
-use crate::backend::{clone, job_watch, restore};
+use crate::backend::{clone, export, job_watch, restore};
 use crate::config::profile::Profile;
 use crate::jobs::hosts::HostLink;
 use crate::model::detail::DetailUpdate;
-use crate::model::{CloneRequest, JobPhase, JobRequest, JobView, RestoreRequest};
+use crate::model::{CloneRequest, ExportRequest, JobPhase, JobRequest, JobView, RestoreRequest};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -102,6 +102,45 @@ impl Backend {
                         "validating the restore of snapshot {}: {message}",
                         req.snapshot
                     ),
+                },
+            };
+            let _ = events.send(ev);
+        });
+    }
+
+    /// An export's checks in their own task; answered by
+    /// [`Event::ExportValidation`], or an error tied to the source host.
+    pub(super) fn validate_export(&self, req: ExportRequest) {
+        let slot = match self.slots(&[&req.from]) {
+            Ok(s) => s,
+            Err(e) => return self.error(Some(&req.from), e),
+        };
+        let request = JobRequest::Export(req);
+        let prepared = kinds::find_profile(&request)
+            .and_then(|p| kinds::prepare(request, &p, &self.repos).map(|r| (r, p)));
+        let (req, profile) = match prepared {
+            Ok((JobRequest::Export(r), p)) => (r, p),
+            Ok(_) => return,
+            Err(e) => return self.error(Some(&slot[0].0), e),
+        };
+        let (events, repos) = (self.events.clone(), self.repos.clone());
+        tokio::spawn(async move {
+            let checked = match live_links(&slot).await {
+                Ok(mut l) => match l.pop() {
+                    Some(source) => export::validate(req.clone(), profile, &source, &repos).await,
+                    None => Err("no link to the host".into()),
+                },
+                Err(e) => Err(e),
+            };
+            let ev = match checked {
+                Ok(checklist) => Event::ExportValidation {
+                    vm: req.vm.clone(),
+                    from: req.from.clone(),
+                    checklist,
+                },
+                Err(message) => Event::Error {
+                    host: Some(req.from.clone()),
+                    message: format!("validating the export of {}: {message}", req.vm),
                 },
             };
             let _ = events.send(ev);

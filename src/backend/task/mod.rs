@@ -206,6 +206,7 @@ impl Backend {
             Action::StartClone(req) => self.start(JobRequest::Clone(req)),
             Action::ValidateRestore(req) => self.validate_restore(req),
             Action::StartRestore(req) => self.start(JobRequest::Restore(req)),
+            Action::ValidateExport(req) => self.validate_export(req),
             Action::StartExport(req) => self.start(JobRequest::Export(req)),
             Action::SaveProfile {
                 name,

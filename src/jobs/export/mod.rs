@@ -17,12 +17,6 @@ pub use crate::model::requests::ExportRequest;
 /// The profile an export uses unless told otherwise.
 pub const DEFAULT_PROFILE: &str = "quick-backup";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("cannot export: {0}")]
-    Invalid(String),
-    #[error("cancelled")]
-    Cancelled,
-    #[error("{step}: {message}")]
-    Step { step: &'static str, message: String },
-}
+/// An export fails as every job does ([`JobError`]): a failed check
+/// (with the checklist), a cancel, or a named step.
+pub use crate::jobs::error::JobError as ExportError;

@@ -43,7 +43,8 @@ impl AppState {
                 }
             }
             // The TUI has no restore dialog yet: headless asks for these.
-            Event::RestoreValidation { .. } => {}
+            // Restore and export start without a confirmation step in the TUI (yet).
+            Event::RestoreValidation { .. } | Event::ExportValidation { .. } => {}
             Event::HostInfo { host, info } => {
                 if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
                     h.info = Some(info);

@@ -20,13 +20,15 @@ use super::plan::{self, Action, Geometry, Known};
 use super::resume::{self, FileStamp, Header};
 use super::{DiskReport, ExportError, ExportReport, ExportRequest};
 use crate::config::profile::{Encryption, Profile, ProfileKind};
+use crate::jobs::error::step;
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::unix_now;
 use crate::jobs::journal::{Journal, JournalEntry, Resource};
 use crate::jobs::progress::{Report, Update};
 use crate::libvirt::domain_xml::parse_domain;
+use crate::model::checklist::{CheckItem, ids};
 use crate::model::detail::RetryNote;
-use crate::model::{DiskProgress, JobPhase, JobView};
+use crate::model::{Checklist, DiskProgress, JobPhase, JobView};
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{BlockError, NbdPool, RateEstimator, RetryPolicy, Throttle};
 use crate::remote::backup::{self, BackupOptions, PullBackup, checkpoint};
@@ -61,13 +63,6 @@ pub struct ExportSpec {
     pub journal_dir: PathBuf,
     /// The data directory (the resume state goes to `export-resume/`).
     pub data_dir: PathBuf,
-}
-
-fn step<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ExportError {
-    move |e| ExportError::Step {
-        step,
-        message: e.to_string(),
-    }
 }
 
 /// Runs `f` on the blocking pool (file I/O, hashing, sealing).
@@ -201,6 +196,36 @@ pub async fn run(
         Err(e) => job.phase(JobPhase::Failed, Some(e.to_string())),
     }
     result
+}
+
+/// The export's pre-flight checklist without exporting (`--dry-run`):
+/// what [`run`] would check first. A failed check is in the checklist, not
+/// an error; an error means the checks could not run (libvirt down).
+pub async fn check(spec: &ExportSpec, host: &HostLink) -> Result<Checklist, ExportError> {
+    let seen: Arc<Mutex<Option<Checklist>>> = Arc::default();
+    let slot = seen.clone();
+    let report: Report = Arc::new(move |u: Update| {
+        if let Update::Checklist(c) = u {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
+        }
+    });
+    let job = Job {
+        spec,
+        host,
+        report,
+        cancel: CancellationToken::new(),
+        tag: format!("e{}-check", spec.job_id),
+    };
+    match job.validate().await {
+        Ok(_) => {}
+        Err(ExportError::Invalid(c)) => return Ok(c),
+        Err(e) => return Err(e),
+    }
+    let checked = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
+    checked.ok_or_else(|| ExportError::Step {
+        step: "checking",
+        message: "the checks produced no checklist".into(),
+    })
 }
 
 /// Prunes `vm`'s snapshots to the profile's retention; returns the
