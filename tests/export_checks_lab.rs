@@ -32,7 +32,12 @@ fn dry_run_prints_the_checklist_and_exports_nothing() {
     let (code, doc) = env.json_with(&args, &[("KVM_CLONE_PASSPHRASE", PASS)]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["ok"], true, "{doc:#}");
-    for id in ["options_valid", "repository", "source_vm_exists", "source_disks"] {
+    for id in [
+        "options_valid",
+        "repository",
+        "source_vm_exists",
+        "source_disks",
+    ] {
         assert_ne!(item(&doc, id)["status"], "fail", "{doc:#}");
     }
     assert!(
@@ -72,7 +77,10 @@ fn every_failed_check_is_listed_and_exits_3() {
     let repo_item = item(&doc, "repository");
     assert_eq!(repo_item["status"], "fail", "{doc:#}");
     assert!(
-        repo_item["message"].as_str().unwrap().contains("passphrase"),
+        repo_item["message"]
+            .as_str()
+            .unwrap()
+            .contains("passphrase"),
         "{doc:#}"
     );
     assert_eq!(item(&doc, "source_vm_exists")["status"], "fail", "{doc:#}");
@@ -103,7 +111,11 @@ fn an_export_stopped_by_a_check_exits_3_with_its_checklist() {
         "{doc:#}"
     );
     assert!(repo_item["hint"].as_str().unwrap().contains("repo init"));
-    assert_eq!(std::fs::read_dir(&plain).unwrap().count(), 0, "wrote into it");
+    assert_eq!(
+        std::fs::read_dir(&plain).unwrap().count(),
+        0,
+        "wrote into it"
+    );
     // The history row carries the checklist, like a clone's.
     let (code, rows) = env.json(&["history", "--kind", "export", "--limit", "1"]);
     assert_eq!(code, 0, "{rows:#}");

@@ -10,6 +10,7 @@
 //! [`clone`], [`export`], [`restore`], [`extract`].
 
 pub mod clone;
+pub mod context;
 pub mod error;
 pub mod export;
 pub mod extract;

@@ -6,6 +6,7 @@
 
 use super::power;
 use crate::config::profile::{LivePolicy, Profile};
+use crate::jobs::context::JobContext;
 use crate::jobs::error::{JobError, journal_err, step};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::{Journal, JournalEntry, Resource, unix_now};
@@ -15,9 +16,7 @@ use crate::jobs::progress::{Report, Update};
 use crate::jobs::rewrite::{self as xml_rewrite, MacPolicy, RewritePlan};
 use crate::jobs::transfer::{Copier, CopyTotals, Endpoint, start_sink};
 use crate::jobs::undo::{Made, note, settle};
-use crate::model::{
-    Checklist, CloneRequest, DiskProgress, ImageFormat, JobPhase, JobView, VmState,
-};
+use crate::model::{Checklist, CloneRequest, ImageFormat, JobKind, JobPhase, JobRequest, VmState};
 use crate::remote::backup::PullBackup;
 use crate::remote::qemu_nbd::{ExportSpec, QemuNbd};
 use crate::remote::{Image, RemotePath, RunDir};
@@ -50,50 +49,9 @@ struct Job<'a> {
     spec: &'a CloneSpec,
     src: &'a HostLink,
     dst: &'a HostLink,
-    report: Report,
-    cancel: CancellationToken,
-    tag: String,
+    ctx: JobContext,
     /// The destination pool the images go to.
     pool: String,
-}
-
-impl Job<'_> {
-    fn view(&self, phase: JobPhase, disks: Vec<DiskProgress>) -> JobView {
-        JobView {
-            id: self.spec.job_id,
-            kind: crate::model::JobKind::Clone,
-            vm: self.spec.request.vm.clone(),
-            from: self.spec.request.from.clone(),
-            to: self.spec.request.to.clone(),
-            phase,
-            disks,
-            rate_bytes_per_sec: 0.0,
-            eta_secs: None,
-            message: None,
-            queue_position: None,
-        }
-    }
-
-    fn phase(&self, phase: JobPhase) {
-        tracing::info!(job = %self.tag, ?phase, "clone phase");
-        (self.report)(Update::View(self.view(phase, Vec::new())));
-    }
-
-    /// A phase with a line saying what happens in it.
-    fn phase_note(&self, phase: JobPhase, note: String) {
-        tracing::info!(job = %self.tag, ?phase, "{note}");
-        let mut v = self.view(phase, Vec::new());
-        v.message = Some(note);
-        (self.report)(Update::View(v));
-    }
-
-    fn check_cancel(&self) -> Result<(), JobError> {
-        if self.cancel.is_cancelled() {
-            Err(JobError::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// Runs one clone to the end. On error or cancel, everything it created on
@@ -111,17 +69,21 @@ pub async fn run(
         spec,
         src,
         dst,
-        report,
-        cancel,
-        tag: format!("c{}", spec.job_id),
+        ctx: JobContext::new(
+            spec.job_id,
+            JobKind::Clone,
+            JobRequest::Clone(spec.request.clone()).vm_from_to(),
+            report,
+            cancel,
+        ),
         pool: vreq.dest_pool.clone(),
     };
-    job.phase(JobPhase::Validating);
+    job.ctx.phase(JobPhase::Validating);
     let facts = validate::gather(&src.worker, &dst.worker, &dst.session, &vreq)
         .await
         .map_err(step("validating"))?;
     let checklist = validate::check(&vreq, &facts);
-    (job.report)(Update::Checklist(checklist.clone()));
+    (job.ctx.report)(Update::Checklist(checklist.clone()));
     if !checklist.ok() {
         return Err(JobError::Invalid(checklist));
     }
@@ -137,7 +99,7 @@ pub async fn run(
     // Shut the source down, copy it offline, and start it again when the
     // policy says so, or whenever the job did not succeed.
     let vm = &spec.request.vm;
-    job.phase_note(
+    job.ctx.phase_note(
         JobPhase::Preparing,
         format!(
             "shutting {vm} down for an offline copy (up to {})",
@@ -145,7 +107,7 @@ pub async fn run(
         ),
     );
     let mut result =
-        match power::shut_down(src, vm, spec.profile.shutdown_timeout, &job.cancel).await {
+        match power::shut_down(src, vm, spec.profile.shutdown_timeout, &job.ctx.cancel).await {
             Ok(()) => match validate::gather(&src.worker, &dst.worker, &dst.session, &vreq).await {
                 Ok(facts) => job.after_checks(&vreq, facts, checklist).await,
                 Err(e) => Err(step("validating")(e)),
@@ -158,7 +120,7 @@ pub async fn run(
     if policy == LivePolicy::ShutdownRestart || result.is_err() {
         match power::start_again(src, vm).await {
             Ok(started) => {
-                tracing::info!(job = %job.tag, started, "source {vm} is running again");
+                tracing::info!(job = %job.ctx.tag, started, "source {vm} is running again");
                 // Only a start by this job counts: someone may have been quicker.
                 if let Ok(r) = &mut result {
                     r.source_restarted = started;
@@ -166,7 +128,7 @@ pub async fn run(
             }
             Err(e) => {
                 let why = format!("starting {vm} on {} again failed: {e}", src.name);
-                tracing::warn!(job = %job.tag, "{why}");
+                tracing::warn!(job = %job.ctx.tag, "{why}");
                 match &mut result {
                     Ok(r) => r.warnings.push(why),
                     Err(JobError::Step { message, .. }) => {
@@ -201,12 +163,12 @@ impl Job<'_> {
             .vm
             .as_ref()
             .is_some_and(|v| v.state != VmState::ShutOff);
-        job.check_cancel()?;
+        job.ctx.check_cancel()?;
 
         let mut journal = Journal::create(
             &spec.journal_dir,
             JournalEntry {
-                job_id: job.tag.clone(),
+                job_id: job.ctx.tag.clone(),
                 kind: crate::model::JobKind::Clone,
                 started: unix_now(),
                 summary: format!(
@@ -221,8 +183,8 @@ impl Job<'_> {
         let result = job
             .copy_and_define(&plan, live, &mut made, &mut journal)
             .await;
-        let mut done = settle(result, made, (src, dst), journal, &job.tag, |p| {
-            job.phase(p)
+        let mut done = settle(result, made, (src, dst), journal, &job.ctx.tag, |p| {
+            job.ctx.phase(p)
         })
         .await?;
         done.checklist = checklist;
@@ -237,11 +199,11 @@ impl Job<'_> {
         journal: &mut Journal,
     ) -> Result<CloneReport, JobError> {
         let (spec, src, dst) = (self.spec, self.src, self.dst);
-        self.phase(JobPhase::Preparing);
+        self.ctx.phase(JobPhase::Preparing);
         let source_xml = self.source_xml().await?;
 
         // Source side.
-        let src_dir = RunDir::create(src.session.clone(), &self.tag)
+        let src_dir = RunDir::create(src.session.clone(), &self.ctx.tag)
             .await
             .map_err(step("preparing the source"))?;
         note(
@@ -264,7 +226,7 @@ impl Job<'_> {
                     domain: spec.request.vm.clone(),
                     socket: socket.as_str().into(),
                     pool: src.pool.clone(),
-                    tag: self.tag.clone(),
+                    tag: self.ctx.tag.clone(),
                 },
             )
             .map_err(journal_err)?;
@@ -275,7 +237,7 @@ impl Job<'_> {
                 &spec.request.vm,
                 &targets,
                 &src.pool,
-                &self.tag,
+                &self.ctx.tag,
             )
             .await
             .map_err(step("starting the backup job"))?;
@@ -306,10 +268,10 @@ impl Job<'_> {
             }
         }
         made.src_dir = Some(src_dir);
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         // Destination side: fresh images, exported writable.
-        let dst_dir = RunDir::create(dst.session.clone(), &self.tag)
+        let dst_dir = RunDir::create(dst.session.clone(), &self.ctx.tag)
             .await
             .map_err(step("preparing the destination"))?;
         note(
@@ -357,18 +319,18 @@ impl Job<'_> {
             made.dst_nbd.push(nbd);
         }
         made.dst_dir = Some(dst_dir);
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         // Copy every disk at once, sharing one bandwidth limit.
         let totals = self.copy_all(plan, &sources, &sinks).await?;
-        tracing::info!(job = %self.tag, "copy done; stopping the exports");
+        tracing::info!(job = %self.ctx.tag, "copy done; stopping the exports");
         made.release_on(src, dst)
             .await
             .map_err(|message| JobError::Step {
                 step: "stopping the NBD exports",
                 message,
             })?;
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         // The UEFI variable store: a small file, copied whole.
         if let Some(n) = &plan.nvram {
@@ -377,7 +339,7 @@ impl Job<'_> {
 
         // Define the rewritten domain: the last step, and the only one that
         // makes the clone visible.
-        self.phase(JobPhase::Defining);
+        self.ctx.phase(JobPhase::Defining);
         let new_uuid = uuid::Uuid::new_v4();
         let xml = {
             let mut rp = RewritePlan::new(&spec.request.new_name, new_uuid);
@@ -483,10 +445,10 @@ impl Job<'_> {
     ) -> Result<CopyTotals, JobError> {
         Copier {
             profile: &self.spec.profile,
-            cancel: &self.cancel,
-            report: self.report.clone(),
-            base: self.view(JobPhase::Copying, Vec::new()),
-            tag: &self.tag,
+            cancel: &self.ctx.cancel,
+            report: self.ctx.report.clone(),
+            base: self.ctx.view(JobPhase::Copying),
+            tag: &self.ctx.tag,
         }
         .copy_all(plan, sources, sinks)
         .await

@@ -10,6 +10,7 @@ use super::checks;
 use super::facts::{restore_format, source_facts};
 use super::{RestoreReport, RestoreRequest, default_name};
 use crate::config::profile::Profile;
+use crate::jobs::context::JobContext;
 use crate::jobs::error::{JobError, journal_err, step};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::unix_now;
@@ -20,7 +21,7 @@ use crate::jobs::progress::{Report, Update};
 use crate::jobs::rewrite::{self, MacPolicy, RewritePlan};
 use crate::jobs::transfer::{Copier, Endpoint, OpenSource, start_sink};
 use crate::jobs::undo::{Made, note, settle};
-use crate::model::{Checklist, JobPhase, JobView};
+use crate::model::{Checklist, JobKind, JobPhase};
 use crate::pipeline::{BlockError, SnapshotSource};
 use crate::remote::qemu_nbd::ExportSpec;
 use crate::remote::{Image, RunDir};
@@ -70,46 +71,13 @@ pub async fn open_snapshot(req: &RestoreRequest) -> Result<(Arc<Repo>, SnapshotI
 struct Job<'a> {
     spec: &'a RestoreSpec,
     dst: &'a HostLink,
-    report: Report,
-    cancel: CancellationToken,
-    tag: String,
+    ctx: JobContext,
     repo: Arc<Repo>,
     snap: SnapshotInfo,
     /// The restored VM's name.
     name: String,
     /// The destination pool the images go to.
     pool: String,
-}
-
-impl Job<'_> {
-    fn view(&self, phase: JobPhase) -> JobView {
-        JobView {
-            id: self.spec.job_id,
-            kind: crate::model::JobKind::Restore,
-            vm: self.snap.manifest.vm.clone(),
-            from: format!("snapshot {}", self.snap.id),
-            to: self.spec.request.to.clone(),
-            phase,
-            disks: Vec::new(),
-            rate_bytes_per_sec: 0.0,
-            eta_secs: None,
-            message: None,
-            queue_position: None,
-        }
-    }
-
-    fn phase(&self, phase: JobPhase) {
-        tracing::info!(job = %self.tag, ?phase, "restore phase");
-        (self.report)(Update::View(self.view(phase)));
-    }
-
-    fn check_cancel(&self) -> Result<(), JobError> {
-        if self.cancel.is_cancelled() {
-            Err(JobError::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// The validation request of a restore: the snapshot's VM restored as
@@ -193,49 +161,51 @@ pub async fn run(
     report: Report,
     cancel: CancellationToken,
 ) -> Result<RestoreReport, JobError> {
-    let tag = format!("r{}", spec.job_id);
-    (report)(Update::View(JobView {
-        id: spec.job_id,
-        kind: crate::model::JobKind::Restore,
-        vm: String::new(),
-        from: format!("snapshot {}", spec.request.snapshot),
-        to: spec.request.to.clone(),
-        phase: JobPhase::Validating,
-        disks: Vec::new(),
-        rate_bytes_per_sec: 0.0,
-        eta_secs: None,
-        message: None,
-        queue_position: None,
-    }));
+    let req = &spec.request;
+    let names = |vm: String| (vm, format!("snapshot {}", req.snapshot), req.to.clone());
+    let early = JobContext::new(
+        spec.job_id,
+        JobKind::Restore,
+        names(String::new()),
+        report.clone(),
+        cancel.clone(),
+    );
+    early.phase(JobPhase::Validating);
     let (repo, snap) = opened?;
     let (checklist, vreq, facts) = check(spec, dst, &repo, &snap).await?;
     (report)(Update::Checklist(checklist.clone()));
     if !checklist.ok() {
         return Err(JobError::Invalid(checklist));
     }
+    let mut ctx = JobContext::new(
+        spec.job_id,
+        JobKind::Restore,
+        names(snap.manifest.vm.clone()),
+        report,
+        cancel,
+    );
+    ctx.base.from = format!("snapshot {}", snap.id);
     let job = Job {
         spec,
         dst,
-        report,
-        cancel,
-        tag,
+        ctx,
         name: vreq.new_name.clone(),
         pool: vreq.dest_pool.clone(),
         repo,
         snap,
     };
-    job.phase(JobPhase::Validating);
+    job.ctx.phase(JobPhase::Validating);
     let plan = preflight::planned_targets(&vreq, &facts)
         .ok_or_else(|| JobError::Step {
             step: "planning",
             message: "validation found no VM or pool to plan with".into(),
         })?
         .map_err(step("planning"))?;
-    job.check_cancel()?;
+    job.ctx.check_cancel()?;
     let mut journal = Journal::create(
         &spec.journal_dir,
         JournalEntry {
-            job_id: job.tag.clone(),
+            job_id: job.ctx.tag.clone(),
             kind: crate::model::JobKind::Restore,
             started: unix_now(),
             summary: format!(
@@ -249,8 +219,8 @@ pub async fn run(
     let mut made = Made::default();
     let result = job.copy_and_define(&plan, &mut made, &mut journal).await;
     // Only the destination has anything of this job.
-    let mut done = settle(result, made, (dst, dst), journal, &job.tag, |p| {
-        job.phase(p)
+    let mut done = settle(result, made, (dst, dst), journal, &job.ctx.tag, |p| {
+        job.ctx.phase(p)
     })
     .await?;
     done.checklist = checklist;
@@ -266,7 +236,7 @@ impl Job<'_> {
     ) -> Result<RestoreReport, JobError> {
         let (spec, dst) = (self.spec, self.dst);
         let m = &self.snap.manifest;
-        self.phase(JobPhase::Preparing);
+        self.ctx.phase(JobPhase::Preparing);
         // Every disk the domain copies must have its data in the snapshot.
         let mut sources = Vec::new();
         for d in &plan.disks {
@@ -282,7 +252,7 @@ impl Job<'_> {
             sources.push(FromRepo(source));
         }
 
-        let dst_dir = RunDir::create(dst.session.clone(), &self.tag)
+        let dst_dir = RunDir::create(dst.session.clone(), &self.ctx.tag)
             .await
             .map_err(step("preparing the destination"))?;
         note(
@@ -330,14 +300,14 @@ impl Job<'_> {
             made.dst_nbd.push(nbd);
         }
         made.dst_dir = Some(dst_dir);
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         let totals = Copier {
             profile: &spec.profile,
-            cancel: &self.cancel,
-            report: self.report.clone(),
-            base: self.view(JobPhase::Copying),
-            tag: &self.tag,
+            cancel: &self.ctx.cancel,
+            report: self.ctx.report.clone(),
+            base: self.ctx.view(JobPhase::Copying),
+            tag: &self.ctx.tag,
         }
         .copy_all(plan, &sources, &sinks)
         .await?;
@@ -347,18 +317,18 @@ impl Job<'_> {
                 step: "stopping the NBD exports",
                 message,
             })?;
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         if let Some(n) = &plan.nvram {
             match self.nvram_data().await? {
                 Some(data) => write_nvram(dst, &self.pool, &n.path, &data, made, journal).await?,
                 // Not in the snapshot: libvirt makes a fresh one from the
                 // template at the first start.
-                None => tracing::info!(job = %self.tag, "the snapshot has no NVRAM to restore"),
+                None => tracing::info!(job = %self.ctx.tag, "the snapshot has no NVRAM to restore"),
             }
         }
 
-        self.phase(JobPhase::Defining);
+        self.ctx.phase(JobPhase::Defining);
         let keep = spec.request.keep_identity;
         let uuid = if keep {
             uuid::Uuid::parse_str(&m.vm_uuid).map_err(step("reading the snapshot's UUID"))?

@@ -86,7 +86,7 @@ impl Job<'_> {
             },
             counters: counters.clone(),
             target: d.target.clone(),
-            report: self.report.clone(),
+            report: self.ctx.report.clone(),
         };
         let out = self
             .export_chunks(
@@ -153,7 +153,7 @@ impl Job<'_> {
         };
         let mut pos = 0;
         while pos < size {
-            self.check_cancel()?;
+            self.ctx.check_cancel()?;
             let len = geo.window().min(size - pos);
             let alloc = reader
                 .with_retry(|pool| async move {
@@ -217,7 +217,7 @@ impl Job<'_> {
             loop {
                 let next = tokio::select! {
                     n = stream.next() => n,
-                    _ = self.cancel.cancelled() => return Err(ExportError::Cancelled),
+                    _ = self.ctx.cancel.cancelled() => return Err(ExportError::Cancelled),
                 };
                 let Some(s) = next else { break };
                 let s = s?;
@@ -259,7 +259,7 @@ impl Job<'_> {
         })
         .await;
         if let Ok(Err(e)) = r {
-            tracing::warn!(job = %self.tag, "resume state not updated: {e}");
+            tracing::warn!(job = %self.ctx.tag, "resume state not updated: {e}");
         }
     }
 

@@ -62,7 +62,7 @@ impl Job<'_> {
                 base = Base::Resume;
                 done = d;
             } else {
-                tracing::info!(job = %self.tag, "the resume state no longer applies; starting over");
+                tracing::info!(job = %self.ctx.tag, "the resume state no longer applies; starting over");
             }
         }
         if matches!(base, Base::None) && want_checkpoints {
@@ -106,10 +106,10 @@ impl Job<'_> {
             .await?;
         }
         if let Some(why) = &full_read_reason {
-            tracing::warn!(job = %self.tag, "{why}");
-            self.phase(JobPhase::Preparing, Some(why.clone()));
+            tracing::warn!(job = %self.ctx.tag, "{why}");
+            self.ctx.phase_note(JobPhase::Preparing, why.clone());
         } else {
-            self.phase(JobPhase::Preparing, None);
+            self.ctx.phase(JobPhase::Preparing);
         }
         if p.live {
             self.wait_for_leftover_backup().await?;
@@ -118,7 +118,7 @@ impl Job<'_> {
         let mut journal = Journal::create(
             &spec.journal_dir,
             JournalEntry {
-                job_id: self.tag.clone(),
+                job_id: self.ctx.tag.clone(),
                 kind: crate::model::JobKind::Export,
                 started: unix_now(),
                 summary: format!(
@@ -164,7 +164,7 @@ impl Job<'_> {
                         Err(e) => Err(e.to_string()),
                     };
                     if let Err(why) = deleted {
-                        tracing::warn!(job = %self.tag, "checkpoint {cp} not deleted: {why}");
+                        tracing::warn!(job = %self.ctx.tag, "checkpoint {cp} not deleted: {why}");
                     }
                     // The state's checkpoint is gone: nothing left to resume from.
                     if p.live {
@@ -177,7 +177,7 @@ impl Job<'_> {
                         let _ = journal.finish();
                     }
                     Err(left) => {
-                        tracing::warn!(job = %self.tag, "cleanup incomplete, kept in the journal: {left}");
+                        tracing::warn!(job = %self.ctx.tag, "cleanup incomplete, kept in the journal: {left}");
                     }
                 }
                 Err(e)
@@ -200,7 +200,7 @@ impl Job<'_> {
         resume_path: &std::path::Path,
     ) -> Result<ExportReport, ExportError> {
         let (spec, req) = (self.spec, &self.spec.request);
-        let dir = RunDir::create(host.session.clone(), &self.tag)
+        let dir = RunDir::create(host.session.clone(), &self.ctx.tag)
             .await
             .map_err(step("preparing the source"))?;
         journal
@@ -214,7 +214,7 @@ impl Job<'_> {
         let mut base = base;
         let mut incremental_from = None;
         let mut full_read_reason = None;
-        let new_checkpoint = want_checkpoints.then(|| checkpoint::name_for(&self.tag));
+        let new_checkpoint = want_checkpoints.then(|| checkpoint::name_for(&self.ctx.tag));
         if p.live {
             let socket = PullBackup::socket_for(&dir).map_err(step("preparing the source"))?;
             journal
@@ -223,7 +223,7 @@ impl Job<'_> {
                     domain: req.vm.clone(),
                     socket: socket.as_str().into(),
                     pool: host.pool.clone(),
-                    tag: self.tag.clone(),
+                    tag: self.ctx.tag.clone(),
                 })
                 .map_err(step("journal"))?;
             let targets: Vec<&str> = p.disks.iter().map(|d| d.target.as_str()).collect();
@@ -239,7 +239,7 @@ impl Job<'_> {
                 &req.vm,
                 &targets,
                 &host.pool,
-                &self.tag,
+                &self.ctx.tag,
                 &opts,
             )
             .await
@@ -248,7 +248,7 @@ impl Job<'_> {
             if let Some(why) = b.fallback() {
                 full_read_reason = Some(why.to_string());
                 base = Base::None;
-                self.phase(JobPhase::Preparing, Some(why.to_string()));
+                self.ctx.phase_note(JobPhase::Preparing, why.to_string());
             }
             incremental_from = b.incremental().map(String::from);
             for d in &p.disks {
@@ -281,7 +281,7 @@ impl Job<'_> {
             }
             made.dir = Some(dir);
         }
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
 
         // The resume state of this run, from here on.
         let header = Header {
@@ -301,7 +301,7 @@ impl Job<'_> {
             .map_err(step("writing the resume state"))?;
         let log = Arc::new(Mutex::new(log));
 
-        self.phase(JobPhase::Copying, None);
+        self.ctx.phase(JobPhase::Copying);
         let shared = Shared {
             repo: p.repo.clone(),
             log,
@@ -337,7 +337,7 @@ impl Job<'_> {
         for r in results {
             outcomes.push(r?);
         }
-        self.check_cancel()?;
+        self.ctx.check_cancel()?;
         made.release(host)
             .await
             .map_err(|message| ExportError::Step {
@@ -406,8 +406,9 @@ impl Job<'_> {
             disks: indexes,
             totals: totals.clone(),
         };
-        self.check_cancel()?;
-        self.phase(JobPhase::Defining, Some("committing the snapshot".into()));
+        self.ctx.check_cancel()?;
+        self.ctx
+            .phase_note(JobPhase::Defining, "committing the snapshot".into());
         let repo = p.repo.clone();
         let id = blocking("committing the snapshot", move || {
             repo.commit_snapshot(&manifest)
@@ -424,7 +425,7 @@ impl Job<'_> {
         if p.live {
             match checkpoint::delete_ours_except(&host.worker, &req.vm, kept.as_deref()).await {
                 Ok(gone) if !gone.is_empty() => {
-                    tracing::info!(job = %self.tag, "older checkpoints deleted: {}", gone.join(", "))
+                    tracing::info!(job = %self.ctx.tag, "older checkpoints deleted: {}", gone.join(", "))
                 }
                 Ok(_) => {}
                 Err(e) => warnings.push(format!("older checkpoints not deleted: {e}")),
@@ -508,8 +509,8 @@ impl Job<'_> {
         use tracing::Instrument;
         let targets: Vec<String> = disks.iter().map(|d| d.target.clone()).collect();
         let counters = counters.to_vec();
-        let base = self.view(JobPhase::Copying);
-        let report = self.report.clone();
+        let base = self.ctx.view(JobPhase::Copying);
+        let report = self.ctx.report.clone();
         let task = async move {
             let mut rate = RateEstimator::new(Duration::from_secs(3));
             let mut tick = tokio::time::interval(Duration::from_millis(250));

@@ -20,6 +20,7 @@ use super::plan::{self, Action, Geometry, Known};
 use super::resume::{self, FileStamp, Header};
 use super::{DiskReport, ExportError, ExportReport, ExportRequest};
 use crate::config::profile::{Encryption, Profile, ProfileKind};
+use crate::jobs::context::JobContext;
 use crate::jobs::error::step;
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::unix_now;
@@ -28,7 +29,7 @@ use crate::jobs::progress::{Report, Update};
 use crate::libvirt::domain_xml::parse_domain;
 use crate::model::checklist::{CheckItem, ids};
 use crate::model::detail::RetryNote;
-use crate::model::{Checklist, DiskProgress, JobPhase, JobView};
+use crate::model::{Checklist, DiskProgress, JobKind, JobPhase, JobRequest};
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{BlockError, NbdPool, RateEstimator, RetryPolicy, Throttle};
 use crate::remote::backup::{self, BackupOptions, PullBackup, checkpoint};
@@ -111,41 +112,19 @@ enum Base {
 struct Job<'a> {
     spec: &'a ExportSpec,
     host: &'a HostLink,
-    report: Report,
-    cancel: CancellationToken,
-    tag: String,
+    ctx: JobContext,
 }
 
 impl Job<'_> {
-    fn view(&self, phase: JobPhase) -> JobView {
-        JobView {
-            id: self.spec.job_id,
-            kind: crate::model::JobKind::Export,
-            vm: self.spec.request.vm.clone(),
-            from: self.spec.request.from.clone(),
-            to: self.spec.request.repo.display().to_string(),
-            phase,
-            disks: Vec::new(),
-            rate_bytes_per_sec: 0.0,
-            eta_secs: None,
-            message: None,
-            queue_position: None,
-        }
-    }
-
-    fn phase(&self, phase: JobPhase, note: Option<String>) {
-        tracing::info!(job = %self.tag, ?phase, note = note.as_deref().unwrap_or(""), "export phase");
-        let mut v = self.view(phase);
-        v.message = note;
-        (self.report)(Update::View(v));
-    }
-
-    fn check_cancel(&self) -> Result<(), ExportError> {
-        if self.cancel.is_cancelled() {
-            Err(ExportError::Cancelled)
-        } else {
-            Ok(())
-        }
+    fn new<'a>(
+        spec: &'a ExportSpec,
+        host: &'a HostLink,
+        report: Report,
+        cancel: CancellationToken,
+    ) -> Job<'a> {
+        let names = JobRequest::Export(spec.request.clone()).vm_from_to();
+        let ctx = JobContext::new(spec.job_id, JobKind::Export, names, report, cancel);
+        Job { spec, host, ctx }
     }
 }
 
@@ -158,15 +137,9 @@ pub async fn run(
     report: Report,
     cancel: CancellationToken,
 ) -> Result<ExportReport, ExportError> {
-    let job = Job {
-        spec,
-        host,
-        report,
-        cancel,
-        tag: format!("e{}", spec.job_id),
-    };
+    let job = Job::new(spec, host, report, cancel);
     let clock = Instant::now();
-    job.phase(JobPhase::Validating, None);
+    job.ctx.phase(JobPhase::Validating);
     let prepared = job.validate().await?;
     // Held for the whole run: a prune waits, so no chunk this export relies
     // on disappears under it.
@@ -179,9 +152,9 @@ pub async fn run(
     // The profile's retention, once the export's own lock is released (a
     // prune needs the repository to itself).
     if let (Ok(r), Some(keep)) = (&mut result, spec.profile.retention.as_ref()) {
-        job.phase(
+        job.ctx.phase_note(
             JobPhase::Preparing,
-            Some("applying the profile's retention".into()),
+            "applying the profile's retention".into(),
         );
         match apply_retention(repo, &spec.request.vm, keep).await {
             Ok(removed) => r.pruned = removed,
@@ -191,9 +164,9 @@ pub async fn run(
         }
     }
     match &result {
-        Ok(_) => job.phase(JobPhase::Done, None),
-        Err(ExportError::Cancelled) => job.phase(JobPhase::Cancelled, None),
-        Err(e) => job.phase(JobPhase::Failed, Some(e.to_string())),
+        Ok(_) => job.ctx.phase(JobPhase::Done),
+        Err(ExportError::Cancelled) => job.ctx.phase(JobPhase::Cancelled),
+        Err(e) => job.ctx.phase_note(JobPhase::Failed, e.to_string()),
     }
     result
 }
@@ -209,13 +182,8 @@ pub async fn check(spec: &ExportSpec, host: &HostLink) -> Result<Checklist, Expo
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
         }
     });
-    let job = Job {
-        spec,
-        host,
-        report,
-        cancel: CancellationToken::new(),
-        tag: format!("e{}-check", spec.job_id),
-    };
+    let mut job = Job::new(spec, host, report, CancellationToken::new());
+    job.ctx.tag.push_str("-check");
     match job.validate().await {
         Ok(_) => {}
         Err(ExportError::Invalid(c)) => return Ok(c),

@@ -72,7 +72,7 @@ impl Job<'_> {
             }
         }
         checklist.order();
-        (self.report)(Update::Checklist(checklist.clone()));
+        (self.ctx.report)(Update::Checklist(checklist.clone()));
         let (Some(repo), Some((live, inactive_xml, parsed, disks)), true) =
             (repo, vm, checklist.ok())
         else {
@@ -169,7 +169,7 @@ impl Job<'_> {
                     ),
                 });
             }
-            self.check_cancel()?;
+            self.ctx.check_cancel()?;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -217,7 +217,7 @@ impl Job<'_> {
             ));
             return Ok(None);
         }
-        let probe = repo.path().join(format!(".write-test.{}", self.tag));
+        let probe = repo.path().join(format!(".write-test.{}", self.ctx.tag));
         let written = tokio::task::spawn_blocking(move || {
             std::fs::write(&probe, b"")?;
             std::fs::remove_file(&probe)
