@@ -30,11 +30,14 @@ pub mod ids {
     pub const TPM: &str = "tpm";
     pub const SHARED_DISKS: &str = "shared_disks";
 
-    /// Every id, in the order items appear in a report.
+    /// Ids only an export's checklist has; they come after [`ALL`]'s.
+    pub const EXPORT_ONLY: &[&str] = &[REPOSITORY];
+
+    /// Every id of a clone's (and restore's) checklist, in the order items
+    /// appear in a report.
     pub const ALL: &[&str] = &[
         NAME_VALID,
         OPTIONS_VALID,
-        REPOSITORY,
         SOURCE_VM_EXISTS,
         SOURCE_STATE,
         SOURCE_DISKS,
@@ -173,7 +176,10 @@ impl ValidationReport {
 
     /// Sorts items into [`ids::ALL`] order (stable for equal ids).
     pub fn order(&mut self) {
-        let rank = |id: &str| ids::ALL.iter().position(|k| *k == id).unwrap_or(usize::MAX);
+        let rank = |id: &str| {
+            let mut all = ids::ALL.iter().chain(ids::EXPORT_ONLY);
+            all.position(|k| *k == id).unwrap_or(usize::MAX)
+        };
         self.items.sort_by_key(|i| rank(&i.id));
     }
 
