@@ -5,12 +5,13 @@
 //! Shared by every job kind: [`hosts`] (links and reconnect), [`error`],
 //! [`progress`], [`preflight`] (the checklist), [`rewrite`] (the domain
 //! XML), [`transfer`] (NBD sources, sinks and the copy), [`undo`] (what a
-//! job made, undone on failure), [`nvram`], [`journal`], [`queue`] and
+//! job made, undone on failure), [`define`] (the domain, last), [`nvram`], [`journal`], [`queue`] and
 //! [`history`]. One folder per kind holds only what is special to it:
 //! [`clone`], [`export`], [`restore`], [`extract`].
 
 pub mod clone;
 pub mod context;
+pub mod define;
 pub mod error;
 pub mod export;
 pub mod extract;

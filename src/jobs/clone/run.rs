@@ -7,6 +7,7 @@
 use super::power;
 use crate::config::profile::{LivePolicy, Profile};
 use crate::jobs::context::JobContext;
+use crate::jobs::define::define_domain;
 use crate::jobs::error::{JobError, journal_err, step};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::{Journal, JournalEntry, Resource, unix_now};
@@ -14,12 +15,12 @@ use crate::jobs::nvram::write_nvram;
 use crate::jobs::preflight::{self as validate, PlannedDisk, TargetPlan, ValidationRequest};
 use crate::jobs::progress::{Report, Update};
 use crate::jobs::rewrite::{self as xml_rewrite, MacPolicy, RewritePlan};
-use crate::jobs::transfer::{Copier, CopyTotals, Endpoint, start_sink};
+use crate::jobs::transfer::{Copier, CopyTotals, Endpoint, prepare_sinks};
 use crate::jobs::undo::{Made, note, settle};
 use crate::model::{Checklist, CloneRequest, ImageFormat, JobKind, JobPhase, JobRequest, VmState};
 use crate::remote::backup::PullBackup;
 use crate::remote::qemu_nbd::{ExportSpec, QemuNbd};
-use crate::remote::{Image, RemotePath, RunDir};
+use crate::remote::{RemotePath, RunDir};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -271,54 +272,8 @@ impl Job<'_> {
         self.ctx.check_cancel()?;
 
         // Destination side: fresh images, exported writable.
-        let dst_dir = RunDir::create(dst.session.clone(), &self.ctx.tag)
-            .await
-            .map_err(step("preparing the destination"))?;
-        note(
-            journal,
-            made,
-            Resource::RemoteDir {
-                host: dst.name.clone(),
-                path: dst_dir.path().as_str().into(),
-            },
-        )
-        .map_err(journal_err)?;
-        let mut sinks = Vec::new();
-        for d in &plan.disks {
-            let file = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
-            let image = Image::create(
-                dst.session.clone(),
-                dst.worker.clone(),
-                &self.pool,
-                &file,
-                d.format,
-                d.capacity_bytes,
-            )
-            .await
-            .map_err(step("creating the destination image"))?;
-            note(
-                journal,
-                made,
-                Resource::Image {
-                    host: dst.name.clone(),
-                    path: image.path().as_str().into(),
-                    pool: self.pool.clone(),
-                },
-            )
-            .map_err(journal_err)?;
-            let spec = ExportSpec::writable(image.path().clone(), d.format, &d.target);
-            let nbd = start_sink(&dst_dir, spec)
-                .await
-                .map_err(step("exporting the destination image"))?;
-            sinks.push(Endpoint {
-                conn: dst.conn.clone(),
-                socket: nbd.socket().clone(),
-                export: nbd.export_name().to_string(),
-            });
-            made.images.push(image);
-            made.dst_nbd.push(nbd);
-        }
-        made.dst_dir = Some(dst_dir);
+        let disks: Vec<_> = plan.disks.iter().map(|d| (d, d.capacity_bytes)).collect();
+        let sinks = prepare_sinks(dst, &self.ctx.tag, &self.pool, disks, made, journal).await?;
         self.ctx.check_cancel()?;
 
         // Copy every disk at once, sharing one bandwidth limit.
@@ -355,30 +310,11 @@ impl Job<'_> {
                 .map_err(step("rewriting the domain XML"))?
                 .xml
         };
-        let domain = Resource::Domain {
-            host: dst.name.clone(),
-            name: spec.request.new_name.clone(),
-        };
-        note(journal, made, domain.clone()).map_err(journal_err)?;
         let start = spec.profile.start;
-        dst.fresh()
-            .await?
-            .worker
-            .call(move |c| {
-                let d = c.define_domain_xml(&xml)?;
-                if start {
-                    d.create()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(step("defining the clone"))?;
-        // From here on the clone is the operator's: keep its images.
-        let disks: Vec<String> = made
-            .images
-            .drain(..)
-            .map(|i| i.keep().as_str().to_string())
-            .collect();
+        let name = &spec.request.new_name;
+        // From here on the clone is the operator's: its images are kept.
+        let disks =
+            define_domain(dst, name, xml, start, "defining the clone", made, journal).await?;
         Ok(CloneReport {
             checklist: Checklist::default(),
             new_name: spec.request.new_name.clone(),

@@ -11,20 +11,19 @@ use super::facts::{restore_format, source_facts};
 use super::{RestoreReport, RestoreRequest, default_name};
 use crate::config::profile::Profile;
 use crate::jobs::context::JobContext;
+use crate::jobs::define::define_domain;
 use crate::jobs::error::{JobError, journal_err, step};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::unix_now;
-use crate::jobs::journal::{Journal, JournalEntry, Resource};
+use crate::jobs::journal::{Journal, JournalEntry};
 use crate::jobs::nvram::write_nvram;
 use crate::jobs::preflight::{self, TargetPlan, ValidationRequest};
 use crate::jobs::progress::{Report, Update};
 use crate::jobs::rewrite::{self, MacPolicy, RewritePlan};
-use crate::jobs::transfer::{Copier, Endpoint, OpenSource, start_sink};
-use crate::jobs::undo::{Made, note, settle};
+use crate::jobs::transfer::{Copier, OpenSource, prepare_sinks};
+use crate::jobs::undo::{Made, settle};
 use crate::model::{Checklist, JobKind, JobPhase};
 use crate::pipeline::{BlockError, SnapshotSource};
-use crate::remote::qemu_nbd::ExportSpec;
-use crate::remote::{Image, RunDir};
 use crate::repo::{Repo, SnapshotInfo};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -252,54 +251,11 @@ impl Job<'_> {
             sources.push(FromRepo(source));
         }
 
-        let dst_dir = RunDir::create(dst.session.clone(), &self.ctx.tag)
-            .await
-            .map_err(step("preparing the destination"))?;
-        note(
-            journal,
-            made,
-            Resource::RemoteDir {
-                host: dst.name.clone(),
-                path: dst_dir.path().as_str().into(),
-            },
-        )
-        .map_err(journal_err)?;
-        let mut sinks = Vec::new();
-        for (d, src) in plan.disks.iter().zip(&sources) {
-            let file = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
-            let image = Image::create(
-                dst.session.clone(),
-                dst.worker.clone(),
-                &self.pool,
-                &file,
-                d.format,
-                src.0.disk().virtual_size,
-            )
-            .await
-            .map_err(step("creating the destination image"))?;
-            note(
-                journal,
-                made,
-                Resource::Image {
-                    host: dst.name.clone(),
-                    path: image.path().as_str().into(),
-                    pool: self.pool.clone(),
-                },
-            )
-            .map_err(journal_err)?;
-            let export = ExportSpec::writable(image.path().clone(), d.format, &d.target);
-            made.images.push(image);
-            let nbd = start_sink(&dst_dir, export)
-                .await
-                .map_err(step("exporting the destination image"))?;
-            sinks.push(Endpoint {
-                conn: dst.conn.clone(),
-                socket: nbd.socket().clone(),
-                export: nbd.export_name().to_string(),
-            });
-            made.dst_nbd.push(nbd);
-        }
-        made.dst_dir = Some(dst_dir);
+        let disks: Vec<_> = (plan.disks.iter())
+            .zip(&sources)
+            .map(|(d, src)| (d, src.0.disk().virtual_size))
+            .collect();
+        let sinks = prepare_sinks(dst, &self.ctx.tag, &self.pool, disks, made, journal).await?;
         self.ctx.check_cancel()?;
 
         let totals = Copier {
@@ -350,29 +306,9 @@ impl Job<'_> {
                 .map_err(step("rewriting the domain XML"))?
                 .xml
         };
-        let domain = Resource::Domain {
-            host: dst.name.clone(),
-            name: self.name.clone(),
-        };
-        note(journal, made, domain).map_err(journal_err)?;
         let start = spec.profile.start || spec.request.start;
-        dst.fresh()
-            .await?
-            .worker
-            .call(move |c| {
-                let d = c.define_domain_xml(&xml)?;
-                if start {
-                    d.create()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(step("defining the restored VM"))?;
-        let disks: Vec<String> = made
-            .images
-            .drain(..)
-            .map(|i| i.keep().as_str().to_string())
-            .collect();
+        let what = "defining the restored VM";
+        let disks = define_domain(dst, &self.name, xml, start, what, made, journal).await?;
         Ok(RestoreReport {
             checklist: Checklist::default(),
             snapshot: self.snap.id.to_string(),

@@ -3,8 +3,10 @@
 //! ([`Copier`]), shared by clone and restore.
 
 mod copier;
+mod destination;
 
 pub use copier::Copier;
+pub use destination::prepare_sinks;
 
 use crate::nbd::ConnectOptions;
 use crate::pipeline::{BlockError, BlockSource, NbdPool, NbdSource};
