@@ -21,7 +21,12 @@ type Opened = (Unlock, Arc<Repo>);
 /// Repositories opened this session, by path, with how each was unlocked.
 #[derive(Clone, Default)]
 pub struct OpenRepos {
+    /// What the repository view opened: a later export without a key of
+    /// its own uses these.
     open: Arc<Mutex<HashMap<PathBuf, Opened>>>,
+    /// What jobs and [`unlock`] opened. Kept apart: a job's key never
+    /// unlocks the repository view, which asks the operator itself.
+    for_jobs: Arc<Mutex<HashMap<PathBuf, Opened>>>,
     /// One opener at a time per path: a second one waits and then finds
     /// the first one's result instead of deriving the key again.
     gates: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
@@ -71,17 +76,28 @@ impl OpenRepos {
     }
 
     /// The repository at `path` for a job that asks with `unlock`: the
-    /// session's copy when it was opened the same way (or `unlock` is
-    /// none), else opened now. Blocking, like [`OpenRepos::get`].
+    /// repository view's copy when the job gives no key (or the same one),
+    /// else one a job opened with the same key, else opened now (and kept
+    /// for jobs only). Blocking, like [`OpenRepos::get`].
     pub fn open_for(&self, path: &Path, unlock: &Unlock) -> Result<Arc<Repo>, RepoError> {
         let gate = self.gate(path);
         let _one_at_a_time = locked(&gate);
-        if let Some((how, repo)) = locked(&self.open).get(path)
-            && (matches!(unlock, Unlock::None) || how == unlock)
-        {
-            return Ok(repo.clone());
+        let reusable = |(how, repo): &Opened| {
+            (matches!(unlock, Unlock::None) || how == unlock).then(|| repo.clone())
+        };
+        if let Some(r) = locked(&self.open).get(path).and_then(reusable) {
+            return Ok(r);
         }
-        self.open_and_keep(path, unlock.clone())
+        // A job's key serves only a job that names the same key.
+        if let Some((how, r)) = locked(&self.for_jobs).get(path)
+            && how == unlock
+        {
+            return Ok(r.clone());
+        }
+        let repo = Arc::new(Repo::open(path, unlock)?);
+        let kept = (unlock.clone(), repo.clone());
+        locked(&self.for_jobs).insert(path.to_path_buf(), kept);
+        Ok(repo)
     }
 
     /// The repository at `path` if this session has it open already.
