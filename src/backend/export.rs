@@ -240,7 +240,7 @@ pub(super) async fn run_job(
     let mut log = record.lock().unwrap_or_else(|p| p.into_inner()).lines();
     log.extend(JobLogs::global().take(id));
     history.finish(row, fin, log).await;
-    let _ = events.send(Event::JobDone {
+    events.send(Event::JobDone {
         id,
         result: job_result,
     });

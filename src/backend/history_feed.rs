@@ -2,10 +2,11 @@
 //! the filter the front end last asked for, so every change (a job started
 //! or ended) re-sends the page it is looking at.
 
+use super::bus::EventBus;
 use super::messages::Event;
 use crate::jobs::history::{History, HistoryFilter, NewJob};
 use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 
 /// How many rows a history page holds.
 pub(super) const HISTORY_SHOWN: usize = 200;
@@ -15,13 +16,13 @@ pub(super) struct HistoryFeed {
     history: Option<History>,
     /// Held across query and send, so pages go out in the order asked.
     filter: Arc<Mutex<HistoryFilter>>,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
 }
 
 impl HistoryFeed {
     /// Opens `<data dir>/history.db`. Without it jobs still run: history is
     /// informative and never fails a job.
-    pub(super) async fn open(events: mpsc::UnboundedSender<Event>) -> HistoryFeed {
+    pub(super) async fn open(events: EventBus) -> HistoryFeed {
         let history = match crate::paths::data_dir() {
             None => None,
             Some(dir) => match History::open(dir).await {
@@ -40,7 +41,7 @@ impl HistoryFeed {
                 Err(e) => {
                     let message = format!("{e}; jobs run but are not recorded");
                     tracing::warn!("{message}");
-                    let _ = events.send(Event::Error {
+                    events.send(Event::Error {
                         host: None,
                         message,
                     });
@@ -61,7 +62,7 @@ impl HistoryFeed {
         let filter = self.filter.lock().await;
         match h.page(filter.clone(), HISTORY_SHOWN).await {
             Ok(page) => {
-                let _ = self.events.send(Event::History(page));
+                self.events.send(Event::History(page));
             }
             Err(e) => tracing::warn!("{e}"),
         }
@@ -87,7 +88,7 @@ impl HistoryFeed {
                 message: e.to_string(),
             },
         };
-        let _ = self.events.send(ev);
+        self.events.send(ev);
     }
 
     /// Writes a starting job's row; None (logged) when history is unavailable.

@@ -3,6 +3,7 @@
 //! front ends' view of the host current.
 
 use super::Options;
+use super::bus::EventBus;
 use super::messages::{Event, Secret};
 use crate::config::{self, HostConfig, ResolvedHost};
 use crate::jobs::hosts::HostLink;
@@ -143,7 +144,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(super) fn start(
     cfg: &HostConfig,
     options: &Options,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
     states: mpsc::UnboundedSender<StateChange>,
     known_hosts: &[PathBuf],
 ) -> HostHandle {
@@ -220,7 +221,7 @@ async fn run(
     view: Arc<Mutex<HostView>>,
     live: LiveSlot,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
     poll: Duration,
     poll_slow: Duration,
 ) {
@@ -252,7 +253,7 @@ async fn run(
             Stop::Quit => return,
             Stop::Lost(reason) => {
                 tracing::info!(host = %host.name, "libvirt connection lost: {reason}");
-                let _ = events.send(Event::Error {
+                events.send(Event::Error {
                     host: Some(host.name.clone()),
                     message: format!("libvirt: {reason}"),
                 });
@@ -310,7 +311,7 @@ async fn serve(
     view: &Arc<Mutex<HostView>>,
     live: &LiveSlot,
     cmds: &mut mpsc::UnboundedReceiver<Cmd>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &EventBus,
     poll: Duration,
     poll_slow: Duration,
 ) -> Stop {
@@ -382,18 +383,18 @@ async fn serve(
         match worker.inventory().await {
             Ok((info, vms)) => {
                 lock(view).info = Some(info.clone());
-                let _ = events.send(Event::HostInfo {
+                events.send(Event::HostInfo {
                     host: host.name.clone(),
                     info,
                 });
-                let _ = events.send(Event::Vms {
+                events.send(Event::Vms {
                     host: host.name.clone(),
                     vms,
                 });
             }
             Err(e) if e.is_disconnect() => return Stop::Lost(e.to_string()),
             Err(e) => {
-                let _ = events.send(Event::Error {
+                events.send(Event::Error {
                     host: Some(host.name.clone()),
                     message: e.to_string(),
                 });

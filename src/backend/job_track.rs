@@ -3,6 +3,7 @@
 //! record of its phases for the row, and at the end the row's completion
 //! (with the job's log), the webhook and [`Event::JobDone`].
 
+use super::bus::EventBus;
 use super::history_feed::HistoryFeed;
 use super::job_record::JobRecord;
 use super::job_watch::Watch;
@@ -12,7 +13,6 @@ use crate::jobs::log::JobLogs;
 use crate::jobs::progress::{Report, Update};
 use crate::notify::webhook::{self, Notice};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 pub(super) struct Tracking {
     id: u64,
@@ -22,7 +22,7 @@ pub(super) struct Tracking {
     record: Arc<Mutex<JobRecord>>,
     row: Option<u64>,
     history: HistoryFeed,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
 }
 
 impl Tracking {
@@ -31,7 +31,7 @@ impl Tracking {
     pub(super) async fn start(
         job: NewJob,
         first: String,
-        events: mpsc::UnboundedSender<Event>,
+        events: EventBus,
         history: HistoryFeed,
     ) -> Tracking {
         let id = job.job;
@@ -108,7 +108,7 @@ impl Tracking {
             .lines();
         log.extend(JobLogs::global().take(self.id));
         self.history.finish(self.row, fin, log).await;
-        let _ = self.events.send(Event::JobDone {
+        self.events.send(Event::JobDone {
             id: self.id,
             result,
         });

@@ -3,6 +3,7 @@
 //! times, the checklist, the retries, and once a second (only while the job
 //! runs) a rate sample and the new lines of its log.
 
+use super::bus::EventBus;
 use super::messages::{Event, JobResult};
 use crate::jobs::log::{JobLogs, unix_ms};
 use crate::jobs::progress::{Report, Update};
@@ -10,14 +11,13 @@ use crate::model::detail::{self, DetailUpdate, PhaseStamp};
 use crate::model::{JobKind, JobPhase, JobView};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How often the rate is sampled and the log forwarded.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) fn send(events: &mpsc::UnboundedSender<Event>, id: u64, update: DetailUpdate) {
-    let _ = events.send(Event::JobDetail { id, update });
+pub(super) fn send(events: &EventBus, id: u64, update: DetailUpdate) {
+    events.send(Event::JobDetail { id, update });
 }
 
 /// The view of any kind of job waiting in the queue.
@@ -47,7 +47,7 @@ pub(super) fn queued_view_of(
 /// Ends a job that never ran, from its queued view: its last view,
 /// detail and [`Event::JobDone`].
 pub(super) fn unstarted_view(
-    events: &mpsc::UnboundedSender<Event>,
+    events: &EventBus,
     mut view: JobView,
     message: String,
     result: JobResult,
@@ -62,7 +62,7 @@ pub(super) fn unstarted_view(
         view.message = Some(message.clone());
     }
     stamp(events, id, view.phase);
-    let _ = events.send(Event::Job(view));
+    events.send(Event::Job(view));
     send(
         events,
         id,
@@ -70,11 +70,11 @@ pub(super) fn unstarted_view(
             message: Some(message),
         },
     );
-    let _ = events.send(Event::JobDone { id, result });
+    events.send(Event::JobDone { id, result });
 }
 
 /// Sends a phase change with the time it happened.
-pub(super) fn stamp(events: &mpsc::UnboundedSender<Event>, id: u64, phase: JobPhase) {
+pub(super) fn stamp(events: &EventBus, id: u64, phase: JobPhase) {
     let at_ms = unix_ms();
     send(events, id, DetailUpdate::Phase(PhaseStamp { phase, at_ms }));
 }
@@ -89,7 +89,7 @@ struct State {
 
 pub(super) struct Watch {
     id: u64,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
     state: Arc<Mutex<State>>,
     stop: CancellationToken,
     sampler: tokio::task::JoinHandle<()>,
@@ -101,7 +101,7 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 
 impl Watch {
     /// Starts the once-a-second sampler; it ends with [`Watch::finish`].
-    pub(super) fn start(id: u64, events: mpsc::UnboundedSender<Event>) -> Watch {
+    pub(super) fn start(id: u64, events: EventBus) -> Watch {
         let state = Arc::new(Mutex::new(State::default()));
         let stop = CancellationToken::new();
         let sampler = {
@@ -157,7 +157,7 @@ impl Watch {
                 }
                 st.last = Some(v.clone());
                 drop(st);
-                let _ = events.send(Event::Job(v));
+                events.send(Event::Job(v));
             }
             Update::Checklist(c) => send(&events, id, DetailUpdate::Checklist(c)),
             Update::Retry(r) => send(&events, id, DetailUpdate::Retry(r)),
@@ -173,7 +173,7 @@ impl Watch {
     }
 }
 
-fn sample(id: u64, state: &Mutex<State>, events: &mpsc::UnboundedSender<Event>) {
+fn sample(id: u64, state: &Mutex<State>, events: &EventBus) {
     let update = {
         let st = lock(state);
         st.last.as_ref().map(|v| {
@@ -193,7 +193,7 @@ fn sample(id: u64, state: &Mutex<State>, events: &mpsc::UnboundedSender<Event>) 
     forward_log(id, state, events);
 }
 
-fn forward_log(id: u64, state: &Mutex<State>, events: &mpsc::UnboundedSender<Event>) {
+fn forward_log(id: u64, state: &Mutex<State>, events: &EventBus) {
     let mut st = lock(state);
     let (lines, next) = JobLogs::global().since(id, st.log_cursor);
     st.log_cursor = next;

@@ -3,20 +3,19 @@
 //! cannot start, and the function that runs them. Adding a kind adds one
 //! arm to each match here; the job table ([`super::task`]) lists no kinds.
 
+use super::bus::EventBus;
 use super::history_feed::HistoryFeed;
-use super::messages::Event;
 use super::repo::OpenRepos;
 use super::{clone, export, restore};
 use crate::config::profile::Profile;
 use crate::jobs::hosts::HostLink;
 use crate::model::JobRequest;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// What every running job gets from the backend besides its request.
 pub(super) struct JobContext {
     pub cancel: CancellationToken,
-    pub events: mpsc::UnboundedSender<Event>,
+    pub events: EventBus,
     pub history: HistoryFeed,
     pub repos: OpenRepos,
 }

@@ -1,12 +1,14 @@
 //! The typed messages between front ends and the backend task. Nothing else crosses.
 
 use crate::model::history::{HistoryFilter, HistoryPage};
+use crate::model::snapshot::StateSnapshot;
 use crate::model::{
-    Checklist, CloneReport, CloneRequest, ExportReport, ExportRequest, HistoryEntry, HostInfo,
-    HostView, JobView, RestoreReport, RestoreRequest, VmInfo,
+    Checklist, CloneRequest, ExportRequest, HistoryEntry, HostInfo, HostView, JobView,
+    RestoreRequest, VmInfo,
 };
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::JobResult;
 pub use crate::model::Secret;
 
 /// What a front end asks of the backend.
@@ -106,6 +108,12 @@ pub enum Action {
 /// What the backend tells front ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
+    /// The first event of every subscriber ([`super::Backend::attach`]):
+    /// hosts, VMs, jobs with detail and result, the last history page and
+    /// the profiles as the events so far left them. What follows is only
+    /// what came after, so a front end replaces its state with this and
+    /// then folds the rest as usual.
+    Snapshot(Box<StateSnapshot>),
     /// Full host list in config order (sent on start and whenever the list changes).
     Hosts(Vec<HostView>),
     /// One host's state or facts changed.
@@ -121,7 +129,7 @@ pub enum Event {
     },
     /// Every profile (built-in, then the user's), with what the profile
     /// menu shows; "default" first.
-    Profiles(Vec<crate::config::profile::ProfileSummary>),
+    Profiles(Vec<crate::model::profile::ProfileSummary>),
     /// A user profile was written ("save as profile").
     ProfileSaved {
         name: String,
@@ -188,31 +196,6 @@ pub enum Event {
     },
     /// The backend has stopped.
     Stopped,
-}
-
-/// How a job ended, with what a headless caller prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum JobResult {
-    Cloned(CloneReport),
-    Exported(Box<ExportReport>),
-    Failed {
-        message: String,
-        /// The pre-flight checklist, when that is what stopped the job.
-        checklist: Option<crate::model::Checklist>,
-    },
-    Restored(RestoreReport),
-    Cancelled,
-}
-
-impl JobResult {
-    /// The message the detail view shows for how the job ended.
-    pub fn error_message(&self) -> Option<String> {
-        match self {
-            JobResult::Cloned(_) | JobResult::Restored(_) | JobResult::Exported(_) => None,
-            JobResult::Failed { message, .. } => Some(message.clone()),
-            JobResult::Cancelled => Some("cancelled".into()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::model::{
     JobRequest, KeepPolicy, LiveClone, NicInfo, PoolInfo, PruneLine, PruneView, RepoView,
     SnapshotRow, Unlock, VerifyView, VmState,
 };
+use crate::model::{CloneReport, ExportReport, RestoreReport};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
@@ -392,9 +393,24 @@ fn index_event(e: &Event) -> usize {
         Event::RepoPruned { .. } => 18,
         Event::Stopped => 19,
         Event::ExportValidation { .. } => 20,
+        Event::Snapshot(_) => 21,
     }
 }
-const EVENTS: usize = 21;
+const EVENTS: usize = 22;
+
+/// A snapshot with something in every part, folded the way the bus does.
+fn snapshot() -> StateSnapshot {
+    let mut s = StateSnapshot::default();
+    s.set_hosts(vec![host_view()]);
+    s.set_vms("alpha".into(), vec![vm()]);
+    s.set_job(job_view());
+    s.job_detail(7, DetailUpdate::Request(clone_request()));
+    s.job_detail(7, DetailUpdate::Log(vec!["l".into()]));
+    s.job_done(7, JobResult::Exported(Box::new(export_report())));
+    s.set_history(history_page());
+    s.set_profiles(vec![profile_summary()]);
+    s
+}
 
 fn events() -> Vec<Event> {
     let detail = |update| Event::JobDetail { id: 7, update };
@@ -517,6 +533,7 @@ fn events() -> Vec<Event> {
             },
         },
         Event::Stopped,
+        Event::Snapshot(Box::new(snapshot())),
     ]
 }
 

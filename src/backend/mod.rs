@@ -1,7 +1,9 @@
 //! The backend: one async task that owns every host connection (SSH and
-//! libvirt) and, later, every job. Front ends send [`messages::Action`]s and
-//! receive [`messages::Event`]s; nothing else crosses.
+//! libvirt) and every job. Front ends send [`messages::Action`]s and
+//! receive [`messages::Event`]s; nothing else crosses. Events go out
+//! through [`bus::EventBus`] to every attached front end.
 
+pub mod bus;
 mod clone;
 mod export;
 mod history_feed;
@@ -55,19 +57,39 @@ impl Default for Options {
 /// The front end's side of a running backend.
 pub struct Backend {
     pub actions: mpsc::UnboundedSender<Action>,
+    /// The first subscriber, attached like any other ([`Backend::attach`])
+    /// but before the task starts: its snapshot is empty and it misses
+    /// nothing.
     pub events: mpsc::UnboundedReceiver<Event>,
     /// Ends after [`Action::Quit`] (or when every sender is dropped).
     pub task: JoinHandle<()>,
+    attach: bus::Attach,
+}
+
+impl Backend {
+    /// Another subscriber: [`Event::Snapshot`] of the state now, then every
+    /// later event. Its stream ends, like `events`, when the backend is gone.
+    pub fn attach(&self) -> mpsc::UnboundedReceiver<Event> {
+        self.attach.attach()
+    }
+
+    /// For attaching from elsewhere (a socket's listener) without the backend.
+    pub fn attacher(&self) -> bus::Attach {
+        self.attach.clone()
+    }
 }
 
 /// Starts the backend on the current Tokio runtime and connects to every host.
 pub fn spawn(config: LoadedConfig, options: Options) -> Backend {
     let (action_tx, action_rx) = mpsc::unbounded_channel();
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(task::run(config, options, action_rx, event_tx));
+    let bus = bus::EventBus::new();
+    let attach = bus.attacher();
+    let events = attach.attach();
+    let task = tokio::spawn(task::run(config, options, action_rx, bus));
     Backend {
         actions: action_tx,
-        events: event_rx,
+        events,
         task,
+        attach,
     }
 }

@@ -1,9 +1,9 @@
 //! The backend's side of profiles: the list the menus show, and "save as
 //! profile". File I/O runs on the blocking pool.
 
+use super::bus::EventBus;
 use super::messages::Event;
 use crate::config::profile::{self, ProfileSummary};
-use tokio::sync::mpsc;
 
 /// Every profile with its menu summary, or the error naming the bad file.
 pub(super) fn summaries() -> Result<Vec<ProfileSummary>, String> {
@@ -15,12 +15,7 @@ pub(super) fn summaries() -> Result<Vec<ProfileSummary>, String> {
 
 /// Writes user profile `name` with the settings of profile `from`, then
 /// sends the new list.
-pub(super) fn save(
-    name: String,
-    from: String,
-    replace: bool,
-    events: mpsc::UnboundedSender<Event>,
-) {
+pub(super) fn save(name: String, from: String, replace: bool, events: EventBus) {
     tokio::task::spawn_blocking(move || {
         let result = (|| {
             let dir = profile::user_profile_dir()
@@ -37,13 +32,13 @@ pub(super) fn save(
         })();
         match result {
             Ok(path) => {
-                let _ = events.send(Event::ProfileSaved { name, path });
+                events.send(Event::ProfileSaved { name, path });
                 match summaries() {
                     Ok(list) => {
-                        let _ = events.send(Event::Profiles(list));
+                        events.send(Event::Profiles(list));
                     }
                     Err(message) => {
-                        let _ = events.send(Event::Error {
+                        events.send(Event::Error {
                             host: None,
                             message,
                         });
@@ -51,7 +46,7 @@ pub(super) fn save(
                 }
             }
             Err(message) => {
-                let _ = events.send(Event::Error {
+                events.send(Event::Error {
                     host: None,
                     message: format!("saving profile {name:?}: {message}"),
                 });

@@ -4,13 +4,13 @@
 //! Opened repositories are kept for the session, so verify and prune do
 //! not derive the key again; nothing of them is written anywhere.
 
+use super::bus::EventBus;
 use super::messages::{Event, Secret};
 use crate::model::{KeepPolicy, PruneLine, PruneView, RepoView, SnapshotRow, VerifyView};
 use crate::repo::{Repo, RepoError, SnapshotInfo, Unlock};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc::UnboundedSender;
 
 /// The environment variable headless commands read a passphrase from.
 pub const PASSPHRASE_ENV: &str = "KVM_CLONE_PASSPHRASE";
@@ -145,7 +145,7 @@ fn now() -> i64 {
 
 /// Runs `work` on the blocking pool and sends what it returns; a repository
 /// that wants a passphrase answers [`Event::RepoLocked`].
-fn spawn<F>(repos: &OpenRepos, path: PathBuf, events: UnboundedSender<Event>, work: F)
+fn spawn<F>(repos: &OpenRepos, path: PathBuf, events: EventBus, work: F)
 where
     F: FnOnce(&OpenRepos, &Path) -> Result<Event, RepoError> + Send + 'static,
 {
@@ -166,16 +166,11 @@ where
                 message: e.to_string(),
             },
         };
-        let _ = events.send(event);
+        events.send(event);
     });
 }
 
-pub fn open(
-    repos: &OpenRepos,
-    path: PathBuf,
-    passphrase: Option<Secret>,
-    events: UnboundedSender<Event>,
-) {
+pub fn open(repos: &OpenRepos, path: PathBuf, passphrase: Option<Secret>, events: EventBus) {
     spawn(repos, path, events, move |repos, path| {
         let repo = repos.get(path, passphrase.as_ref())?;
         let snapshots = repo.snapshots()?;
@@ -190,7 +185,7 @@ pub fn open(
 
 /// Opens the repository and keeps its key ([`OpenRepos::open_for`]);
 /// nothing is sent unless that fails.
-pub fn unlock(repos: &OpenRepos, path: PathBuf, unlock: Unlock, events: UnboundedSender<Event>) {
+pub fn unlock(repos: &OpenRepos, path: PathBuf, unlock: Unlock, events: EventBus) {
     let repos = repos.clone();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = repos.open_for(&path, &unlock) {
@@ -200,7 +195,7 @@ pub fn unlock(repos: &OpenRepos, path: PathBuf, unlock: Unlock, events: Unbounde
             } else {
                 Event::RepoFailed { path, message }
             };
-            let _ = events.send(event);
+            events.send(event);
         }
     });
 }
@@ -218,7 +213,7 @@ pub fn verify(
     path: PathBuf,
     passphrase: Option<Secret>,
     ask: VerifyAsk,
-    events: UnboundedSender<Event>,
+    events: EventBus,
 ) {
     spawn(repos, path, events, move |repos, path| {
         let repo = repos.get(path, passphrase.as_ref())?;
@@ -267,7 +262,7 @@ pub fn prune(
     path: PathBuf,
     passphrase: Option<Secret>,
     ask: PruneAsk,
-    events: UnboundedSender<Event>,
+    events: EventBus,
 ) {
     let PruneAsk {
         policy,

@@ -69,6 +69,7 @@ pub async fn clone(
         actions,
         mut events,
         task,
+        ..
     } = backend::spawn(loaded, backend::Options::default());
     // Both hosts must be up with libvirt before the job can start.
     let hosts = [request.from.as_str(), request.to.as_str()];

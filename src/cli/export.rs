@@ -80,6 +80,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
         actions,
         mut events,
         task,
+        ..
     } = backend::spawn(
         loaded,
         backend::Options {

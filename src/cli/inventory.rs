@@ -39,6 +39,7 @@ async fn collect(config: Option<&Path>, only: Option<&str>, want_vms: bool) -> R
         actions,
         mut events,
         task,
+        ..
     } = backend::spawn(loaded, options);
     let mut inv = Inventory {
         hosts: Vec::new(),
@@ -60,6 +61,11 @@ async fn collect(config: Option<&Path>, only: Option<&str>, want_vms: bool) -> R
             _ = &mut deadline => break,
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => break,
+                // What was reported before this subscriber attached.
+                Some(Event::Snapshot(s)) => {
+                    inv.hosts = s.hosts;
+                    inv.vms = s.vms;
+                }
                 Some(Event::Hosts(list)) => inv.hosts = list,
                 Some(Event::Host(h)) => {
                     if let Some(slot) = inv.hosts.iter_mut().find(|x| x.name == h.name) {

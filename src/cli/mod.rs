@@ -118,6 +118,7 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
         actions,
         events,
         task,
+        ..
     } = backend::spawn(loaded, backend::Options::default());
     kvm_clone::tui::run(state, keys, actions, events)
         .await

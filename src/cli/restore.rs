@@ -134,6 +134,7 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         actions,
         mut events,
         task,
+        ..
     } = backend::spawn(loaded, options);
     if let Some(code) =
         super::wait::hosts_ready(&[request.to.as_str()], &actions, &mut events).await?

@@ -31,9 +31,16 @@ pub async fn hosts_ready(
                 let _ = actions.send(Action::Quit);
                 return Ok(Some(exit::UNREACHABLE));
             }
-            ev = events.recv() => match ev {
-                None | Some(Event::Stopped) => return Err(eyre!("the backend stopped")),
-                Some(Event::Host(h)) => {
+            ev = events.recv() => {
+                let (views, listed) = match ev {
+                    None | Some(Event::Stopped) => return Err(eyre!("the backend stopped")),
+                    // What was reported before this subscriber attached.
+                    Some(Event::Snapshot(s)) => (s.hosts, s.vms.into_keys().collect()),
+                    Some(Event::Host(h)) => (vec![h], Vec::new()),
+                    Some(Event::Vms { host, .. }) => (Vec::new(), vec![host]),
+                    Some(_) => (Vec::new(), Vec::new()),
+                };
+                for h in views {
                     let failed = !matches!(h.state, ConnState::Up | ConnState::Connecting | ConnState::Idle | ConnState::Unreachable { .. });
                     if failed && hosts.contains(&h.name.as_str()) {
                         eprintln!("kvm-clone: {}: {}: {}", h.name, h.state.label(), h.state.reason().unwrap_or(""));
@@ -42,10 +49,7 @@ pub async fn hosts_ready(
                     }
                     states.insert(h.name.clone(), h.state);
                 }
-                Some(Event::Vms { host, .. }) if hosts.contains(&host.as_str()) => {
-                    ready.insert(host);
-                }
-                Some(_) => {}
+                ready.extend(listed.into_iter().filter(|h| hosts.contains(&h.as_str())));
             }
         }
     }

@@ -12,16 +12,18 @@ pub mod history;
 mod image_format;
 mod job_kind;
 pub mod names;
+pub mod profile;
 pub mod reports;
 pub mod requests;
 mod secret;
+pub mod snapshot;
 mod unlock;
 
 pub use history::{HistoryEntry, HistoryResult};
 
 pub use image_format::{ImageFormat, UnknownFormat};
 pub use job_kind::JobKind;
-pub use reports::{CloneReport, ExportReport, RestoreReport};
+pub use reports::{CloneReport, ExportReport, JobResult, RestoreReport};
 pub use requests::{CloneRequest, ExportRequest, JobRequest, RestoreRequest};
 pub use secret::Secret;
 pub use unlock::Unlock;

@@ -1,5 +1,5 @@
 //! What finished jobs report: headless `--json` prints these (docs/json.md),
-//! and they travel in the backend's `JobResult`.
+//! and they travel in [`JobResult`], how a job ended.
 
 use super::Checklist;
 use serde::{Deserialize, Serialize};
@@ -121,4 +121,29 @@ pub struct Totals {
     /// Referenced chunks that were already stored.
     pub reused_chunks: u64,
     pub duration_ms: u64,
+}
+
+/// How a job ended, with what a headless caller prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum JobResult {
+    Cloned(CloneReport),
+    Exported(Box<ExportReport>),
+    Failed {
+        message: String,
+        /// The pre-flight checklist, when that is what stopped the job.
+        checklist: Option<Checklist>,
+    },
+    Restored(RestoreReport),
+    Cancelled,
+}
+
+impl JobResult {
+    /// The message the detail view shows for how the job ended.
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            JobResult::Cloned(_) | JobResult::Restored(_) | JobResult::Exported(_) => None,
+            JobResult::Failed { message, .. } => Some(message.clone()),
+            JobResult::Cancelled => Some("cancelled".into()),
+        }
+    }
 }

@@ -66,7 +66,7 @@ impl Backend {
                     message: format!("validating the clone of {}: {message}", req.vm),
                 },
             };
-            let _ = events.send(ev);
+            events.send(ev);
         });
     }
 
@@ -104,7 +104,7 @@ impl Backend {
                     ),
                 },
             };
-            let _ = events.send(ev);
+            events.send(ev);
         });
     }
 
@@ -143,7 +143,7 @@ impl Backend {
                     message: format!("validating the export of {}: {message}", req.vm),
                 },
             };
-            let _ = events.send(ev);
+            events.send(ev);
         });
     }
 
@@ -170,7 +170,7 @@ impl Backend {
         self.queue.push(id, req.hosts());
         let place = self.queue.positions().len();
         self.positions.insert(id, place);
-        let _ = self.events.send(Event::Job(queued_view(id, &req, place)));
+        self.events.send(Event::Job(queued_view(id, &req, place)));
         job_watch::stamp(&self.events, id, JobPhase::Queued);
         if let JobRequest::Clone(r) = &req {
             job_watch::send(&self.events, id, DetailUpdate::Request(r.clone()));
@@ -196,7 +196,7 @@ impl Backend {
                 continue;
             }
             if let Some((req, _)) = self.known.get(&id) {
-                let _ = self.events.send(Event::Job(queued_view(id, req, place)));
+                self.events.send(Event::Job(queued_view(id, req, place)));
             }
         }
     }

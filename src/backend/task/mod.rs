@@ -4,6 +4,7 @@
 mod jobs;
 
 use super::Options;
+use super::bus::EventBus;
 use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
@@ -27,7 +28,7 @@ struct Backend {
     config: LoadedConfig,
     options: Options,
     hosts: Vec<HostHandle>,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
     states: mpsc::UnboundedSender<StateChange>,
     /// Running jobs' cancel tokens; a job removes itself when it ends.
     jobs: HashMap<u64, (CancellationToken, tokio::task::JoinHandle<()>)>,
@@ -48,7 +49,7 @@ pub(super) async fn run(
     config: LoadedConfig,
     options: Options,
     mut actions: mpsc::UnboundedReceiver<Action>,
-    events: mpsc::UnboundedSender<Event>,
+    events: EventBus,
 ) {
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
@@ -127,7 +128,7 @@ impl Backend {
 
     fn send_hosts(&self) {
         let views: Vec<HostView> = self.hosts.iter().map(HostHandle::view).collect();
-        let _ = self.events.send(Event::Hosts(views));
+        self.events.send(Event::Hosts(views));
     }
 
     /// The history pane's content: the newest jobs (off the loop: a query
@@ -151,7 +152,7 @@ impl Backend {
                     }
                 }
             };
-            let _ = events.send(event);
+            events.send(event);
         });
     }
 
@@ -161,7 +162,7 @@ impl Backend {
 
     fn error(&self, host: Option<&str>, message: String) {
         tracing::warn!(host = ?host, "{message}");
-        let _ = self.events.send(Event::Error {
+        self.events.send(Event::Error {
             host: host.map(String::from),
             message,
         });
@@ -170,7 +171,7 @@ impl Backend {
     fn state_changed(&mut self, change: StateChange) {
         if let Some(h) = self.find(&change.host) {
             let view = h.set_state(change.state);
-            let _ = self.events.send(Event::Host(view));
+            self.events.send(Event::Host(view));
         }
     }
 
@@ -323,7 +324,7 @@ impl Backend {
                     }
                 };
                 tracing::info!("{message}");
-                let _ = events.send(Event::Error {
+                events.send(Event::Error {
                     host: None,
                     message,
                 });
@@ -362,6 +363,6 @@ impl Backend {
         for h in self.hosts {
             let _ = tokio::time::timeout(Duration::from_secs(3), h.join()).await;
         }
-        let _ = self.events.send(Event::Stopped);
+        self.events.send(Event::Stopped);
     }
 }

@@ -5,26 +5,10 @@ use super::builtin::BUILTIN;
 use super::file::parse_profile;
 use super::schema::{Profile, ProfileKind};
 use crate::config::ConfigError;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Where a profile was read from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type", content = "path")]
-pub enum ProfileSource {
-    BuiltIn,
-    User(PathBuf),
-}
-
-impl ProfileSource {
-    /// "built-in", or the user file's path.
-    pub fn label(&self) -> String {
-        match self {
-            ProfileSource::BuiltIn => "built-in".into(),
-            ProfileSource::User(p) => p.display().to_string(),
-        }
-    }
-}
+/// Where a profile was read from; in `model` because front ends see it.
+pub use crate::model::profile::ProfileSource;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedProfile {

@@ -1,27 +1,12 @@
 //! A profile as the rest of the program uses it: checked, defaults filled
 //! in, human units already converted. The file format is in `file.rs`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Which job a profile is for (restore uses clone profiles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileKind {
-    #[default]
-    Clone,
-    Export,
-}
-
-impl ProfileKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            ProfileKind::Clone => "clone",
-            ProfileKind::Export => "export",
-        }
-    }
-}
+/// Which job a profile is for; in `model` because front ends see it.
+pub use crate::model::profile::ProfileKind;
 
 /// What happens to a running source VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]

@@ -1,21 +1,13 @@
 //! A profile's settings as label/value lines, for the TUI's profile menu.
 
-use super::load::{LoadedProfile, ProfileSource};
+use super::load::LoadedProfile;
 use super::schema::{Profile, ProfileKind};
 use crate::config::duration::format_duration;
 use humansize::{BINARY, format_size};
 
-/// What a menu shows of one profile.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ProfileSummary {
-    pub name: String,
-    pub kind: ProfileKind,
-    pub description: String,
-    pub source: ProfileSource,
-    pub overrides_builtin: bool,
-    /// (label, value), in display order.
-    pub settings: Vec<(String, String)>,
-}
+/// What a menu shows of one profile; in `model` because it crosses to
+/// front ends (and into the backend's state snapshot).
+pub use crate::model::profile::ProfileSummary;
 
 impl From<&LoadedProfile> for ProfileSummary {
     fn from(l: &LoadedProfile) -> Self {

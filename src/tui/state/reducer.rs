@@ -2,25 +2,15 @@
 
 use super::{AppState, CheckState, ENDED_JOBS_KEPT, Overlay, PassphrasePrompt, is_running};
 use crate::backend::messages::{Event, JobResult};
+use crate::model::snapshot::StateSnapshot;
 use crate::model::{ConnState, HostView};
 
 impl AppState {
     /// Fold one backend event into the state.
     pub fn apply(&mut self, ev: Event) {
         match ev {
-            Event::Hosts(hosts) => {
-                let keep = self.selected_host().map(|h| h.name.clone());
-                for h in &hosts {
-                    self.note_host_state(h);
-                }
-                self.hosts = hosts;
-                // Forget VMs of hosts that left the config.
-                let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
-                self.vms.retain(|k, _| names.contains(k));
-                if let Some(i) = keep.and_then(|n| names.iter().position(|h| *h == n)) {
-                    self.selection.hosts = i;
-                }
-            }
+            Event::Snapshot(snapshot) => self.restore(*snapshot),
+            Event::Hosts(hosts) => self.set_hosts(hosts),
             Event::Host(view) => {
                 self.note_host_state(&view);
                 match self.hosts.iter_mut().find(|h| h.name == view.name) {
@@ -124,6 +114,48 @@ impl AppState {
         }
         self.clamp_selections();
         self.open_pending_prompt();
+    }
+
+    fn set_hosts(&mut self, hosts: Vec<HostView>) {
+        let keep = self.selected_host().map(|h| h.name.clone());
+        for h in &hosts {
+            self.note_host_state(h);
+        }
+        self.hosts = hosts;
+        // Forget VMs of hosts that left the config.
+        let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+        self.vms.retain(|k, _| names.contains(k));
+        if let Some(i) = keep.and_then(|n| names.iter().position(|h| *h == n)) {
+            self.selection.hosts = i;
+        }
+    }
+
+    /// What the backend holds when this front end attaches replaces what
+    /// it shows; selections stay on the same host, VM and job when they
+    /// are still there. A history page for another filter than this
+    /// pane's is dropped, as a late page is.
+    fn restore(&mut self, snapshot: StateSnapshot) {
+        let vm = self.selected_vm().map(|v| v.name.clone());
+        let job = self.selected_job().map(|j| j.id);
+        self.vms = snapshot.vms;
+        self.set_hosts(snapshot.hosts);
+        if let Some(i) = vm.and_then(|n| self.visible_vms().iter().position(|v| v.name == n)) {
+            self.selection.vms = i;
+        }
+        self.jobs.clear();
+        self.job_details.clear();
+        for (id, j) in snapshot.jobs {
+            self.jobs.push(j.view);
+            self.job_details.insert(id, j.detail);
+        }
+        self.forget_old_jobs();
+        if let Some(i) = job.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
+            self.selection.jobs = i;
+        }
+        if let Some(page) = snapshot.history {
+            self.history_page(page);
+        }
+        self.profiles = snapshot.profiles;
     }
 
     /// Ended jobs stay in the jobs pane, for their details and a retry,

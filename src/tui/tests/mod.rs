@@ -1,6 +1,7 @@
 //! Tests of the TUI against realistic fixture data: snapshots of every pane
 //! and overlay, and the behaviour of keys, mouse and backend events.
 
+mod attach;
 mod behaviour;
 mod clone_flow;
 pub(crate) mod fixtures;
