@@ -2,7 +2,7 @@
 //! the two hosts' live connections, with progress and history.
 
 use super::job_track::Tracking;
-use super::kinds::JobContext;
+use super::kinds::RunContext;
 use super::messages::JobResult;
 use crate::config::profile::{self, Profile};
 use crate::jobs::clone::run::{self, CloneSpec};
@@ -45,9 +45,9 @@ pub(super) async fn run_job(
     mut profile: Profile,
     source: HostLink,
     dest: HostLink,
-    ctx: JobContext,
+    ctx: RunContext,
 ) {
-    let JobContext {
+    let RunContext {
         cancel,
         events,
         history,

@@ -2,7 +2,7 @@
 //! connection, with progress, history and the webhook, as for a clone.
 
 use super::job_record::JobRecord;
-use super::kinds::JobContext;
+use super::kinds::RunContext;
 use super::messages::{Event, JobResult};
 use crate::config::profile::{self, Profile};
 use crate::jobs::export::ExportError;
@@ -117,9 +117,9 @@ pub(super) async fn run_job(
     req: ExportRequest,
     profile: Profile,
     source: HostLink,
-    ctx: JobContext,
+    ctx: RunContext,
 ) {
-    let JobContext {
+    let RunContext {
         cancel,
         events,
         history,

@@ -13,7 +13,7 @@ use crate::model::JobRequest;
 use tokio_util::sync::CancellationToken;
 
 /// What every running job gets from the backend besides its request.
-pub(super) struct JobContext {
+pub(super) struct RunContext {
     pub cancel: CancellationToken,
     pub events: EventBus,
     pub history: HistoryFeed,
@@ -73,7 +73,7 @@ pub(super) async fn run(
     req: JobRequest,
     profile: Profile,
     links: Vec<HostLink>,
-    ctx: JobContext,
+    ctx: RunContext,
 ) {
     let mut links = links.into_iter();
     let (first, second) = (links.next(), links.next());

@@ -3,7 +3,7 @@
 
 use super::clone::failed;
 use super::job_track::Tracking;
-use super::kinds::JobContext;
+use super::kinds::RunContext;
 use super::messages::JobResult;
 use crate::config::profile::Profile;
 use crate::jobs::history::{Finish, NewJob, now_ms};
@@ -52,9 +52,9 @@ pub(super) async fn run_job(
     req: RestoreRequest,
     profile: Profile,
     dest: HostLink,
-    ctx: JobContext,
+    ctx: RunContext,
 ) {
-    let JobContext {
+    let RunContext {
         cancel,
         events,
         history,

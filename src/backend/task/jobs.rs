@@ -4,7 +4,7 @@
 
 use super::Backend;
 use crate::backend::host::{self, LiveSlot};
-use crate::backend::kinds::{self, JobContext};
+use crate::backend::kinds::{self, RunContext};
 use crate::backend::messages::{Event, JobResult};
 use crate::backend::{clone, export, job_watch, restore};
 use crate::config::profile::Profile;
@@ -219,7 +219,7 @@ impl Backend {
             }
         };
         let cancel = CancellationToken::new();
-        let ctx = JobContext {
+        let ctx = RunContext {
             cancel: cancel.clone(),
             events: self.events.clone(),
             history: self.history.clone(),
