@@ -91,6 +91,9 @@ pub(super) async fn run_job(
                 r.retries,
                 if r.verified { ", verified" } else { "" }
             ));
+            for w in &r.warnings {
+                track.note(format!("warning: {w}"));
+            }
             let fin = Finish {
                 result: HistoryResult::Done,
                 bytes_moved: r.bytes_moved,

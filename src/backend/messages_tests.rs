@@ -243,6 +243,7 @@ fn restore_report() -> RestoreReport {
         verified: true,
         started: false,
         disks: vec!["/p/web01-r-vda.raw".into()],
+        warnings: vec!["web01-r is defined on beta but did not start: no".into()],
     }
 }
 

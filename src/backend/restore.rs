@@ -107,6 +107,9 @@ pub(super) async fn run_job(
                 r.bytes_skipped,
                 if r.verified { ", verified" } else { "" }
             ));
+            for w in &r.warnings {
+                track.note(format!("warning: {w}"));
+            }
             let fin = Finish {
                 result: HistoryResult::Done,
                 bytes_moved: r.bytes_moved,

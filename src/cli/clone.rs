@@ -99,6 +99,9 @@ pub async fn clone(
                         if r.verified { ", verified" } else { "" },
                         if r.started { ", started" } else { "" },
                     );
+                    for w in &r.warnings {
+                        eprintln!("kvm-clone: warning: {w}");
+                    }
                 }
                 0
             }

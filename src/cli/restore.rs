@@ -175,6 +175,9 @@ fn report(id: u64, request: &RestoreRequest, result: JobResult, json: bool) -> R
                     if r.verified { ", verified" } else { "" },
                     if r.started { ", started" } else { "" },
                 );
+                for w in &r.warnings {
+                    eprintln!("kvm-clone: warning: {w}");
+                }
             }
             0
         }

@@ -7,9 +7,21 @@ use super::hosts::HostLink;
 use super::journal::{Journal, Resource};
 use super::undo::{Made, note};
 
+/// What [`define_domain`] made.
+pub struct Defined {
+    /// The images' paths, now the operator's: no undo removes them.
+    pub disks: Vec<String>,
+    pub started: bool,
+    /// Why the start that was asked for failed. The VM is defined and
+    /// complete all the same: the copy is what took long, and the reason
+    /// (a missing ISO, memory) is for the operator to fix before starting
+    /// it. The job succeeds with this as a warning.
+    pub start_failed: Option<String>,
+}
+
 /// Defines `xml` as `name` on `dst` (and starts it when `start`), recorded
-/// first so an undo or a restart removes it. On success the images are the
-/// operator's: their paths are returned and no undo removes them.
+/// first so an undo or a restart removes it if the define fails. Once it is
+/// defined the VM and its images are the operator's, started or not.
 pub async fn define_domain(
     dst: &HostLink,
     name: &str,
@@ -18,27 +30,43 @@ pub async fn define_domain(
     what: &'static str,
     made: &mut Made,
     journal: &mut Journal,
-) -> Result<Vec<String>, JobError> {
+) -> Result<Defined, JobError> {
     let domain = Resource::Domain {
         host: dst.name.clone(),
         name: name.to_string(),
     };
     note(journal, made, domain).map_err(journal_err)?;
-    dst.fresh()
-        .await?
-        .worker
-        .call(move |c| {
-            let d = c.define_domain_xml(&xml)?;
-            if start {
-                d.create()?;
-            }
-            Ok(())
-        })
+    let host = dst.fresh().await?;
+    host.worker
+        .call(move |c| c.define_domain_xml(&xml).map(drop))
         .await
         .map_err(step(what))?;
-    Ok(made
+    let disks = made
         .images
         .drain(..)
         .map(|i| i.keep().as_str().to_string())
-        .collect())
+        .collect();
+    // Defined: nothing of it is undone from here on.
+    made.resources.clear();
+    let mut defined = Defined {
+        disks,
+        started: false,
+        start_failed: None,
+    };
+    if start {
+        let vm = name.to_string();
+        let started = host
+            .worker
+            .call(move |c| c.lookup_domain_by_name(&vm)?.create().map(drop))
+            .await;
+        match started {
+            Ok(()) => defined.started = true,
+            Err(e) => {
+                let why = format!("{name} is defined on {} but did not start: {e}", dst.name);
+                tracing::warn!("{why}");
+                defined.start_failed = Some(why);
+            }
+        }
+    }
+    Ok(defined)
 }

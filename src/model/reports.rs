@@ -105,6 +105,9 @@ pub struct RestoreReport {
     pub started: bool,
     /// The restored images' paths on the destination.
     pub disks: Vec<String>,
+    /// Things that went wrong after the VM was made (a start that failed).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

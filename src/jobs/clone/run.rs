@@ -313,7 +313,7 @@ impl Job<'_> {
         let start = spec.profile.start;
         let name = &spec.request.new_name;
         // From here on the clone is the operator's: its images are kept.
-        let disks =
+        let defined =
             define_domain(dst, name, xml, start, "defining the clone", made, journal).await?;
         Ok(CloneReport {
             checklist: Checklist::default(),
@@ -325,11 +325,11 @@ impl Job<'_> {
             retries: totals.retries,
             verified: totals.verified,
             live,
-            started: start,
-            disks,
+            started: defined.started,
+            disks: defined.disks,
             source_shut_down: false,
             source_restarted: false,
-            warnings: Vec::new(),
+            warnings: defined.start_failed.into_iter().collect(),
         })
     }
 

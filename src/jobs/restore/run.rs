@@ -308,7 +308,7 @@ impl Job<'_> {
         };
         let start = spec.profile.start || spec.request.start;
         let what = "defining the restored VM";
-        let disks = define_domain(dst, &self.name, xml, start, what, made, journal).await?;
+        let defined = define_domain(dst, &self.name, xml, start, what, made, journal).await?;
         Ok(RestoreReport {
             checklist: Checklist::default(),
             snapshot: self.snap.id.to_string(),
@@ -322,8 +322,9 @@ impl Job<'_> {
             bytes_skipped: totals.skipped,
             retries: totals.retries,
             verified: totals.verified,
-            started: start,
-            disks,
+            started: defined.started,
+            disks: defined.disks,
+            warnings: defined.start_failed.into_iter().collect(),
         })
     }
 
