@@ -10,7 +10,7 @@ use kvm_clone::backend::{self, Backend, Options};
 use kvm_clone::config::{self, JobSettings};
 use kvm_clone::jobs::log::{JobLogLayer, JobLogs};
 use kvm_clone::model::detail::DetailUpdate;
-use kvm_clone::model::{CloneRequest, JobPhase, JobView};
+use kvm_clone::model::{CloneRequest, ExportRequest, JobPhase, JobView, Unlock};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -328,5 +328,42 @@ async fn a_job_that_failed_is_retried_once_its_cause_is_gone() {
         })
         .await;
     assert!(msg.contains("12345"), "{msg}");
+    h.quit().await;
+}
+
+/// Issue: a failed export stayed "validating" in the jobs pane. A job that
+/// fails at any phase ends with a view in `failed`, carrying its error,
+/// and can be retried as a new job.
+#[tokio::test]
+async fn an_export_that_fails_its_checks_ends_failed_and_is_retried() {
+    let mut h = Harness::start(2).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("not-a-repository");
+    std::fs::create_dir(&plain).expect("dir");
+    h.send(Action::StartExport(ExportRequest {
+        vm: "archive01".into(),
+        from: "alpha".into(),
+        repo: plain.clone(),
+        profile: "quick-backup".into(),
+        unlock: Unlock::None,
+    }));
+    let failed = |ev: &Event, _: &Harness| match ev {
+        Event::JobDone {
+            id,
+            result: JobResult::Failed { checklist, .. },
+        } => Some((*id, checklist.is_some())),
+        _ => None,
+    };
+    let (first, had_checklist) = h.until("the export to fail", failed).await;
+    assert!(had_checklist, "a failed check carries the checklist");
+    let view = h.views.get(&first).expect("a view of the export");
+    assert_eq!(view.phase, JobPhase::Failed, "{view:?}");
+    let message = view.message.clone().unwrap_or_default();
+    assert!(message.contains("not a kvm-clone repository"), "{view:?}");
+
+    h.send(Action::RetryJob(first));
+    let (second, _) = h.until("the retry to fail the same way", failed).await;
+    assert_ne!(second, first, "a retry is a new job");
+    assert_eq!(h.views[&second].phase, JobPhase::Failed);
     h.quit().await;
 }

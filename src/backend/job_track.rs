@@ -99,7 +99,7 @@ impl Tracking {
                 error: fin.error.clone(),
             },
         );
-        self.watch.finish(result.error_message()).await;
+        self.watch.finish(&result).await;
         // The row keeps the summary lines, then everything the job logged.
         let mut log = self
             .record

@@ -164,11 +164,31 @@ impl Watch {
         })
     }
 
-    /// Stops sampling, sends the last log lines and the end.
-    pub(super) async fn finish(self, message: Option<String>) {
+    /// Stops sampling, sends the last log lines and the end. The job's last
+    /// view always shows how it ended, whatever phase it stopped in (an
+    /// export that failed its checks never reported a phase after
+    /// "validating"), so no front end shows an ended job as running.
+    pub(super) async fn finish(self, result: &JobResult) {
+        let report = self.report();
         self.stop.cancel();
         let _ = self.sampler.await;
+        let ended = match result {
+            JobResult::Failed { .. } => JobPhase::Failed,
+            JobResult::Cancelled => JobPhase::Cancelled,
+            JobResult::Cloned(_) | JobResult::Exported(_) | JobResult::Restored(_) => {
+                JobPhase::Done
+            }
+        };
+        let last = lock(&self.state).last.clone();
+        if let Some(mut v) = last.filter(|v| v.phase != ended) {
+            v.phase = ended;
+            v.message = result.error_message();
+            v.rate_bytes_per_sec = 0.0;
+            v.eta_secs = None;
+            report(Update::View(v));
+        }
         forward_log(self.id, &self.state, &self.events);
+        let message = result.error_message();
         send(&self.events, self.id, DetailUpdate::Ended { message });
     }
 }
