@@ -220,14 +220,16 @@ fn rename_attr(
 
 /// Names a file for the clone: the old VM name in the file name becomes the
 /// new one; a file name without it gets `-<new name>` before its extension.
-/// The directory is kept.
+/// The directory is kept. The name counts only where it stands on its own
+/// (not inside a longer word): `test-latest.log` of VM `test` becomes
+/// `NEW-latest.log`, never `NEW-laNEW.log`.
 pub fn clone_file_path(path: &str, old_name: &str, new_name: &str) -> String {
     let (dir, file) = match path.rfind('/') {
         Some(i) => path.split_at(i + 1),
         None => ("", path),
     };
-    if !old_name.is_empty() && file.contains(old_name) {
-        return format!("{dir}{}", file.replace(old_name, new_name));
+    if let Some(renamed) = replace_name(file, old_name, new_name) {
+        return format!("{dir}{renamed}");
     }
     // Like virt-clone, a "suffix" longer than 7 characters is not an extension.
     let (stem, ext) = match file.rfind('.') {
@@ -235,6 +237,30 @@ pub fn clone_file_path(path: &str, old_name: &str, new_name: &str) -> String {
         _ => (file, ""),
     };
     format!("{dir}{stem}-{new_name}{ext}")
+}
+
+/// `file` with every standalone occurrence of `old` (not touching a letter
+/// or digit on either side) replaced by `new`; None when there is none.
+fn replace_name(file: &str, old: &str, new: &str) -> Option<String> {
+    if old.is_empty() {
+        return None;
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let (mut out, mut rest, mut found) = (String::new(), file, false);
+    while let Some(i) = rest.find(old) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + old.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(old);
+        } else {
+            out.push_str(new);
+            found = true;
+        }
+        rest = &rest[i + old.len()..];
+    }
+    out.push_str(rest);
+    found.then_some(out)
 }
 
 /// Passed-through host devices must exist on the destination too.

@@ -861,6 +861,23 @@ fn clone_file_names_follow_the_new_name() {
 }
 
 #[test]
+fn only_the_name_standing_alone_is_replaced() {
+    let cases = [
+        // The case: "test" inside "latest" is not the VM's name.
+        ("/var/log/test-latest.log", "/var/log/NEW-latest.log"),
+        ("/var/log/test.log", "/var/log/NEW.log"),
+        ("/var/log/test_test.log", "/var/log/NEW_NEW.log"),
+        // Another VM's name that starts with this one's: suffixed instead.
+        ("/var/log/test2.log", "/var/log/test2-NEW.log"),
+        ("/var/log/mytest.log", "/var/log/mytest-NEW.log"),
+        ("/var/log/latest", "/var/log/latest-NEW"),
+    ];
+    for (from, to) in cases {
+        assert_eq!(clone_file_path(from, "test", "NEW"), to, "{from}");
+    }
+}
+
+#[test]
 fn inspect_reports_what_a_plan_must_decide() {
     let d = inspect_domain(MULTI).unwrap();
     assert_eq!(d.name, "multi01");

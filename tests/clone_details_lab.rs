@@ -1,37 +1,30 @@
-//! A clone asked to start whose start fails: the clone is kept, defined
-//! and complete, and reported as made but not started (exit 0 and a
-//! warning), never half there (issue: a failed `--start` left a domain
-//! pointing at deleted disks).
+//! Clone details found by a hostile but fair operator (the hardening
+//! issue): a start that fails after the clone is made, and file names
+//! that contain the VM's name inside a longer word.
 
 mod clone_util;
 
 use clone_util::{Cleanup, Env, images, lab, local, serial};
 
-/// A shut-off VM on alpha with a small disk and a cdrom whose ISO exists
-/// only on alpha: its clone on beta defines, but cannot start.
-fn vm_with_iso_only_on_alpha(name: &str) -> Cleanup {
+/// A shut-off VM on alpha: archive01's definition with a small disk of
+/// its own and `devices` added.
+fn define_on_alpha(name: &str, devices: &str) -> Cleanup {
     let guard = Cleanup {
         host: "alpha",
         name: name.to_string(),
     };
     let disk = images("alpha").join(format!("{name}-disk.raw"));
-    let iso = images("alpha").join(format!("{name}-cd.iso"));
-    std::fs::write(&iso, vec![0u8; 1 << 20]).unwrap();
     let f = std::fs::File::create(&disk).unwrap();
     f.set_len(64 << 20).unwrap();
     let xml = lab().virsh("alpha", &["dumpxml", "--inactive", "archive01"]);
-    let cdrom = format!(
-        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
-         <source file='/var/lib/libvirt/images/{name}-cd.iso'/>\
-         <target dev='hdc' bus='ide'/><readonly/></disk>\n</devices>"
-    );
+    let devices = format!("{devices}\n</devices>");
     let xml: String = xml
         .lines()
         .filter(|l| !l.contains("<uuid>") && !l.contains("<mac address"))
         .map(|l| {
             l.replace("<name>archive01</name>", &format!("<name>{name}</name>"))
                 .replace("archive01.raw", &format!("{name}-disk.raw"))
-                .replace("</devices>", &cdrom)
+                .replace("</devices>", &devices)
         })
         .collect::<Vec<_>>()
         .join("\n");
@@ -49,7 +42,15 @@ fn a_start_that_fails_keeps_the_whole_clone_and_warns() {
     let env = Env::new();
     let src = format!("t-iso-{}", std::process::id());
     let clone = format!("{src}-c");
-    let _src = vm_with_iso_only_on_alpha(&src);
+    // A cdrom whose ISO exists only on alpha: the clone defines on beta
+    // but cannot start.
+    std::fs::write(images("alpha").join(format!("{src}-cd.iso")), [0u8; 4096]).unwrap();
+    let cdrom = format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
+         <source file='/var/lib/libvirt/images/{src}-cd.iso'/>\
+         <target dev='hdc' bus='ide'/><readonly/></disk>"
+    );
+    let _src = define_on_alpha(&src, &cdrom);
     let _clone = Cleanup {
         host: "beta",
         name: clone.clone(),
@@ -76,4 +77,33 @@ fn a_start_that_fails_keeps_the_whole_clone_and_warns() {
     for d in &disks {
         assert!(local("beta", d).exists(), "{d} missing on beta");
     }
+}
+
+/// The serial log `/var/log/<name>-x<name>.log`: the name stands alone at
+/// the start and is part of the word `x<name>` after the dash.
+#[test]
+fn a_file_name_renames_only_the_vm_name_standing_alone() {
+    let _serial = serial();
+    let env = Env::new();
+    let src = format!("t-ren-{}", std::process::id());
+    let clone = format!("{src}-c");
+    let serial_dev = format!(
+        "<serial type='file'><source path='/var/log/{src}-x{src}.log'/>\
+         <target port='1'/></serial>"
+    );
+    let _src = define_on_alpha(&src, &serial_dev);
+    let _clone = Cleanup {
+        host: "beta",
+        name: clone.clone(),
+    };
+    let (code, doc) = env.clone_json(&[
+        "--from", "alpha", "--vm", &src, "--to", "beta", "--name", &clone,
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    let xml = lab().virsh("beta", &["dumpxml", &clone]);
+    let want = format!("/var/log/{clone}-x{src}.log");
+    assert!(
+        xml.contains(&format!("path='{want}'")),
+        "want {want} in\n{xml}"
+    );
 }
