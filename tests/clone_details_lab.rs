@@ -107,3 +107,67 @@ fn a_file_name_renames_only_the_vm_name_standing_alone() {
         "want {want} in\n{xml}"
     );
 }
+
+/// Two clones racing for one new name: one wins; the other is a failed
+/// check (exit 3) that names the destination as configured ("beta"), not
+/// its SSH address, and leaves the winner's clone alone.
+#[test]
+fn the_loser_of_two_clones_to_one_name_fails_a_check_naming_the_host() {
+    let _serial = serial();
+    let env = Env::new();
+    let name = format!("t-race-{}", std::process::id());
+    let _clone = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let args = [
+        "clone",
+        "--from",
+        "alpha",
+        "--vm",
+        "archive01",
+        "--to",
+        "beta",
+        "--name",
+        &name,
+        "--json",
+    ];
+    let spawn = || {
+        env.command(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn kvm-clone")
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    codes.sort();
+    let texts: Vec<String> = outs
+        .iter()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .collect();
+    assert_eq!(codes, [0, 3], "{texts:#?}");
+    let loser = &texts[outs
+        .iter()
+        .position(|o| o.status.code() == Some(3))
+        .unwrap()];
+    assert!(loser.contains("beta"), "{loser}");
+    assert!(!loser.contains("127.0.0.2"), "{loser}");
+    // The winner's clone is whole: defined, with its disk.
+    assert!(lab().domains("beta").contains(&name));
+    let winner = &outs[outs
+        .iter()
+        .position(|o| o.status.code() == Some(0))
+        .unwrap()];
+    let doc: serde_json::Value = serde_json::from_slice(&winner.stdout).unwrap();
+    for d in clone_util::disks(&doc) {
+        assert!(local("beta", &d).exists(), "{d} missing on beta");
+    }
+}

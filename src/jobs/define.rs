@@ -2,10 +2,11 @@
 //! rewritten domain on the destination, start it if asked, and hand the
 //! images over to the operator.
 
-use super::error::{JobError, journal_err, step};
+use super::error::{JobError, journal_err, step, taken_after_checks};
 use super::hosts::HostLink;
 use super::journal::{Journal, Resource};
 use super::undo::{Made, note};
+use crate::model::checklist::ids;
 
 /// What [`define_domain`] made.
 pub struct Defined {
@@ -35,12 +36,28 @@ pub async fn define_domain(
         host: dst.name.clone(),
         name: name.to_string(),
     };
-    note(journal, made, domain).map_err(journal_err)?;
+    note(journal, made, domain.clone()).map_err(journal_err)?;
     let host = dst.fresh().await?;
-    host.worker
-        .call(move |c| c.define_domain_xml(&xml).map(drop))
+    // A define fails on a name taken since the checks; say so as a check.
+    let vm = name.to_string();
+    let defined = host
+        .worker
+        .call(move |c| match c.lookup_domain_by_name(&vm) {
+            Ok(_) => Ok(false),
+            Err(_) => c.define_domain_xml(&xml).map(|_| true),
+        })
         .await
         .map_err(step(what))?;
+    if !defined {
+        // Not ours: the undo must leave it alone.
+        made.resources.retain(|r| *r != domain);
+        journal.forget(&domain).map_err(journal_err)?;
+        return Err(taken_after_checks(
+            ids::DEST_NAME_FREE,
+            "Name on destination",
+            format!("a VM named {name:?} appeared on {}", dst.name),
+        ));
+    }
     let disks = made
         .images
         .drain(..)

@@ -33,3 +33,17 @@ pub fn journal_err(e: crate::jobs::journal::JournalError) -> JobError {
         message: e.to_string(),
     }
 }
+
+/// A destination name or path that passed the checks but was taken before
+/// the job got to it (another job racing for it): a failed check, as the
+/// pre-flight would have reported it, naming the host as configured.
+pub fn taken_after_checks(id: &str, title: &str, what: String) -> JobError {
+    let mut checklist = Checklist::default();
+    checklist.push(crate::model::CheckItem::fail(
+        id,
+        title,
+        format!("{what} after the checks passed (another job took it)"),
+        "choose another name, or let the other job finish and run this one again",
+    ));
+    JobError::Invalid(checklist)
+}

@@ -4,13 +4,14 @@
 //! so a failure at any point is undone.
 
 use super::{Endpoint, start_sink};
-use crate::jobs::error::{JobError, journal_err, step};
+use crate::jobs::error::{JobError, journal_err, step, taken_after_checks};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::{Journal, Resource};
 use crate::jobs::preflight::PlannedDisk;
 use crate::jobs::undo::{Made, note};
+use crate::model::checklist::ids;
 use crate::remote::qemu_nbd::ExportSpec;
-use crate::remote::{Image, RunDir};
+use crate::remote::{Image, RemoteError, RunDir};
 
 /// Creates `disks` (each with its virtual size) in `pool` on `dst` and
 /// returns their writable NBD endpoints, in the same order.
@@ -48,7 +49,14 @@ pub async fn prepare_sinks<'a>(
             capacity,
         )
         .await
-        .map_err(step("creating the destination image"))?;
+        .map_err(|e| match e {
+            RemoteError::Exists { path, .. } => taken_after_checks(
+                ids::DEST_PATHS_FREE,
+                "Target files",
+                format!("{path} appeared on {}", dst.name),
+            ),
+            e => step("creating the destination image")(e),
+        })?;
         note(
             journal,
             made,
