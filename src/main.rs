@@ -20,7 +20,7 @@ fn main() -> Result<std::process::ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             None => ok(cli::run_tui(cli.config.as_deref()).await),
-            Some(Command::Hosts { json }) => ok(cli::hosts(cli.config.as_deref(), json).await),
+            Some(Command::Hosts { json }) => cli::hosts(cli.config.as_deref(), json).await,
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),
             Some(Command::Export(args)) => cli::export(cli.config.as_deref(), args).await,

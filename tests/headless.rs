@@ -136,3 +136,74 @@ fn bad_config_names_file_and_line() {
     assert!(err.contains(&format!("{}:4", cfg.display())), "{err}");
     assert!(err.contains("adress"), "{err}");
 }
+
+/// Issue: for a changed host key, `hosts` printed only "host key changed:
+/// @@@@…" and exited 0. It must name the fingerprint and the known_hosts
+/// file:line, and exit 75 when any host is not up.
+#[test]
+fn a_changed_host_key_is_named_with_its_fingerprint_and_file_line() {
+    let lab = common::lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // beta's entry holds another key: a freshly made one.
+    let other = dir.path().join("other");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let other_key = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let mut fields = other_key.split_whitespace();
+    let (kind, blob) = (fields.next().unwrap(), fields.next().unwrap());
+    let known: String = std::fs::read_to_string(lab.known_hosts())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("127.0.0.2"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let known_file = dir.path().join("known_hosts");
+    std::fs::write(
+        &known_file,
+        format!("{known}[127.0.0.2]:2222 {kind} {blob}\n"),
+    )
+    .unwrap();
+    let line = known.lines().count() + 1;
+    let config = std::fs::read_to_string(lab.config())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("known_hosts") {
+                format!("known_hosts = [\"{}\"]", known_file.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config_file = dir.path().join("config.toml");
+    std::fs::write(&config_file, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .arg("hosts")
+        .env("KVM_CLONE_CONFIG", &config_file)
+        .env("KVM_CLONE_DATA_DIR", dir.path().join("data"))
+        .env("HOME", dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run kvm-clone");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(75), "{text}");
+    let beta = text
+        .lines()
+        .find(|l| l.starts_with("beta"))
+        .expect("beta row");
+    assert!(beta.contains("host key changed"), "{text}");
+    assert!(beta.contains("SHA256:"), "{text}");
+    let place = format!("{}:{line}", known_file.display());
+    assert!(beta.contains(&place), "want {place} in {text}");
+    assert!(!beta.contains("@@@@"), "{text}");
+    let alpha = text
+        .lines()
+        .find(|l| l.starts_with("alpha"))
+        .expect("alpha row");
+    assert!(alpha.contains(" up "), "{text}");
+}

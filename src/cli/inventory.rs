@@ -92,14 +92,21 @@ async fn collect(config: Option<&Path>, only: Option<&str>, want_vms: bool) -> R
     Ok(inv)
 }
 
-pub async fn hosts(config: Option<&Path>, json: bool) -> Result<()> {
+/// Prints the hosts; exit 75 (docs/json.md) when any is not up, so a
+/// script sees what the table and the JSON say.
+pub async fn hosts(config: Option<&Path>, json: bool) -> Result<std::process::ExitCode> {
     let inv = collect(config, None, false).await?;
     if json {
         println!("{}", headless::hosts::render_json(&inv.hosts)?);
     } else {
         print!("{}", headless::hosts::render_table(&inv.hosts));
     }
-    Ok(())
+    let all_up = !inv.hosts.is_empty() && inv.hosts.iter().all(|h| h.state == ConnState::Up);
+    Ok(std::process::ExitCode::from(if all_up {
+        0
+    } else {
+        super::clone::exit::UNREACHABLE
+    }))
 }
 
 pub async fn vms(config: Option<&Path>, host: Option<&str>, json: bool) -> Result<()> {

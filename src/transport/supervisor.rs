@@ -378,7 +378,20 @@ fn operator_state(inner: &Inner, e: SshError) -> ConnState {
             }
             ConnState::HostKeyUnknown { fingerprint }
         }
-        SshError::HostKeyChanged { warning, .. } => ConnState::HostKeyChanged { reason: warning },
+        SshError::HostKeyChanged {
+            fingerprint,
+            file,
+            line,
+            warning,
+            ..
+        } => ConnState::HostKeyChanged {
+            // One line that tables and status lines show, then OpenSSH's
+            // warning for whoever reads on.
+            reason: format!(
+                "it now sends {fingerprint}, not the key in {}:{line}; refused\n{warning}",
+                file.display()
+            ),
+        },
         e @ (SshError::HostKeyRevoked { .. } | SshError::KnownHosts(_)) => {
             ConnState::HostKeyChanged {
                 reason: e.to_string(),
