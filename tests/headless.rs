@@ -207,3 +207,50 @@ fn a_changed_host_key_is_named_with_its_fingerprint_and_file_line() {
         .expect("alpha row");
     assert!(alpha.contains(" up "), "{text}");
 }
+
+/// Issue: a killed front end left `kvm-clone-PID-*` directories holding
+/// `libvirt.sock`. The next start removes those of dead processes, and
+/// only those.
+#[test]
+fn tunnel_directories_of_dead_runs_are_removed_at_the_next_start() {
+    let lab = common::lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = runtime.join(format!("kvm-clone-{dead_pid}-0123456789abcdef"));
+    let live = runtime.join(format!("kvm-clone-{}-fedcba9876543210", std::process::id()));
+    let other = runtime.join("kvm-clone-nbd-0123456789abcdef");
+    for d in [&dead, &live, &other] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("libvirt.sock"), b"").unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .args(["hosts", "--json"])
+        .env("KVM_CLONE_CONFIG", lab.config())
+        .env("KVM_CLONE_DATA_DIR", dir.path().join("data"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run kvm-clone");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dead.exists(), "a dead run's directory is left");
+    assert!(
+        live.join("libvirt.sock").exists(),
+        "a live process's directory was touched"
+    );
+    assert!(other.exists(), "a directory of another shape was touched");
+    // The run's own tunnel directories are gone once it ends.
+    let left: Vec<String> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}

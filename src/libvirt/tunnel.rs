@@ -6,7 +6,7 @@ use super::LibvirtError;
 use super::uri::LibvirtUri;
 use futures::future::BoxFuture;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,13 +109,66 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Where tunnel directories go: `$XDG_RUNTIME_DIR`, else the temp dir.
+fn runtime_base() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Removes the tunnel directories (and their sockets) of kvm-clone
+/// processes that are gone: a killed front end cannot remove its own. Only
+/// `kvm-clone-<pid>-<16 hex>` directories of this user whose pid is not
+/// running are touched; once per process.
+fn sweep_dead_dirs(base: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(base) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = dead_owner(&name) else {
+                continue;
+            };
+            let dir = e.path();
+            let mine = std::fs::symlink_metadata(&dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == current_uid());
+            if !mine {
+                continue;
+            }
+            let _ = std::fs::remove_file(dir.join("libvirt.sock"));
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => tracing::info!(dir = %dir.display(), pid, "removed a dead run's tunnel directory"),
+                Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "tunnel directory left"),
+            }
+        }
+    });
+}
+
+/// The pid in a tunnel directory's name when that process is not running.
+fn dead_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("kvm-clone-")?;
+    let (pid, tag) = rest.split_once('-')?;
+    let pid: u32 = pid.parse().ok()?;
+    if tag.len() != 16 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let alive = Path::new("/proc").join(pid.to_string()).exists();
+    (!alive && pid != std::process::id()).then_some(pid)
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// `$XDG_RUNTIME_DIR/kvm-clone-<pid>-<random>` (or under the temp dir),
 /// mode 0700 so no other user can reach the socket.
 fn create_private_dir() -> io::Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
+    let base = runtime_base();
+    sweep_dead_dirs(&base);
     let mut last = None;
     for _ in 0..8 {
         let name = format!(
@@ -180,6 +233,29 @@ async fn bridge(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_well_formed_names_of_dead_pids_are_swept() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        assert_eq!(
+            dead_owner(&format!("kvm-clone-{dead}-0123456789abcdef")),
+            Some(dead)
+        );
+        let me = std::process::id();
+        assert_eq!(
+            dead_owner(&format!("kvm-clone-{me}-0123456789abcdef")),
+            None
+        );
+        assert_eq!(dead_owner(&format!("kvm-clone-{dead}-0123")), None);
+        assert_eq!(
+            dead_owner(&format!("kvm-clone-{dead}-0123456789abcdeg")),
+            None
+        );
+        assert_eq!(dead_owner("kvm-clone-nbd-0123456789abcdef"), None);
+        assert_eq!(dead_owner("something-else"), None);
+    }
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
