@@ -171,3 +171,46 @@ fn the_loser_of_two_clones_to_one_name_fails_a_check_naming_the_host() {
         assert!(local("beta", &d).exists(), "{d} missing on beta");
     }
 }
+
+/// Issue: a raw disk without holes (as a block device is) sent its zeros:
+/// 64 MiB moved for 8 MiB of data. Zeros read are never sent, and the
+/// copy stays thin.
+#[test]
+fn zeros_of_a_fully_allocated_raw_disk_are_not_sent() {
+    let _serial = serial();
+    let env = Env::new();
+    let src = format!("t-zero-{}", std::process::id());
+    let clone = format!("{src}-c");
+    let _src = define_on_alpha(&src, "");
+    let _clone = Cleanup {
+        host: "beta",
+        name: clone.clone(),
+    };
+    // 8 MiB of random data, then 56 MiB of written (allocated) zeros.
+    let disk = images("alpha").join(format!("{src}-disk.raw"));
+    let mut data = vec![0u8; 64 << 20];
+    let mut urandom = std::fs::File::open("/dev/urandom").unwrap();
+    std::io::Read::read_exact(&mut urandom, &mut data[..8 << 20]).unwrap();
+    std::fs::write(&disk, &data).unwrap();
+    assert!(
+        clone_util::allocated(&disk) >= 60 << 20,
+        "the source must have no holes"
+    );
+    let (code, doc) = env.clone_json(&[
+        "--from", "alpha", "--vm", &src, "--to", "beta", "--name", &clone,
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    let r = &doc["result"];
+    let moved = r["bytes_moved"].as_u64().unwrap();
+    let skipped = r["bytes_skipped"].as_u64().unwrap();
+    assert!(moved <= 9 << 20, "moved {moved}: zeros were sent\n{doc:#}");
+    assert!(skipped >= 55 << 20, "skipped {skipped}\n{doc:#}");
+    for d in clone_util::disks(&doc) {
+        let copy = local("beta", &d);
+        assert!(clone_util::identical(&disk, &copy), "the copy differs");
+        assert!(
+            clone_util::allocated(&copy) <= 12 << 20,
+            "the copy is not thin"
+        );
+    }
+}

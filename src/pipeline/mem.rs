@@ -109,6 +109,9 @@ pub struct MemSource {
     fault: Option<Arc<Fault>>,
     /// Reads that never complete (for cancellation).
     stall: bool,
+    /// A range the map calls data that reads as zeros (a raw file or block
+    /// device without holes).
+    zeros_in_data: Option<(u64, u64)>,
 }
 
 impl MemSource {
@@ -121,6 +124,24 @@ impl MemSource {
             max_io: 1 << 20,
             fault: None,
             stall: false,
+            zeros_in_data: None,
+        }
+    }
+
+    /// `[start, end)` reads as zeros, whatever the map says.
+    pub fn with_zeros_in_data(mut self, start: u64, end: u64) -> Self {
+        self.zeros_in_data = Some((start, end));
+        self
+    }
+
+    /// Clears the part of `buf` (at `offset`) that reads as zeros.
+    fn clear_zeros(&self, offset: u64, buf: &mut [u8]) {
+        if let Some((s, e)) = self.zeros_in_data {
+            let end = offset + buf.len() as u64;
+            let (a, b) = (s.max(offset), e.min(end));
+            if a < b {
+                buf[(a - offset) as usize..(b - offset) as usize].fill(0);
+            }
         }
     }
 
@@ -173,6 +194,7 @@ impl MemSource {
         for e in self.map.iter().filter(|e| e.kind == ExtentKind::Data) {
             pattern(e.offset, &mut v[e.offset as usize..e.end() as usize]);
         }
+        self.clear_zeros(0, &mut v);
         v
     }
 }
@@ -231,6 +253,7 @@ impl BlockSource for MemSource {
             let t = e.end().min(end);
             pattern(s, &mut buf[(s - offset) as usize..(t - offset) as usize]);
         }
+        self.clear_zeros(offset, &mut buf);
         Ok(buf)
     }
 }

@@ -15,6 +15,7 @@ pub struct Progress {
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
     bytes_zeroed: AtomicU64,
+    bytes_found_zero: AtomicU64,
     retries: AtomicU32,
     buffered: AtomicU64,
     buffered_max: AtomicU64,
@@ -52,6 +53,9 @@ pub struct ProgressSnapshot {
     pub bytes_written: u64,
     /// Bytes zeroed with WRITE_ZEROES (never sent as data).
     pub bytes_zeroed: u64,
+    /// Bytes of the map's data extents that read as all zeros: counted in
+    /// `bytes_done` (they are settled) but never written as data.
+    pub bytes_found_zero: u64,
     /// Reconnect attempts so far.
     pub retries: u32,
     /// Data buffers held by the engine right now, and at most so far.
@@ -62,7 +66,12 @@ pub struct ProgressSnapshot {
 impl ProgressSnapshot {
     /// Bytes written more than once (re-copied after a resume).
     pub fn recopied(&self) -> u64 {
-        self.bytes_written.saturating_sub(self.bytes_done)
+        self.bytes_written.saturating_sub(self.bytes_stored())
+    }
+
+    /// Data bytes the sink holds: settled data that was not zeros.
+    pub fn bytes_stored(&self) -> u64 {
+        self.bytes_done.saturating_sub(self.bytes_found_zero)
     }
 
     /// `bytes_done / bytes_total` in `0.0..=1.0` (1.0 for an empty disk).
@@ -87,6 +96,7 @@ impl Progress {
             bytes_read: self.bytes_read.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
             bytes_zeroed: self.bytes_zeroed.load(Relaxed),
+            bytes_found_zero: self.bytes_found_zero.load(Relaxed),
             retries: self.retries.load(Relaxed),
             buffered: self.buffered.load(Relaxed),
             buffered_max: self.buffered_max.load(Relaxed),
@@ -96,8 +106,9 @@ impl Progress {
     pub(crate) fn set_total(&self, n: u64) {
         self.bytes_total.store(n, Relaxed);
     }
-    pub(crate) fn set_done(&self, n: u64) {
+    pub(crate) fn set_done(&self, n: u64, found_zero: u64) {
         self.bytes_done.store(n, Relaxed);
+        self.bytes_found_zero.store(found_zero, Relaxed);
     }
     pub(crate) fn add_read(&self, n: u64) {
         self.bytes_read.fetch_add(n, Relaxed);
@@ -108,6 +119,10 @@ impl Progress {
     }
     pub(crate) fn add_zeroed(&self, n: u64) {
         self.bytes_zeroed.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn add_found_zero(&self, n: u64) {
+        self.bytes_found_zero.fetch_add(n, Relaxed);
+        self.bytes_done.fetch_add(n, Relaxed);
     }
     pub(crate) fn add_retry(&self, attempt: u32, reason: String) {
         let seq = self.retries.fetch_add(1, Relaxed) + 1;

@@ -13,8 +13,11 @@ pub(crate) struct State {
     pub total: Option<u64>,
     /// Written and acknowledged, or known zero on a zeroed sink.
     pub done: RangeSet,
-    /// Data bytes inside `done`.
+    /// Data bytes inside `done`, and of them, those found to be zeros.
     committed_data: u64,
+    committed_found_zero: u64,
+    unflushed_found_zero: u64,
+    flushing_found_zero: u64,
     /// Written since the last flush was started.
     unflushed: RangeSet,
     unflushed_data: u64,
@@ -35,6 +38,9 @@ impl State {
             total: None,
             done: RangeSet::new(),
             committed_data: 0,
+            committed_found_zero: 0,
+            unflushed_found_zero: 0,
+            flushing_found_zero: 0,
             unflushed: RangeSet::new(),
             unflushed_data: 0,
             unflushed_bytes: 0,
@@ -56,6 +62,8 @@ impl State {
         self.unflushed_data += w.data;
         self.unflushed_bytes += w.data + w.zeroed;
         self.committed_data += w.data;
+        self.unflushed_found_zero += w.found_zero;
+        self.committed_found_zero += w.found_zero;
         if let (Some(d), Some(leaves)) = (&mut self.digest, w.leaves) {
             if !self.hashed.contains(w.start, w.end) {
                 d.submit_leaves(w.start, leaves);
@@ -85,12 +93,14 @@ impl State {
         let taken = std::mem::take(&mut self.unflushed);
         self.flushing.insert_all(&taken);
         self.flushing_data += std::mem::take(&mut self.unflushed_data);
+        self.flushing_found_zero += std::mem::take(&mut self.unflushed_found_zero);
         self.unflushed_bytes = 0;
     }
 
     pub fn flushed(&mut self) {
         self.flushing.clear();
         self.flushing_data = 0;
+        self.flushing_found_zero = 0;
     }
 
     /// After a failure nothing unflushed can be trusted (the target server
@@ -105,12 +115,17 @@ impl State {
         self.committed_data = self
             .committed_data
             .saturating_sub(self.unflushed_data + self.flushing_data);
+        self.committed_found_zero = self
+            .committed_found_zero
+            .saturating_sub(self.unflushed_found_zero + self.flushing_found_zero);
+        self.unflushed_found_zero = 0;
+        self.flushing_found_zero = 0;
         self.unflushed.clear();
         self.flushing.clear();
         self.unflushed_data = 0;
         self.flushing_data = 0;
         self.unflushed_bytes = 0;
-        progress.set_done(self.committed_data);
+        progress.set_done(self.committed_data, self.committed_found_zero);
     }
 
     pub fn all_done(&self) -> bool {

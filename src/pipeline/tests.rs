@@ -75,6 +75,45 @@ async fn copy_to_a_zeroed_sink_skips_zeros_and_keeps_holes() {
     assert_eq!(out.digest, Some(digest_of_bytes(&image)));
 }
 
+/// Issue: zeros were sent from raw and block-device sources, whose map
+/// calls everything data. A piece read as all zeros is not written to a
+/// zeroed sink and becomes WRITE_ZEROES on another; the copy still equals
+/// the source and the digest does not change.
+#[tokio::test]
+async fn zeros_read_from_data_extents_are_never_written() {
+    // 16 MiB all "data"; 8 MiB of it (two whole windows) read as zeros.
+    let src = MemSource::from_pieces(&[(16 * MIB, Data)]).with_zeros_in_data(4 * MIB, 12 * MIB);
+    let image = src.image();
+    let sink = MemSink::new(src.size());
+    let out = CopyJob::new(opts())
+        .run(src.clone(), sink.clone(), no_reconnect())
+        .await
+        .unwrap();
+    assert!(sink.image() == image, "content differs");
+    assert_eq!(out.stats.bytes_read, 16 * MIB, "everything is read");
+    assert_eq!(out.stats.bytes_written, 8 * MIB, "zeros are not written");
+    assert_eq!(out.stats.bytes_found_zero, 8 * MIB);
+    assert_eq!(out.stats.bytes_done, 16 * MIB, "the copy is complete");
+    assert_eq!(out.stats.bytes_stored(), 8 * MIB);
+    assert!(
+        sink.allocated() <= 8 * MIB + 2 * 64 * KIB,
+        "{}",
+        sink.allocated()
+    );
+    assert_eq!(out.digest, Some(digest_of_bytes(&image)));
+
+    // A used sink: the zero pieces are zeroed, not written as data.
+    let used = MemSink::dirty(src.size());
+    let out = CopyJob::new(opts())
+        .run(src.clone(), used.clone(), no_reconnect())
+        .await
+        .unwrap();
+    assert!(used.image() == image, "content differs");
+    assert_eq!(out.stats.bytes_written, 8 * MIB);
+    assert_eq!(out.stats.bytes_zeroed, 8 * MIB);
+    assert!(used.zero_requests() > 0);
+}
+
 #[tokio::test]
 async fn copy_to_a_used_sink_zeroes_the_rest() {
     let src = source();

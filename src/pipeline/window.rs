@@ -28,8 +28,11 @@ impl Failure {
 pub(crate) struct WindowDone {
     pub start: u64,
     pub end: u64,
-    /// Data bytes written.
+    /// Bytes of the map's data extents settled: written, or found to be
+    /// zeros (`found_zero` of them).
     pub data: u64,
+    /// Of `data`, bytes read as all zeros and not written.
+    pub found_zero: u64,
     /// Bytes zeroed with WRITE_ZEROES.
     pub zeroed: u64,
     /// Digest leaves, when this window was hashed.
@@ -58,6 +61,7 @@ pub(crate) async fn copy_window<S: BlockSource, K: BlockSink>(
     let mut cursor = start;
     let mut data_bytes = 0;
     let mut zeroed = 0;
+    let mut found_zero = 0;
     for (ds, de) in data {
         if cursor < ds && !cx.zeroed {
             zero(cx, sink, cursor, ds).await?;
@@ -79,10 +83,24 @@ pub(crate) async fn copy_window<S: BlockSource, K: BlockSink>(
             if let Some(h) = &mut hasher {
                 h.feed(off, &buf);
             }
-            sink.write(off, buf)
-                .await
-                .map_err(Failure::at(Op::Write, off))?;
-            cx.progress.add_written(u64::from(n));
+            if kvm_clone_codec::is_zero(&buf) {
+                // Zeros the map called data (a raw file or block device
+                // without holes): never sent. A zeroed sink already reads
+                // them; another one gets WRITE_ZEROES.
+                if !cx.zeroed {
+                    sink.write_zeroes(off, u64::from(n))
+                        .await
+                        .map_err(Failure::at(Op::WriteZeroes, off))?;
+                    cx.progress.add_zeroed(u64::from(n));
+                }
+                cx.progress.add_found_zero(u64::from(n));
+                found_zero += u64::from(n);
+            } else {
+                sink.write(off, buf)
+                    .await
+                    .map_err(Failure::at(Op::Write, off))?;
+                cx.progress.add_written(u64::from(n));
+            }
             off += u64::from(n);
             data_bytes += u64::from(n);
         }
@@ -97,6 +115,7 @@ pub(crate) async fn copy_window<S: BlockSource, K: BlockSink>(
         end,
         data: data_bytes,
         zeroed,
+        found_zero,
         leaves: hasher.map(RegionHasher::finish),
     })
 }

@@ -110,14 +110,7 @@ pub fn classify(
 }
 
 /// Whether a chunk's bytes are all zero (then it is not stored).
-pub fn is_zero(buf: &[u8]) -> bool {
-    // 16 bytes at a time: several times faster than byte by byte.
-    let mut words = buf.chunks_exact(16);
-    let body = words
-        .by_ref()
-        .all(|c| <[u8; 16]>::try_from(c).is_ok_and(|w| u128::from_ne_bytes(w) == 0));
-    body && words.remainder().iter().all(|&b| b == 0)
-}
+pub use kvm_clone_codec::is_zero;
 
 #[cfg(test)]
 mod tests {

@@ -107,8 +107,8 @@ impl Copier<'_> {
         let mut totals = CopyTotals::default();
         for ((_, out, _), disk) in done.iter().zip(&plan.disks) {
             totals.moved += out.stats.bytes_written;
-            totals.stored += out.stats.bytes_done;
-            totals.skipped += disk.capacity_bytes.saturating_sub(out.stats.bytes_done);
+            totals.stored += out.stats.bytes_stored();
+            totals.skipped += disk.capacity_bytes.saturating_sub(out.stats.bytes_stored());
             totals.retries += out.retries;
         }
         if !profile.verify {
