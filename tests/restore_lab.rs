@@ -96,7 +96,7 @@ fn snapshot_of(vm: &str, enc: InitEncryption, xml: impl Fn(String) -> String) ->
     };
     let repo = Repo::init(&dir.path().join("repo"), &opts).unwrap();
     let domain_xml = xml(lab().virsh("alpha", &["dumpxml", "--inactive", "--security-info", vm]));
-    let parsed = kvm_clone::libvirt::domain_xml::parse_domain(&domain_xml).unwrap();
+    let parsed = kvm_clone::libvirt::domain::parse_domain(&domain_xml).unwrap();
     let mut disks = Vec::new();
     let mut raws = Vec::new();
     for d in parsed.disks.iter().filter(|d| d.device == "disk") {

@@ -16,11 +16,11 @@ mod report;
 #[cfg(test)]
 mod tests;
 
+/// A disk's storage as the source XML names it (in [`Change::DiskCopied`]).
+pub use crate::libvirt::domain::DiskSource;
 pub use devices::clone_file_path;
 pub use error::RewriteError;
-pub use inspect::{
-    DiskInfo, DiskSource, DomainSummary, KeepReason, NvramInfo, TpmInfo, inspect_domain,
-};
+pub use inspect::{KeepReason, check_domain, inspect_domain};
 pub use plan::{DiskAction, DiskTarget, ImageFormat, MacPolicy, RewritePlan, TpmPolicy};
 pub use report::{Change, RewriteReport};
 
@@ -56,23 +56,27 @@ pub fn rewrite_domain(
         if let Some(devices) = root.child_mut("devices") {
             disks::apply(devices, &domain, plan, &mut report);
         }
-        firmware::nvram(root, plan.nvram_path.as_deref(), &mut report);
+        firmware::nvram(root, &domain, plan.nvram_path.as_deref(), &mut report);
         return Ok(Rewritten {
             xml: doc.to_xml(),
             report,
         });
     }
     identity::apply(root, &plan.new_name, &new_uuid, &mut report)?;
+    // Disks, NICs, TPMs and NVRAM are decided from the model; graphics,
+    // channels and character devices from the element being edited, which
+    // nothing else reads.
     if let Some(devices) = root.child_mut("devices") {
         disks::apply(devices, &domain, plan, &mut report);
-        devices::interfaces(devices, plan.mac_policy, &domain.macs, rng, &mut report)?;
+        devices::interfaces(devices, &domain, plan.mac_policy, rng, &mut report)?;
         devices::graphics(devices, &mut report);
         devices::channels(devices, &mut report);
-        devices::char_files(devices, &domain.name, &plan.new_name, &mut report);
-        devices::host_device_warnings(devices, &mut report);
-        firmware::report_tpm(devices, &domain, plan.tpm, &new_uuid, &mut report);
+        let old_name = domain.name.as_deref().unwrap_or_default();
+        devices::char_files(devices, old_name, &plan.new_name, &mut report);
+        devices::host_device_warnings(domain.hostdevs, &mut report);
+        firmware::report_tpm(&domain, plan.tpm, &new_uuid, &mut report);
     }
-    firmware::nvram(root, plan.nvram_path.as_deref(), &mut report);
+    firmware::nvram(root, &domain, plan.nvram_path.as_deref(), &mut report);
 
     Ok(Rewritten {
         xml: doc.to_xml(),

@@ -1,7 +1,7 @@
 //! Host and VM facts read from an open connection. Runs on a worker thread
 //! (every call here blocks on the network).
 
-use super::domain_xml::{DiskSource, DiskXml, DomainXmlError, parse_domain};
+use super::domain::{Disk, DiskSource, DomainXmlError, parse_domain};
 use super::ffi;
 use super::live_clone::{self, ActiveJob, version_string};
 use crate::model::{DiskInfo, HostInfo, PoolInfo, VmInfo, VmState};
@@ -132,7 +132,7 @@ pub fn vm_state(state: virt::domain::DomainStateEnum) -> VmState {
 
 /// Sizes come from the domain (qemu's view, works whether the VM runs or
 /// not); if libvirt cannot say, from the storage volume; else zero.
-fn disk_info(conn: &Connect, dom: &Domain, disk: &DiskXml) -> DiskInfo {
+fn disk_info(conn: &Connect, dom: &Domain, disk: &Disk) -> DiskInfo {
     let source = match &disk.source {
         DiskSource::Volume { pool, volume } => conn
             .lookup_storage_pool_by_name(pool)
@@ -142,7 +142,8 @@ fn disk_info(conn: &Connect, dom: &Domain, disk: &DiskXml) -> DiskInfo {
         other => other.path().map(str::to_string),
     };
     let (allocation_bytes, capacity_bytes) = match (&disk.source, &source) {
-        (DiskSource::Empty, _) => (0, 0),
+        // No source, or a device (nvme, vhost-user) rather than an image.
+        (DiskSource::Empty | DiskSource::Other(_), _) => (0, 0),
         _ => sizes(conn, dom, &disk.target, source.as_deref()),
     };
     DiskInfo {

@@ -8,12 +8,12 @@
 //! - [`events`]: libvirt's event loop thread and the lifecycle/close callbacks.
 //! - `ffi`: the only unsafe code: libvirt calls `virt` lacks or gets wrong.
 //! - [`inventory`]: host and VM facts read from a connection.
-//! - [`domain_xml`]: pure parsing of domain XML (disks, NICs).
+//! - [`domain`]: the typed model of a domain's XML, one parse for every reader.
 //! - [`live_clone`]: the pure rule deciding whether a VM can be cloned live.
 //!
 //! Design notes are in docs/libvirt.md.
 
-pub mod domain_xml;
+pub mod domain;
 pub mod error;
 pub mod events;
 mod ffi;

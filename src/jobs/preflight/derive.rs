@@ -1,20 +1,31 @@
 //! What both fact gathering and the checks compute from the source VM and
-//! the destination pool: the parsed XML and the target plan. Pure, and one
-//! place, so the probes asked and the probes read always match.
+//! the destination pool: the domain model and the target plan. Pure, and
+//! one place, so the probes asked and the probes read always match.
 
 use super::facts::PoolFacts;
-use super::guest::{GuestFacts, parse_guest};
 use super::probe::Probe;
 use super::request::ValidationRequest;
 use super::targets::{PlanError, TargetPlan, plan_targets};
-use crate::jobs::rewrite::{DomainSummary, inspect_domain};
+use crate::jobs::rewrite::{RewriteError, check_domain};
+use crate::libvirt::domain::{DiskSource, DomainDef, parse_domain};
 use crate::model::VmInfo;
 
 pub(super) struct Derived {
-    pub summary: Result<DomainSummary, String>,
-    pub guest: Result<GuestFacts, String>,
+    /// The source's domain XML, read once; Err: why it cannot be read.
+    pub domain: Result<DomainDef, String>,
+    /// Err: why the rewrite would refuse the domain (no name, a disk
+    /// without a target or two with one), which leaves no disks to plan.
+    rewritable: Result<(), String>,
     /// None when the pool gives no directory to plan in.
     pub plan: Option<Result<TargetPlan, PlanError>>,
+}
+
+impl Derived {
+    /// The domain, when a clone can be planned from it.
+    pub fn plannable(&self) -> Result<&DomainDef, &str> {
+        self.rewritable.as_ref().map_err(String::as_str)?;
+        self.domain.as_ref().map_err(String::as_str)
+    }
 }
 
 /// The pool's directory, when the clone's path rule applies to it.
@@ -26,23 +37,28 @@ pub(super) fn pool_dir(pool: &PoolFacts) -> Option<&str> {
 }
 
 pub(super) fn derive(req: &ValidationRequest, vm: &VmInfo, pool: Option<&PoolFacts>) -> Derived {
-    let summary = inspect_domain(&vm.xml).map_err(|e| e.to_string());
-    let guest = parse_guest(&vm.xml).map_err(|e| e.to_string());
-    let plan = match (&summary, pool.and_then(pool_dir)) {
-        (Ok(summary), Some(dir)) => Some(plan_targets(
+    let parsed = parse_domain(&vm.xml);
+    // In the rewrite's words, which tell what to fix for the clone.
+    let rewritable = match &parsed {
+        Ok(d) => check_domain(d),
+        Err(e) => Err(RewriteError::from(e.clone())),
+    }
+    .map_err(|e| e.to_string());
+    let mut derived = Derived {
+        domain: parsed.map_err(|e| e.to_string()),
+        rewritable,
+        plan: None,
+    };
+    if let (Ok(domain), Some(dir)) = (derived.plannable(), pool.and_then(pool_dir)) {
+        derived.plan = Some(plan_targets(
             dir,
             &req.new_name,
             req.format,
-            summary,
+            domain,
             &vm.disks,
-        )),
-        _ => None,
-    };
-    Derived {
-        summary,
-        guest,
-        plan,
+        ));
     }
+    derived
 }
 
 /// The destination probes the checks will read.
@@ -61,11 +77,11 @@ pub(super) fn probes(derived: &Derived, vm: &VmInfo, pool: Option<&PoolFacts>) -
             _ => {}
         }
     }
-    if let Ok(g) = &derived.guest {
+    if let Ok(g) = &derived.domain {
         if let Some(path) = g.loader.as_ref().and_then(|l| l.path.clone()) {
             p.push(Probe::Exists(path));
         }
-        if let Some(t) = &g.nvram_template {
+        if let Some(t) = g.nvram.as_ref().and_then(|n| n.template.as_ref()) {
             p.push(Probe::Exists(t.clone()));
         }
         for tpm in &g.tpms {
@@ -76,7 +92,7 @@ pub(super) fn probes(derived: &Derived, vm: &VmInfo, pool: Option<&PoolFacts>) -
             }
         }
     }
-    if let Ok(summary) = &derived.summary {
+    if let Ok(summary) = derived.plannable() {
         p.extend(shared_paths(summary).into_iter().map(Probe::Exists));
     }
     p.sort();
@@ -89,14 +105,13 @@ pub(super) const SWTPM: &str = "swtpm";
 
 /// Host paths of disks the clone keeps pointing at (ISOs, shared images):
 /// they must exist on the destination for the clone to start.
-pub(super) fn shared_paths(summary: &DomainSummary) -> Vec<String> {
-    use crate::jobs::rewrite::DiskSource;
+pub(super) fn shared_paths(summary: &DomainDef) -> Vec<String> {
     summary
         .disks
         .iter()
         .filter(|d| d.keep_reason().is_some())
         .filter_map(|d| match &d.source {
-            Some(DiskSource::File(p) | DiskSource::Block(p)) => Some(p.clone()),
+            DiskSource::File(p) | DiskSource::Block(p) => Some(p.clone()),
             _ => None,
         })
         .collect()

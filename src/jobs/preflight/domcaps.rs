@@ -1,7 +1,6 @@
 //! Parsing `virConnectGetDomainCapabilities` XML (`virsh domcapabilities`)
 //! into what the platform checks compare against. Pure.
 
-use crate::libvirt::domain_xml::{child, text};
 use roxmltree::{Document, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +126,19 @@ fn enum_values(node: Node, name: &str) -> Option<Vec<String>> {
                 .filter_map(text)
                 .collect()
         })
+}
+
+/// Direct child only.
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|n| n.has_tag_name(name))
+}
+
+/// An element's trimmed text, if it has any.
+fn text(node: Node) -> Option<String> {
+    node.text()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 use super::derive::{self, Derived};
 use super::error::ValidationError;
 use super::facts::{DestFacts, Facts, NetworkFact, PoolFacts, RunningLoad, SourceFacts};
-use super::guest::parse_guest;
 use super::pool_xml::{PoolXml, parse_pool};
 use super::probe;
 use super::request::ValidationRequest;
 use crate::libvirt::HostWorker;
+use crate::libvirt::domain::parse_domain;
 use crate::libvirt::inventory::{self, InventoryError};
 use crate::model::VmInfo;
 use crate::transport::Session;
@@ -52,16 +52,10 @@ pub async fn gather_dest(
         host: dest.host().to_string(),
         source: e,
     };
-    let guest = source_facts
+    let caps_query = source_facts
         .vm
         .as_ref()
-        .and_then(|vm| parse_guest(&vm.xml).ok());
-    let caps_query = guest.map(|g| CapsQuery {
-        emulator: g.emulator,
-        arch: g.arch,
-        machine: g.machine,
-        virt_type: g.virt_type,
-    });
+        .and_then(|vm| CapsQuery::of(&vm.xml));
     let (new_name, pool_name) = (req.new_name.clone(), req.dest_pool.clone());
     let mut dest_facts = dest
         .call(move |c| read_dest(c, &new_name, &pool_name, caps_query.as_ref()))
@@ -116,6 +110,19 @@ struct CapsQuery {
     virt_type: String,
 }
 
+impl CapsQuery {
+    /// The capabilities to ask for a domain's XML; None when it is unreadable.
+    fn of(xml: &str) -> Option<Self> {
+        let d = parse_domain(xml).ok()?;
+        Some(CapsQuery {
+            emulator: d.emulator,
+            arch: d.arch,
+            machine: d.machine,
+            virt_type: d.virt_type,
+        })
+    }
+}
+
 fn domcaps(conn: &Connect, q: &CapsQuery) -> Result<String, String> {
     conn.domain_capabilities(
         q.emulator.as_deref(),
@@ -149,13 +156,7 @@ fn read_source(conn: &Connect, vm: &str) -> Result<SourceFacts, Error> {
             return Ok(facts);
         }
     };
-    if let Ok(g) = parse_guest(&info.xml) {
-        let q = CapsQuery {
-            emulator: g.emulator,
-            arch: g.arch,
-            machine: g.machine,
-            virt_type: g.virt_type,
-        };
+    if let Some(q) = CapsQuery::of(&info.xml) {
         facts.domcaps = Some(domcaps(conn, &q));
     }
     facts.vm = Some(info);

@@ -7,7 +7,8 @@
 //!   `<pool dir>/<new name>_VARS.fd`.
 
 use super::request::name_problem;
-use crate::jobs::rewrite::{DiskAction, DiskSource, DiskTarget, DomainSummary, ImageFormat};
+use crate::jobs::rewrite::{DiskAction, DiskTarget, ImageFormat};
+use crate::libvirt::domain::{DiskSource, DomainDef};
 use crate::model::DiskInfo as SizedDisk;
 use std::collections::BTreeMap;
 
@@ -131,17 +132,16 @@ pub fn plan_targets(
     pool_dir: &str,
     new_name: &str,
     format: ImageFormat,
-    domain: &DomainSummary,
+    domain: &DomainDef,
     sizes: &[SizedDisk],
 ) -> Result<TargetPlan, PlanError> {
     let mut disks = Vec::new();
     for disk in &domain.disks {
+        // Kept disks (those without a source among them) are not copied.
         if disk.keep_reason().is_some() {
             continue;
         }
-        let Some(source) = disk.source.clone() else {
-            continue; // keep_reason covers this; kept for exhaustiveness
-        };
+        let source = disk.source.clone();
         let sized = sizes.iter().find(|s| s.target == disk.target);
         let source_path = match &source {
             DiskSource::File(p) | DiskSource::Block(p) => Some(p.clone()),

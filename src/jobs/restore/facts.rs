@@ -3,9 +3,8 @@
 //! records, as a shut-off VM. Pure.
 
 use crate::jobs::preflight::SourceFacts;
-use crate::jobs::preflight::guest::parse_guest;
 use crate::jobs::rewrite::ImageFormat;
-use crate::libvirt::domain_xml::parse_domain;
+use crate::libvirt::domain::parse_domain;
 use crate::model::{DiskInfo, LiveClone, VmInfo, VmState};
 use crate::repo::{DiskIndex, Manifest};
 
@@ -57,7 +56,6 @@ pub fn source_facts(manifest: &Manifest, format: ImageFormat) -> SourceFacts {
             return facts;
         }
     };
-    let guest = parse_guest(&manifest.domain_xml).ok();
     let disks = parsed
         .disks
         .iter()
@@ -85,8 +83,8 @@ pub fn source_facts(manifest: &Manifest, format: ImageFormat) -> SourceFacts {
         name: manifest.vm.clone(),
         uuid: manifest.vm_uuid.clone(),
         state: VmState::ShutOff,
-        vcpus: guest.as_ref().map_or(1, |g| g.vcpus),
-        memory_bytes: guest.as_ref().map_or(0, |g| g.memory_bytes),
+        vcpus: parsed.vcpus,
+        memory_bytes: parsed.memory_bytes,
         disks,
         nics: parsed.nics,
         live_clone: LiveClone {

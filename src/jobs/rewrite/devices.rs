@@ -3,6 +3,7 @@
 use super::error::RewriteError;
 use super::plan::MacPolicy;
 use super::report::{Change, RewriteReport};
+use crate::libvirt::domain::DomainDef;
 use crate::xml::Element;
 use rand::RngCore;
 use std::collections::BTreeSet;
@@ -14,15 +15,14 @@ const MAC_TRIES: usize = 64;
 
 pub(super) fn interfaces(
     devices: &mut Element,
+    domain: &DomainDef,
     policy: MacPolicy,
-    existing_macs: &[String],
     rng: &mut dyn RngCore,
     report: &mut RewriteReport,
 ) -> Result<(), RewriteError> {
-    let mut taken: BTreeSet<String> = existing_macs.iter().cloned().collect();
-    let mut any = false;
-    for iface in devices.children_named_mut("interface") {
-        any = true;
+    let mut taken: BTreeSet<String> = domain.macs().into_iter().collect();
+    // `domain` was read from this tree: its NICs are these elements, in order.
+    for (iface, nic) in devices.children_named_mut("interface").zip(&domain.nics) {
         if policy == MacPolicy::Fresh {
             if let Some(mac) = iface.child_mut("mac") {
                 let fresh = fresh_mac(&taken, rng)?;
@@ -33,15 +33,14 @@ pub(super) fn interfaces(
             }
         }
         drop_interface_target(iface, report);
-        if iface.attr("type").as_deref() == Some("direct") {
-            let dev = iface.child("source").and_then(|s| s.attr("dev"));
+        if nic.kind == "direct" {
             report.warnings.push(format!(
                 "interface on host device {} (macvtap) must exist on the destination",
-                dev.as_deref().unwrap_or("?")
+                nic.source.as_deref().unwrap_or("?")
             ));
         }
     }
-    if any && policy == MacPolicy::Preserve {
+    if !domain.nics.is_empty() && policy == MacPolicy::Preserve {
         report.warnings.push(
             "MAC addresses preserved: the clone and the source must never share a network".into(),
         );
@@ -264,8 +263,7 @@ fn replace_name(file: &str, old: &str, new: &str) -> Option<String> {
 }
 
 /// Passed-through host devices must exist on the destination too.
-pub(super) fn host_device_warnings(devices: &Element, report: &mut RewriteReport) {
-    let n = devices.children_named("hostdev").count();
+pub(super) fn host_device_warnings(n: usize, report: &mut RewriteReport) {
     if n > 0 {
         report.warnings.push(format!(
             "{n} host device(s) passed through: they must exist on the destination"

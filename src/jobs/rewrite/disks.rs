@@ -1,8 +1,8 @@
 //! Disks: copied ones point at their new storage, flattened; the rest stay.
 
-use super::inspect::DomainSummary;
 use super::plan::{DiskAction, DiskTarget, ImageFormat, RewritePlan};
 use super::report::{Change, RewriteReport};
+use crate::libvirt::domain::DomainDef;
 use crate::xml::Element;
 
 /// Source attributes that survive a change of storage: they describe how the
@@ -15,23 +15,20 @@ const OLD_STORAGE_CHILDREN: &[&str] = &["backingStore", "auth", "mirror"];
 
 pub(super) fn apply(
     devices: &mut Element,
-    domain: &DomainSummary,
+    domain: &DomainDef,
     plan: &RewritePlan,
     report: &mut RewriteReport,
 ) {
-    for disk in devices.children_named_mut("disk") {
-        let Some(target) = disk.child("target").and_then(|t| t.attr("dev")) else {
-            continue; // refused earlier by the summary; nothing to do here
-        };
-        let Some(info) = domain.disks.iter().find(|d| d.target == target) else {
-            continue;
-        };
+    // `domain` was read from this tree: its disks are these elements, in
+    // order, each with a target of its own (checked before the rewrite).
+    for (disk, info) in devices.children_named_mut("disk").zip(&domain.disks) {
+        let target = info.target.clone();
         match plan.disks.get(&target) {
             Some(DiskAction::Copy { target: to, format }) => {
                 relocate(disk, to, *format);
                 report.changes.push(Change::DiskCopied {
                     target: target.clone(),
-                    from: info.source.clone(),
+                    from: Some(info.source.clone()).filter(|s| !s.is_empty()),
                     to: to.clone(),
                     format: *format,
                 });

@@ -1,5 +1,6 @@
 //! Why a clone's XML cannot be produced. Each message says what to change.
 
+use crate::libvirt::domain::DomainXmlError;
 use crate::xml::XmlError;
 use uuid::Uuid;
 
@@ -53,4 +54,13 @@ pub enum RewriteError {
     TpmState { model: String },
     #[error("no unused MAC address found after {0} tries")]
     MacExhausted(usize),
+}
+
+impl From<DomainXmlError> for RewriteError {
+    fn from(e: DomainXmlError) -> Self {
+        match e {
+            DomainXmlError::Parse(e) => RewriteError::Xml(e),
+            DomainXmlError::NotADomain(root) => RewriteError::NotADomain(root),
+        }
+    }
 }

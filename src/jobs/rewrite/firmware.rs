@@ -1,9 +1,9 @@
 //! UEFI variable store and TPM: state that lives on the host, not in the XML.
 
 use super::error::RewriteError;
-use super::inspect::{DomainSummary, nvram_path};
 use super::plan::TpmPolicy;
 use super::report::{Change, RewriteReport};
+use crate::libvirt::domain::DomainDef;
 use crate::xml::Element;
 
 /// Points `<os><nvram>` at the clone's own variable store. Handles the
@@ -11,11 +11,16 @@ use crate::xml::Element;
 /// `<nvram type='file'><source file=…/></nvram>` (a network or block store
 /// becomes a file). The template attribute stays: libvirt uses it only when
 /// the file is missing.
-pub(super) fn nvram(root: &mut Element, new_path: Option<&str>, report: &mut RewriteReport) {
+pub(super) fn nvram(
+    root: &mut Element,
+    domain: &DomainDef,
+    new_path: Option<&str>,
+    report: &mut RewriteReport,
+) {
     let (Some(nv), Some(new_path)) = (root.find_mut("os/nvram"), new_path) else {
         return;
     };
-    let from = nvram_path(nv);
+    let from = domain.nvram.as_ref().and_then(|n| n.path.clone());
     let has_source = nv.child("source").is_some();
     if nv.has_attr("type") || has_source {
         nv.set_attr("type", "file");
@@ -40,7 +45,7 @@ pub(super) fn nvram(root: &mut Element, new_path: Option<&str>, report: &mut Rew
 }
 
 /// Refuses emulated TPMs unless the plan chose what happens to their state.
-pub(super) fn check_tpm(domain: &DomainSummary, policy: TpmPolicy) -> Result<(), RewriteError> {
+pub(super) fn check_tpm(domain: &DomainDef, policy: TpmPolicy) -> Result<(), RewriteError> {
     match domain.tpms.iter().find(|t| t.has_host_state()) {
         Some(tpm) if policy == TpmPolicy::Refuse => Err(RewriteError::TpmState {
             model: tpm.model.clone(),
@@ -50,8 +55,7 @@ pub(super) fn check_tpm(domain: &DomainSummary, policy: TpmPolicy) -> Result<(),
 }
 
 pub(super) fn report_tpm(
-    devices: &Element,
-    domain: &DomainSummary,
+    domain: &DomainDef,
     policy: TpmPolicy,
     new_uuid: &str,
     report: &mut RewriteReport,
@@ -75,11 +79,11 @@ pub(super) fn report_tpm(
             },
         });
     }
-    let secrets = devices
-        .children_named("tpm")
-        .filter_map(|t| t.find("backend/encryption"))
-        .filter_map(|e| e.attr("secret"));
-    for secret in secrets {
+    for secret in domain
+        .tpms
+        .iter()
+        .filter_map(|t| t.encryption_secret.as_ref())
+    {
         report.warnings.push(format!(
             "TPM state is encrypted with libvirt secret {secret}: define it on the destination"
         ));

@@ -2,7 +2,7 @@
 //! anything is rewritten.
 
 use super::error::RewriteError;
-use super::inspect::DomainSummary;
+use crate::libvirt::domain::DomainDef;
 use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
@@ -112,11 +112,11 @@ pub enum TpmPolicy {
 impl RewritePlan {
     /// Checks the plan against the source domain; nothing is rewritten
     /// unless every check passes.
-    pub(super) fn validate(&self, domain: &DomainSummary) -> Result<(), RewriteError> {
+    pub(super) fn validate(&self, domain: &DomainDef) -> Result<(), RewriteError> {
         check_name(&self.new_name)?;
         if self.keep_identity {
             let same_uuid = domain.uuid.as_deref() == Some(&self.new_uuid.to_string());
-            if self.new_name != domain.name || !same_uuid {
+            if domain.name.as_deref() != Some(self.new_name.as_str()) || !same_uuid {
                 return Err(RewriteError::InvalidPlan(
                     "keeping the identity needs the domain's own name and UUID".into(),
                 ));
@@ -138,7 +138,7 @@ impl RewritePlan {
         self.check_nvram(domain)
     }
 
-    fn check_disks(&self, domain: &DomainSummary) -> Result<(), RewriteError> {
+    fn check_disks(&self, domain: &DomainDef) -> Result<(), RewriteError> {
         for planned in self.disks.keys() {
             if !domain.disks.iter().any(|d| &d.target == planned) {
                 return Err(RewriteError::UnknownDisk(planned.clone()));
@@ -157,7 +157,7 @@ impl RewritePlan {
                         target: disk.target.clone(),
                     });
                 }
-                (Some(DiskAction::Copy { .. }), _) if disk.source.is_none() => {
+                (Some(DiskAction::Copy { .. }), _) if disk.source.is_empty() => {
                     return Err(RewriteError::NothingToCopy(disk.target.clone()));
                 }
                 (Some(DiskAction::Copy { .. }), _) if disk.encrypted => {
@@ -169,7 +169,7 @@ impl RewritePlan {
         Ok(())
     }
 
-    fn check_nvram(&self, domain: &DomainSummary) -> Result<(), RewriteError> {
+    fn check_nvram(&self, domain: &DomainDef) -> Result<(), RewriteError> {
         match (&domain.nvram, &self.nvram_path) {
             (None, Some(_)) => Err(RewriteError::NvramNotInDomain),
             (Some(nv), None) => match &nv.path {

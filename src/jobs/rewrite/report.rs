@@ -1,8 +1,9 @@
 //! What the rewrite changed, for the job log. Never holds XML or secrets
 //! (graphics passwords stay in the XML only).
 
-use super::inspect::{DiskSource, KeepReason};
+use super::inspect::KeepReason;
 use super::plan::{DiskTarget, ImageFormat};
+use crate::libvirt::domain::DiskSource;
 use std::fmt;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! nodes that were meant to change.
 
 use super::*;
+use crate::libvirt::domain::{Nvram, Tpm};
 use crate::xml::{Document, Element};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -551,6 +552,24 @@ fn uefi_tpm_guest_with_copied_tpm_state() {
     assert_rest_identical(UEFI_TPM, &out.xml, mask_uefi);
 }
 
+/// The model's TPM facts reach the report: an encrypted state's secret must
+/// be defined on the destination too.
+#[test]
+fn an_encrypted_tpm_state_names_its_secret() {
+    let src = UEFI_TPM.replace(
+        "<backend type='emulator' version='2.0'/>",
+        "<backend type='emulator' version='2.0'><encryption secret='6dd3e4a5-1d76-44ce-961f-f119f5aad935'/></backend>",
+    );
+    let out = rewrite_domain(&src, &uefi_plan(TpmPolicy::Fresh), &mut rng()).unwrap();
+    assert_eq!(
+        out.report.warnings,
+        [
+            "TPM state is encrypted with libvirt secret 6dd3e4a5-1d76-44ce-961f-f119f5aad935: \
+          define it on the destination"
+        ]
+    );
+}
+
 #[test]
 fn an_nvram_file_needs_a_new_path() {
     let mut plan = uefi_plan(TpmPolicy::Fresh);
@@ -880,7 +899,7 @@ fn only_the_name_standing_alone_is_replaced() {
 #[test]
 fn inspect_reports_what_a_plan_must_decide() {
     let d = inspect_domain(MULTI).unwrap();
-    assert_eq!(d.name, "multi01");
+    assert_eq!(d.name.as_deref(), Some("multi01"));
     assert_eq!(
         d.uuid.as_deref(),
         Some("0d3c7a2e-5b1f-4c9e-8a7d-6e5f4c3b2a19")
@@ -905,22 +924,25 @@ fn inspect_reports_what_a_plan_must_decide() {
     assert!(d.disks[0].backing_chain);
     assert!(!d.disks[1].backing_chain);
     assert_eq!(d.disks[0].format.as_deref(), Some("qcow2"));
-    assert_eq!(d.macs, ["52:54:00:aa:01:01", "52:54:00:aa:01:02"]);
+    assert_eq!(d.macs(), ["52:54:00:aa:01:01", "52:54:00:aa:01:02"]);
     assert!(d.nvram.is_none() && d.tpms.is_empty());
 
     let u = inspect_domain(UEFI_TPM).unwrap();
     assert_eq!(
         u.nvram,
-        Some(NvramInfo {
+        Some(Nvram {
             path: Some("/var/lib/libvirt/qemu/nvram/secure01_VARS.fd".into()),
             template: Some("/usr/share/OVMF/OVMF_VARS_4M.ms.fd".into()),
+            typed: false,
         })
     );
     assert_eq!(
         u.tpms,
-        [TpmInfo {
+        [Tpm {
             model: "tpm-crb".into(),
-            backend: "emulator".into()
+            backend: "emulator".into(),
+            device_path: None,
+            encryption_secret: None
         }]
     );
     let n = inspect_domain(NET_NVRAM).unwrap();

@@ -36,7 +36,7 @@ use super::rundir::RunDir;
 use super::shell;
 use super::socket::{self, SocketTransport};
 use crate::libvirt::HostWorker;
-use crate::libvirt::domain_xml::parse_domain;
+use crate::libvirt::domain::parse_domain;
 use crate::nbd::{ConnectOptions, NbdClient};
 use crate::transport::Session;
 use crate::transport::quote::quote;
@@ -210,7 +210,7 @@ impl PullBackup {
             .parent()
             .ok_or_else(|| fail("socket has no directory".into()))?;
         let mut script = format!("mkdir -m 0700 -- {}", quote(socket_dir.as_str()));
-        if let Some(owner) = xml::dac_owner(&live_xml) {
+        if let Some(owner) = xml::dac_owner(&parsed) {
             let group = owner.split_once(':').map(|(_, g)| g).unwrap_or("");
             script.push_str(&format!(
                 " && chown -- {owner} {sd} && chgrp -- {group} {rd} && chmod 0710 {rd}",

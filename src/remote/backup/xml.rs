@@ -1,6 +1,7 @@
 //! Pure XML work of a pull-mode backup: the `<domainbackup>` document sent
 //! to libvirt, the one it reports back, and the DAC owner qemu runs as.
 
+use crate::libvirt::domain::DomainDef;
 use roxmltree::Document;
 
 /// One disk of the domain and what the backup does with it.
@@ -145,22 +146,13 @@ pub fn parse_backup_xml(xml: &str) -> Result<BackupInfo, String> {
     })
 }
 
-/// The `user:group` qemu runs as for this domain, from the live XML's
+/// The `user:group` qemu runs as for this domain, from its (live)
 /// `<seclabel model='dac'><label>+107:+107</label>`. `None` when there is no
 /// DAC label (qemu then runs as the daemon's configured user, usually root
 /// in that setup). Only numeric ids or plain names are accepted, so the
 /// value is safe for `chown`.
-pub fn dac_owner(domain_xml: &str) -> Option<String> {
-    let doc = Document::parse(domain_xml).ok()?;
-    let label = doc
-        .root_element()
-        .children()
-        .filter(|n| n.has_tag_name("seclabel"))
-        .find(|n| n.attribute("model") == Some("dac"))?
-        .children()
-        .find(|n| n.has_tag_name("label"))?
-        .text()?
-        .trim();
+pub fn dac_owner(domain: &DomainDef) -> Option<String> {
+    let label = domain.dac_label.as_deref()?;
     let (user, group) = label.split_once(':')?;
     let clean = |v: &str| {
         let v = v.strip_prefix('+').unwrap_or(v);
@@ -177,6 +169,7 @@ pub fn dac_owner(domain_xml: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::libvirt::domain::parse_domain;
 
     #[test]
     fn builds_pull_backup_xml_that_round_trips() {
@@ -289,10 +282,11 @@ mod tests {
     #[test]
     fn dac_owner_from_live_xml() {
         let xml = |label: &str| {
-            format!(
+            let xml = format!(
                 "<domain><seclabel type='dynamic' model='selinux'><label>x:y</label></seclabel>\
                  <seclabel type='dynamic' model='dac' relabel='yes'><label>{label}</label></seclabel></domain>"
-            )
+            );
+            parse_domain(&xml).unwrap()
         };
         assert_eq!(dac_owner(&xml("+64055:+994")).as_deref(), Some("64055:994"));
         assert_eq!(
@@ -303,6 +297,6 @@ mod tests {
         assert_eq!(dac_owner(&xml("a;b:c")), None);
         assert_eq!(dac_owner(&xml("-x:y")), None);
         assert_eq!(dac_owner(&xml("nocolon")), None);
-        assert_eq!(dac_owner("<domain/>"), None);
+        assert_eq!(dac_owner(&parse_domain("<domain/>").unwrap()), None);
     }
 }

@@ -26,7 +26,7 @@ use crate::jobs::hosts::HostLink;
 use crate::jobs::journal::unix_now;
 use crate::jobs::journal::{Journal, JournalEntry, Resource};
 use crate::jobs::progress::{Report, Update};
-use crate::libvirt::domain_xml::parse_domain;
+use crate::libvirt::domain::{DomainDef, parse_domain};
 use crate::model::checklist::{CheckItem, ids};
 use crate::model::detail::RetryNote;
 use crate::model::{Checklist, DiskProgress, JobKind, JobPhase, JobRequest};

@@ -78,16 +78,8 @@ impl Job<'_> {
         else {
             return Err(ExportError::Invalid(checklist));
         };
-        let vm_uuid = roxmltree::Document::parse(&inactive_xml)
-            .ok()
-            .and_then(|doc| {
-                doc.root_element()
-                    .children()
-                    .find(|n| n.has_tag_name("uuid"))
-                    .and_then(|n| n.text())
-                    .map(|t| t.trim().to_string())
-            })
-            .unwrap_or_default();
+        // A domain's UUID is the same in its live and inactive XML.
+        let vm_uuid = parsed.uuid.clone().unwrap_or_default();
         let (repo2, vm, from) = (repo.clone(), req.vm.clone(), req.from.clone());
         let parent = blocking("reading the last snapshot", move || {
             repo2.latest_snapshot(&vm, &from)
@@ -99,7 +91,13 @@ impl Job<'_> {
             vm_uuid,
             live,
             disks,
-            nvram: parsed.nvram.clone(),
+            // A typed store may be a block device or on the network: only
+            // the classic file is read.
+            nvram: parsed
+                .nvram
+                .as_ref()
+                .and_then(|n| n.classic_file())
+                .map(str::to_string),
             parent,
             warnings,
         })
@@ -267,10 +265,7 @@ const TITLE_REPO: &str = "Repository";
 
 /// The disks an export reads: file-backed, writable, `device="disk"`.
 /// Read-only and shareable ones are left out, with a warning.
-fn exportable_disks(
-    parsed: &crate::libvirt::domain_xml::DomainXml,
-    warnings: &mut Vec<String>,
-) -> Vec<DiskJob> {
+fn exportable_disks(parsed: &DomainDef, warnings: &mut Vec<String>) -> Vec<DiskJob> {
     let mut disks = Vec::new();
     for d in &parsed.disks {
         let Some(path) = d.source.path() else {

@@ -5,13 +5,13 @@
 use super::{Ctx, list};
 use crate::jobs::preflight::derive::SWTPM;
 use crate::jobs::preflight::domcaps::DomainCaps;
-use crate::jobs::preflight::guest::GuestFacts;
 use crate::jobs::preflight::probe::Probe;
 use crate::jobs::rewrite::TpmPolicy;
+use crate::libvirt::domain::DomainDef;
 use crate::model::checklist::{CheckItem, ids};
 
-fn guest<'a>(ctx: &'a Ctx) -> Result<&'a GuestFacts, CheckItem> {
-    ctx.derived.guest.as_ref().map_err(|e| {
+fn guest<'a>(ctx: &'a Ctx) -> Result<&'a DomainDef, CheckItem> {
+    ctx.derived.domain.as_ref().map_err(|e| {
         CheckItem::fail(
             ids::HYPERVISOR,
             "Hypervisor",
@@ -30,7 +30,7 @@ fn caps<'a>(ctx: &'a Ctx) -> Result<&'a DomainCaps, &'a str> {
     }
 }
 
-fn setup(g: &GuestFacts) -> String {
+fn setup(g: &DomainDef) -> String {
     format!(
         "{} on {}, machine {}, emulator {}",
         g.virt_type,
@@ -86,7 +86,7 @@ pub(super) fn cpu(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "CPU";
     let host = &ctx.facts.dest_host;
     let src_host = &ctx.facts.source_host;
-    let Ok(g) = &ctx.derived.guest else {
+    let Ok(g) = &ctx.derived.domain else {
         return CheckItem::pass(ids::CPU, TITLE, "no CPU definition to check");
     };
     let Some(cpu) = &g.cpu else {
@@ -200,7 +200,7 @@ pub(super) fn cpu(ctx: &Ctx) -> CheckItem {
 pub(super) fn firmware(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "Firmware";
     let host = &ctx.facts.dest_host;
-    let Ok(g) = &ctx.derived.guest else {
+    let Ok(g) = &ctx.derived.domain else {
         return CheckItem::pass(ids::FIRMWARE, TITLE, "no firmware definition to check");
     };
     let probes = &ctx.facts.dest.probes;
@@ -251,7 +251,7 @@ pub(super) fn firmware(ctx: &Ctx) -> CheckItem {
             }
         }
     }
-    if let Some(t) = &g.nvram_template {
+    if let Some(t) = g.nvram.as_ref().and_then(|n| n.template.as_ref()) {
         match probes.yes(&Probe::Exists(t.clone())) {
             Some(true) => found.push(t.clone()),
             _ => warns.push(format!(
@@ -289,7 +289,7 @@ pub(super) fn firmware(ctx: &Ctx) -> CheckItem {
 pub(super) fn tpm(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "TPM";
     let host = &ctx.facts.dest_host;
-    let Ok(g) = &ctx.derived.guest else {
+    let Ok(g) = &ctx.derived.domain else {
         return CheckItem::pass(ids::TPM, TITLE, "no TPM definition to check");
     };
     if g.tpms.is_empty() {

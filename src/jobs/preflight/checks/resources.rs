@@ -7,7 +7,7 @@ use crate::model::checklist::{CheckItem, ids};
 
 /// The memory the clone may take: `<memory>` of its XML, else the inventory's.
 fn clone_memory(ctx: &Ctx) -> u64 {
-    match &ctx.derived.guest {
+    match &ctx.derived.domain {
         Ok(g) if g.memory_bytes > 0 => g.memory_bytes,
         _ => ctx.vm.memory_bytes,
     }
@@ -50,7 +50,7 @@ pub(super) fn vcpus(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "Destination vCPUs";
     let dest = &ctx.facts.dest;
     let host = &ctx.facts.dest_host;
-    let vm = match &ctx.derived.guest {
+    let vm = match &ctx.derived.domain {
         Ok(g) => g.vcpus,
         Err(_) => ctx.vm.vcpus,
     };

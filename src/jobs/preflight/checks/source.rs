@@ -3,7 +3,7 @@
 use super::{Ctx, list, size};
 use crate::jobs::preflight::facts::Facts;
 use crate::jobs::preflight::request::ValidationRequest;
-use crate::jobs::rewrite::DiskSource;
+use crate::libvirt::domain::DiskSource;
 use crate::model::VmState;
 use crate::model::checklist::{CheckItem, ids};
 
@@ -115,7 +115,7 @@ pub(super) fn state(ctx: &Ctx) -> CheckItem {
 pub(super) fn disks(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "Source disks";
     let host = &ctx.facts.source_host;
-    let summary = match &ctx.derived.summary {
+    let summary = match ctx.derived.plannable() {
         Ok(s) => s,
         Err(e) => {
             return CheckItem::fail(
@@ -136,15 +136,16 @@ pub(super) fn disks(ctx: &Ctx) -> CheckItem {
         }
         let sized = ctx.vm.disks.iter().find(|d| d.target == disk.target);
         match &disk.source {
-            Some(DiskSource::Network { protocol, name }) => problems.push(format!(
+            DiskSource::Network { protocol, name } => problems.push(format!(
                 "{} is a {protocol} network disk ({name}); only file, block and pool-volume disks can be copied",
                 disk.target
             )),
-            Some(DiskSource::Other(kind)) => problems.push(format!(
-                "{} is a {kind}; only file, block and pool-volume disks can be copied",
-                disk.target
+            DiskSource::Dir(_) | DiskSource::Other(_) => problems.push(format!(
+                "{} is a {}; only file, block and pool-volume disks can be copied",
+                disk.target,
+                disk.source.kind()
             )),
-            Some(DiskSource::Volume { pool, volume }) if sized.and_then(|s| s.source.as_ref()).is_none() => {
+            DiskSource::Volume { pool, volume } if sized.and_then(|s| s.source.as_ref()).is_none() => {
                 problems.push(format!(
                     "{}: volume {volume} of pool {pool} has no path on {host} (pool inactive?)",
                     disk.target

@@ -225,7 +225,7 @@ pub(super) fn space(ctx: &Ctx) -> Option<CheckItem> {
 pub(super) fn shared_disks(ctx: &Ctx) -> CheckItem {
     const TITLE: &str = "Shared disks";
     let host = &ctx.facts.dest_host;
-    let Ok(summary) = &ctx.derived.summary else {
+    let Ok(summary) = ctx.derived.plannable() else {
         return CheckItem::pass(ids::SHARED_DISKS, TITLE, "no disks to look at");
     };
     let paths = shared_paths(summary);

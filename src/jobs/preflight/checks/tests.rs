@@ -7,7 +7,7 @@ use crate::jobs::preflight::facts::*;
 use crate::jobs::preflight::probe::{Answer, Probe, ProbeResults};
 use crate::jobs::preflight::request::ValidationRequest;
 use crate::jobs::rewrite::TpmPolicy;
-use crate::libvirt::domain_xml::parse_domain;
+use crate::libvirt::domain::{DiskSource, parse_domain};
 use crate::model::checklist::{CheckItem, CheckStatus, ValidationReport, ids};
 use crate::model::{DiskInfo, LiveClone, VmInfo, VmState};
 
@@ -37,9 +37,7 @@ fn vm_from_xml(xml: &str, state: VmState) -> VmInfo {
                 .path()
                 .map(str::to_string)
                 .or_else(|| match &d.source {
-                    crate::libvirt::domain_xml::DiskSource::Volume { volume, .. } => {
-                        Some(format!("{IMAGES}/{volume}"))
-                    }
+                    DiskSource::Volume { volume, .. } => Some(format!("{IMAGES}/{volume}")),
                     _ => None,
                 }),
             format: d.format.clone(),
@@ -49,15 +47,8 @@ fn vm_from_xml(xml: &str, state: VmState) -> VmInfo {
             capacity_bytes: 2 * GIB,
         })
         .collect();
-    let name = roxmltree::Document::parse(xml)
-        .unwrap()
-        .descendants()
-        .find(|n| n.has_tag_name("name"))
-        .and_then(|n| n.text())
-        .unwrap()
-        .to_string();
     VmInfo {
-        name,
+        name: parsed.name.unwrap(),
         uuid: "00000000-0000-4000-8000-000000000001".into(),
         state,
         vcpus: 1,
@@ -328,6 +319,30 @@ fn source_disks_rules() {
         "{}",
         i.message
     );
+}
+
+/// A domain the rewrite refuses (two disks on one target) fails the disk
+/// check with the rewrite's reason; its platform facts are still read.
+#[test]
+fn a_disk_list_the_rewrite_refuses_fails_only_the_disks() {
+    let req = req();
+    let dup = MULTI.replace(
+        "<target dev='vdc' bus='virtio'/>",
+        "<target dev='vdd' bus='virtio'/>",
+    );
+    let r = run(
+        &req,
+        &lab_facts(&req, Some(vm_from_xml(&dup, VmState::ShutOff))),
+    );
+    let i = item(&r, ids::SOURCE_DISKS);
+    assert_eq!(i.status, Fail, "{}", r.render_text());
+    assert!(
+        i.message.contains("two disks use target vdd"),
+        "{}",
+        i.message
+    );
+    assert_eq!(status(&r, ids::HYPERVISOR), Pass, "{}", r.render_text());
+    assert!(item(&r, ids::CPU).message.contains("qemu64"));
 }
 
 // ---- name and target files ----
