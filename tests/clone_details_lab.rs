@@ -42,15 +42,11 @@ fn a_start_that_fails_keeps_the_whole_clone_and_warns() {
     let env = Env::new();
     let src = format!("t-iso-{}", std::process::id());
     let clone = format!("{src}-c");
-    // A cdrom whose ISO exists only on alpha: the clone defines on beta
-    // but cannot start.
-    std::fs::write(images("alpha").join(format!("{src}-cd.iso")), [0u8; 4096]).unwrap();
-    let cdrom = format!(
-        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
-         <source file='/var/lib/libvirt/images/{src}-cd.iso'/>\
-         <target dev='hdc' bus='ide'/><readonly/></disk>"
-    );
-    let _src = define_on_alpha(&src, &cdrom);
+    // A serial log in a directory beta does not have: the clone defines
+    // but cannot start (the pre-flight does not look at log files).
+    let serial_dev = "<serial type='file'><source path='/nonexistent-kvm-clone-test/console.log'/>\
+                      <target port='1'/></serial>";
+    let _src = define_on_alpha(&src, serial_dev);
     let _clone = Cleanup {
         host: "beta",
         name: clone.clone(),
@@ -213,4 +209,51 @@ fn zeros_of_a_fully_allocated_raw_disk_are_not_sent() {
             "the copy is not thin"
         );
     }
+}
+
+/// Issue: a kept disk (a cdrom image) missing on the destination only
+/// warned. With --start the start fails for certain: the pre-flight fails
+/// (exit 3) and nothing is made on beta.
+#[test]
+fn a_kept_iso_missing_on_the_destination_fails_the_checks_when_starting() {
+    let _serial = serial();
+    let env = Env::new();
+    let src = format!("t-iso-{}", std::process::id());
+    let clone = format!("{src}-c");
+    std::fs::write(images("alpha").join(format!("{src}-cd.iso")), [0u8; 4096]).unwrap();
+    let cdrom = format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
+         <source file='/var/lib/libvirt/images/{src}-cd.iso'/>\
+         <target dev='hdc' bus='ide'/><readonly/></disk>"
+    );
+    let _src = define_on_alpha(&src, &cdrom);
+    let _clone = Cleanup {
+        host: "beta",
+        name: clone.clone(),
+    };
+    let before = clone_util::snapshot("beta");
+    let args = [
+        "--from", "alpha", "--vm", &src, "--to", "beta", "--name", &clone,
+    ];
+    let mut starting = args.to_vec();
+    starting.push("--start");
+    let (code, doc) = env.clone_json(&starting);
+    assert_eq!(code, 3, "{doc:#}");
+    let items = doc["validation"]["items"].as_array().expect("validation");
+    let shared = items
+        .iter()
+        .find(|i| i["id"] == "shared_disks")
+        .expect("shared_disks");
+    assert_eq!(shared["status"], "fail", "{doc:#}");
+    assert_eq!(clone_util::snapshot("beta"), before, "beta changed");
+    // Without --start the same clone goes ahead, with the warning.
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let (code, doc) = env.clone_json(&dry);
+    assert_eq!(code, 0, "{doc:#}");
+    let shared = doc["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == "shared_disks").cloned())
+        .expect("shared_disks");
+    assert_eq!(shared["status"], "warn", "{doc:#}");
 }

@@ -101,7 +101,7 @@ fn an_export_stopped_by_a_check_exits_3_with_its_checklist() {
     assert_eq!(doc["ok"], false, "{doc:#}");
     let error = doc["error"].as_str().unwrap();
     assert!(error.contains("pre-flight checks failed"), "{doc:#}");
-    let repo_item = item(&doc["checklist"], "repository");
+    let repo_item = item(&doc["validation"], "repository");
     assert_eq!(repo_item["status"], "fail", "{doc:#}");
     assert!(
         repo_item["message"]

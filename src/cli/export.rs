@@ -41,9 +41,10 @@ struct ExportJson<'a> {
     job_id: Option<u64>,
     result: Option<&'a ExportReport>,
     error: Option<&'a str>,
-    /// The pre-flight checklist, when a failed check stopped the export.
+    /// The pre-flight checklist, when a failed check stopped the export
+    /// (named as in the clone's and restore's JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
-    checklist: Option<&'a Checklist>,
+    validation: Option<&'a Checklist>,
 }
 
 fn print_json(
@@ -57,7 +58,7 @@ fn print_json(
         job_id,
         result,
         error,
-        checklist,
+        validation: checklist,
     };
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())

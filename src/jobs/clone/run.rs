@@ -43,6 +43,7 @@ pub fn validation_request(req: &CloneRequest, p: &Profile, pool: &str) -> Valida
     v.allow_shutdown = p.live.shuts_down();
     v.space_margin = p.space_margin;
     v.format = p.format;
+    v.start = p.start || req.start;
     v
 }
 

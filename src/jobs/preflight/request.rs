@@ -21,6 +21,9 @@ pub struct ValidationRequest {
     /// The profile's live policy shuts a running source down for an
     /// offline copy (require-shutdown or shutdown-restart).
     pub allow_shutdown: bool,
+    /// The copy is started once defined (`--start` or the profile): a kept
+    /// file missing on the destination then fails instead of warning.
+    pub start: bool,
     /// Image format of the copies.
     pub format: ImageFormat,
     /// Required free space = allocation × margin; must be finite and ≥ 1.0.
@@ -43,6 +46,7 @@ impl ValidationRequest {
             new_name: new_name.into(),
             dest_pool: dest_pool.into(),
             allow_shutdown: false,
+            start: false,
             format: ImageFormat::Qcow2,
             space_margin: DEFAULT_SPACE_MARGIN,
             vcpu_ratio: DEFAULT_VCPU_RATIO,

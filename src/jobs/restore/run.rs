@@ -92,6 +92,8 @@ fn validation_request(
     let mut v = ValidationRequest::new(vm, name, pool);
     v.space_margin = p.space_margin;
     v.format = format;
+    // The backend folds the request's --start into the profile.
+    v.start = p.start;
     v
 }
 

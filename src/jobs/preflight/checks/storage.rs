@@ -248,6 +248,18 @@ pub(super) fn shared_disks(ctx: &Ctx) -> CheckItem {
             TITLE,
             format!("kept disk files exist on {host}: {}", list(&paths)),
         )
+    } else if ctx.req.start {
+        // Asked to start, it would fail for certain: better now than after
+        // the copy.
+        CheckItem::fail(
+            ids::SHARED_DISKS,
+            TITLE,
+            format!(
+                "the clone is to be started but keeps pointing at {}, missing on {host}: it cannot start",
+                list(&missing)
+            ),
+            "copy those files to the same paths on the destination, eject/detach them, or clone without --start",
+        )
     } else {
         CheckItem::warn(
             ids::SHARED_DISKS,

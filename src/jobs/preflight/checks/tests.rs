@@ -505,6 +505,27 @@ fn shared_disk_rules() {
     assert!(i.message.contains(&iso), "{}", i.message);
 }
 
+/// Issue: with `--start` a kept file missing on the destination makes the
+/// start fail for certain, so it is a failed check, not a warning.
+#[test]
+fn a_missing_kept_file_fails_when_the_clone_is_to_start() {
+    let mut req = ValidationRequest::new("multi01", "m2", "default");
+    req.start = true;
+    let mut facts = lab_facts(&req, Some(vm_from_xml(MULTI, VmState::ShutOff)));
+    assert_eq!(status(&run(&req, &facts), ids::SHARED_DISKS), Pass);
+    let iso = format!("{IMAGES}/debian-12.5.0-amd64-netinst.iso");
+    set(&mut facts, Probe::Exists(iso.clone()), Answer::No);
+    let r = run(&req, &facts);
+    let i = item(&r, ids::SHARED_DISKS);
+    assert_eq!(i.status, Fail, "{}", r.render_text());
+    assert!(
+        i.message.contains(&iso) && i.message.contains("started"),
+        "{}",
+        i.message
+    );
+    assert!(!r.ok());
+}
+
 // ---- memory and vCPUs ----
 
 #[test]
