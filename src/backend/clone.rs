@@ -80,7 +80,6 @@ pub(super) async fn run_job(
     };
     let result = run::run(&spec, &source, &dest, track.report(), cancel).await;
     let partial = track.bytes_done();
-    let validation = |c: &Checklist| serde_json::to_value(c).ok();
     let (fin, job_result) = match result {
         Ok(r) => {
             track.note(format!(
@@ -91,22 +90,34 @@ pub(super) async fn run_job(
                 r.retries,
                 if r.verified { ", verified" } else { "" }
             ));
-            for w in &r.warnings {
-                track.note(format!("warning: {w}"));
-            }
-            let fin = Finish {
-                result: HistoryResult::Done,
-                bytes_moved: r.bytes_moved,
-                bytes_stored: r.bytes_stored,
-                bytes_skipped: r.bytes_skipped,
-                validation: validation(&r.checklist),
-                ..Finish::default()
-            };
+            let bytes = (r.bytes_moved, r.bytes_stored, r.bytes_skipped);
+            let fin = made(&track, bytes, &r.warnings, &r.checklist);
             (fin, JobResult::Cloned(r))
         }
         Err(e) => failed(&track, e, partial),
     };
     track.end(fin, job_result, webhook_url).await;
+}
+
+/// How a clone or restore that made its VM is recorded: its warnings in
+/// the log, its bytes `(moved, stored, skipped)` and checklist in the row.
+pub(super) fn made(
+    track: &Tracking,
+    (moved, stored, skipped): (u64, u64, u64),
+    warnings: &[String],
+    checklist: &Checklist,
+) -> Finish {
+    for w in warnings {
+        track.note(format!("warning: {w}"));
+    }
+    Finish {
+        result: HistoryResult::Done,
+        bytes_moved: moved,
+        bytes_stored: stored,
+        bytes_skipped: skipped,
+        validation: serde_json::to_value(checklist).ok(),
+        ..Finish::default()
+    }
 }
 
 /// How a failed or cancelled job (clone or restore) is recorded.

@@ -1,16 +1,15 @@
 //! The backend's side of restores: validation runs and restore jobs on the
 //! destination's live connection, with progress and history like a clone.
 
-use super::clone::failed;
+use super::clone::{failed, made};
 use super::job_track::Tracking;
 use super::kinds::RunContext;
 use super::messages::JobResult;
 use crate::config::profile::Profile;
-use crate::jobs::history::{Finish, NewJob, now_ms};
+use crate::jobs::history::{NewJob, now_ms};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::restore::RestoreRequest;
 use crate::jobs::restore::run::{self as restore, RestoreSpec};
-use crate::model::HistoryResult;
 
 fn spec(id: u64, req: RestoreRequest, mut profile: Profile) -> RestoreSpec {
     profile.start |= req.start;
@@ -107,17 +106,8 @@ pub(super) async fn run_job(
                 r.bytes_skipped,
                 if r.verified { ", verified" } else { "" }
             ));
-            for w in &r.warnings {
-                track.note(format!("warning: {w}"));
-            }
-            let fin = Finish {
-                result: HistoryResult::Done,
-                bytes_moved: r.bytes_moved,
-                bytes_stored: r.bytes_stored,
-                bytes_skipped: r.bytes_skipped,
-                validation: serde_json::to_value(&r.checklist).ok(),
-                ..Finish::default()
-            };
+            let bytes = (r.bytes_moved, r.bytes_stored, r.bytes_skipped);
+            let fin = made(&track, bytes, &r.warnings, &r.checklist);
             (fin, JobResult::Restored(r))
         }
         Err(e) => failed(&track, e, partial),

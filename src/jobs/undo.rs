@@ -39,6 +39,21 @@ impl Made {
             .await
     }
 
+    /// After the copy: the exports and the backup are no longer needed,
+    /// whatever comes next; a failure to stop them fails the job.
+    pub async fn release_after_copy(
+        &mut self,
+        src: &HostLink,
+        dst: &HostLink,
+    ) -> Result<(), JobError> {
+        self.release_on(src, dst)
+            .await
+            .map_err(|message| JobError::Step {
+                step: "stopping the NBD exports",
+                message,
+            })
+    }
+
     /// Removes everything, images included, falling back as `release_on` does.
     pub async fn undo_on(mut self, src: &HostLink, dst: &HostLink) -> Result<(), String> {
         let resources = std::mem::take(&mut self.resources);

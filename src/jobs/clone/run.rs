@@ -280,12 +280,7 @@ impl Job<'_> {
         // Copy every disk at once, sharing one bandwidth limit.
         let totals = self.copy_all(plan, &sources, &sinks).await?;
         tracing::info!(job = %self.ctx.tag, "copy done; stopping the exports");
-        made.release_on(src, dst)
-            .await
-            .map_err(|message| JobError::Step {
-                step: "stopping the NBD exports",
-                message,
-            })?;
+        made.release_after_copy(src, dst).await?;
         self.ctx.check_cancel()?;
 
         // The UEFI variable store: a small file, copied whole.

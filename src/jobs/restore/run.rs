@@ -269,12 +269,7 @@ impl Job<'_> {
         }
         .copy_all(plan, &sources, &sinks)
         .await?;
-        made.release_on(dst, dst)
-            .await
-            .map_err(|message| JobError::Step {
-                step: "stopping the NBD exports",
-                message,
-            })?;
+        made.release_after_copy(dst, dst).await?;
         self.ctx.check_cancel()?;
 
         if let Some(n) = &plan.nvram {
