@@ -124,3 +124,95 @@ fn an_export_stopped_by_a_check_exits_3_with_its_checklist() {
     assert_eq!(row["validation"]["ok"], false, "{rows:#}");
     assert_clean("archive01");
 }
+
+/// Issue: a pre-flight hint gave a command that fails (`kvm-clone vms
+/// alpha`). Every `kvm-clone …` command in the hints of failed checks runs
+/// as written (those with a placeholder such as PATH excepted).
+#[test]
+fn the_commands_hints_give_run() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let p = path.to_str().unwrap();
+    let mut docs = Vec::new();
+    let mut export = export_args("no-such-vm-for-hints", p);
+    export.push("--dry-run");
+    docs.push(
+        env.json_with(&export, &[("KVM_CLONE_PASSPHRASE", "not it")])
+            .1,
+    );
+    let clone = [
+        "clone",
+        "--from",
+        "alpha",
+        "--vm",
+        "no-such-vm-for-hints",
+        "--to",
+        "beta",
+        "--dry-run",
+    ];
+    docs.push(env.json(&clone).1);
+    let mut commands = Vec::new();
+    for doc in &docs {
+        for i in doc["items"].as_array().expect("items") {
+            let hint = i["hint"].as_str().unwrap_or_default();
+            for (n, part) in hint.split('`').enumerate() {
+                if n % 2 == 1 && part.starts_with("kvm-clone ") {
+                    commands.push(part.to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        commands.iter().any(|c| c.starts_with("kvm-clone vms")),
+        "{commands:?}"
+    );
+    for c in commands {
+        let words: Vec<&str> = c.split_whitespace().skip(1).collect();
+        if words
+            .iter()
+            .any(|w| w.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            continue;
+        }
+        let out = env.command(&words).output().expect("run the hint");
+        assert!(
+            out.status.success(),
+            "{c}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A profile of the wrong kind is the operator's mistake: one clean line
+/// (or a JSON error), exit 1, no report or backtrace.
+#[test]
+fn a_clone_profile_for_an_export_is_one_clean_line() {
+    let _serial = serial();
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = repo(dir.path());
+    let mut args = export_args("archive01", path.to_str().unwrap());
+    args.extend(["--profile", "default", "--dry-run"]);
+    let out = env
+        .command(&args)
+        .env("KVM_CLONE_PASSPHRASE", PASS)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("clone profile"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        !err.contains("Location") && !err.contains("BACKTRACE"),
+        "{err}"
+    );
+    let (code, doc) = env.json_with(&args, &[("KVM_CLONE_PASSPHRASE", PASS)]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("clone profile"),
+        "{doc:#}"
+    );
+}

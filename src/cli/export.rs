@@ -243,16 +243,28 @@ async fn dry_run_report(
                 vm,
                 from,
                 checklist,
-            }) if vm == request.vm && from == request.from => break Ok(checklist),
+            }) if vm == request.vm && from == request.from => break Ok(Ok(checklist)),
             Some(Event::Error { host, message }) if host.as_deref() == Some(&request.from) => {
-                break Err(eyre!("{message}"));
+                break Ok(Err(message));
             }
             Some(_) => {}
         }
     };
     let _ = actions.send(Action::Quit);
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-    let checklist = outcome?;
+    // An operator's mistake (an unknown profile, a profile of another kind)
+    // is one line, not a report.
+    let checklist = match outcome? {
+        Ok(c) => c,
+        Err(message) => {
+            if json {
+                print_json(None, None, Some(&message), None)?;
+            } else {
+                eprintln!("kvm-clone: {message}");
+            }
+            return Ok(std::process::ExitCode::from(exit::FAILED));
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&checklist)?);
     } else {

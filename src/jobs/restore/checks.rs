@@ -54,7 +54,7 @@ pub fn chunks_present(repo: &Repo, snapshot: &str, m: &Manifest) -> Result<Check
                     String::new()
                 }
             ),
-            "the repository is damaged: run `kvm-clone verify` and restore an older snapshot",
+            "the repository is damaged: run `kvm-clone verify --repo PATH` and restore an older snapshot",
         )
     })
 }

@@ -35,7 +35,7 @@ pub(super) fn vm_exists(req: &ValidationRequest, facts: &Facts) -> CheckItem {
             TITLE,
             format!("there is no VM named {:?} on {host}", req.vm),
             format!(
-                "check the name: `kvm-clone vms {host}` or `virsh list --all` on {host} lists them"
+                "check the name: `kvm-clone vms --host {host}` or `virsh list --all` on {host} lists them"
             ),
         ),
     }
