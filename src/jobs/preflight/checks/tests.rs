@@ -180,7 +180,12 @@ fn missing_vm_fails_and_skips_vm_checks() {
     let i = item(&r, ids::SOURCE_VM_EXISTS);
     assert_eq!(i.status, Fail);
     assert_eq!(i.message, "there is no VM named \"ghost\" on alpha");
-    assert!(i.hint.as_ref().unwrap().contains("kvm-clone vms alpha"));
+    assert!(
+        i.hint
+            .as_ref()
+            .unwrap()
+            .contains("kvm-clone vms --host alpha")
+    );
     let got: Vec<&str> = r.items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(
         got,
