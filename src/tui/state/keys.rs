@@ -127,9 +127,10 @@ impl AppState {
             Command::PrevPane => self.focus = pane.prev(),
             Command::Up => self.move_selection(pane, -1),
             Command::Down => self.move_selection(pane, 1),
-            Command::Left if pane == Pane::Vms => self.focus = Pane::Hosts,
-            Command::Right if pane == Pane::Hosts => self.focus = Pane::Vms,
-            Command::Left | Command::Right => {}
+            // ← → (h l) are the previous and next pane, as the README says:
+            // Hosts and VMs side by side, then Jobs and History below.
+            Command::Left => self.focus = pane.prev(),
+            Command::Right => self.focus = pane.next(),
             Command::Top => self.select(pane, 0),
             Command::Bottom => self.select(pane, usize::MAX),
             Command::PageUp => self.move_selection(pane, -self.page(pane)),

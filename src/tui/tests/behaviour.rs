@@ -95,6 +95,32 @@ fn tab_and_shift_tab_cycle_panes_and_hl_move_sideways() {
     assert_eq!(s.focus, Pane::Hosts);
 }
 
+/// Issue: h and l did nothing in the Jobs and History panes although the
+/// README calls them previous and next pane.
+#[test]
+fn h_and_l_move_between_panes_from_jobs_and_history() {
+    let mut s = full(80, 24);
+    s.focus = Pane::Jobs;
+    typed(&mut s, "l");
+    assert_eq!(s.focus, Pane::History);
+    typed(&mut s, "l");
+    assert_eq!(s.focus, Pane::Hosts, "History's next pane wraps to Hosts");
+    s.focus = Pane::History;
+    typed(&mut s, "h");
+    assert_eq!(s.focus, Pane::Jobs);
+    typed(&mut s, "h");
+    assert_eq!(s.focus, Pane::Vms);
+    press(&mut s, &[key(KeyCode::Right)]);
+    assert_eq!(s.focus, Pane::Jobs, "the arrows too");
+    s.focus = Pane::Hosts;
+    press(&mut s, &[key(KeyCode::Left)]);
+    assert_eq!(
+        s.focus,
+        Pane::History,
+        "Hosts' previous pane wraps to History"
+    );
+}
+
 #[test]
 fn selecting_a_host_shows_its_vms() {
     let mut s = full(80, 24);
