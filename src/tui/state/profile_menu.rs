@@ -78,8 +78,10 @@ impl AppState {
 
     /// `profiles`: the menu for the selected action.
     pub(super) fn open_profiles(&mut self) {
+        // The VMs pane highlights the selected host's VM even while the
+        // hosts pane has the focus: that VM is the one meant.
         let target = match (self.focus, self.selected_host(), self.selected_vm()) {
-            (Pane::Vms, Some(h), Some(vm)) => MenuTarget::Clone {
+            (Pane::Vms | Pane::Hosts, Some(h), Some(vm)) => MenuTarget::Clone {
                 from: h.name.clone(),
                 vm: vm.name.clone(),
             },

@@ -5,7 +5,7 @@ use crate::backend::messages::{Action, Event};
 use crate::model::history::{HistoryFilter, HistoryPage, HistoryStats};
 use crate::model::{ConnState, HistoryEntry, HistoryResult, JobPhase};
 use crate::tui::keymap::KeyMap;
-use crate::tui::state::{AddHostField, AppState, Overlay, Pane};
+use crate::tui::state::{AddHostField, AppState, MenuTarget, Overlay, Pane};
 use crate::tui::ui;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
@@ -615,4 +615,25 @@ fn host_info_fills_in_the_facts() {
         info: info.clone(),
     });
     assert_eq!(s.hosts[0].info.as_ref(), Some(&info));
+}
+
+/// Issue: `p` in the hosts pane said "select a VM in the VMs pane first"
+/// while a VM was highlighted. The highlighted VM is the one meant.
+#[test]
+fn p_from_the_hosts_pane_uses_the_highlighted_vm() {
+    let mut s = full(80, 24);
+    s.focus = Pane::Hosts;
+    let vm = s.selected_vm().expect("a highlighted VM").name.clone();
+    typed(&mut s, "p");
+    assert!(
+        matches!(&s.overlay, Some(Overlay::Profiles(m)) if matches!(&m.target, MenuTarget::Clone { vm: v, .. } if *v == vm)),
+        "{:?} {:?}",
+        s.overlay,
+        s.status
+    );
+    // From the jobs pane there is no VM in sight: still refused.
+    s.overlay = None;
+    s.focus = Pane::Jobs;
+    typed(&mut s, "p");
+    assert!(s.overlay.is_none());
 }

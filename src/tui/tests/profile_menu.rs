@@ -146,7 +146,8 @@ fn enter_opens_the_clone_dialog_with_the_pick_and_its_picker_agrees() {
 #[test]
 fn p_outside_the_vms_pane_says_what_it_needs() {
     let mut s = on_web01(80, 24);
-    s.focus = Pane::Hosts;
+    // Not the hosts pane: there the VMs pane's highlighted VM is meant.
+    s.focus = Pane::Jobs;
     typed(&mut s, "p");
     assert!(s.overlay.is_none());
     assert!(s.status.as_ref().unwrap().text.contains("select a VM"));
