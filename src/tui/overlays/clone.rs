@@ -25,11 +25,12 @@ const FOOTER: u16 = 3;
 /// "[FAIL] " and the indent of continuation lines.
 const MARK_W: usize = 7;
 
-/// Without colour the marker alone tells the status.
+/// Without colour the marker alone tells the status. The same words as
+/// the CLI's checklist and the history: `[PASS]`, `[WARN]`, `[FAIL]`.
 fn marker(status: CheckStatus, theme: &Theme) -> (&'static str, Style) {
     match status {
-        CheckStatus::Pass => ("[ok]", theme.ok()),
-        CheckStatus::Warn => ("[warn]", theme.warn()),
+        CheckStatus::Pass => ("[PASS]", theme.ok()),
+        CheckStatus::Warn => ("[WARN]", theme.warn()),
         CheckStatus::Fail => ("[FAIL]", theme.error()),
     }
 }

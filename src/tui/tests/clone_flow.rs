@@ -205,12 +205,12 @@ fn the_checklist_of_the_request_shows_and_enter_starts_the_clone() {
     });
     assert_eq!(dialog(&s).confirm(), Confirm::Start);
     let text = screen(&s);
-    assert!(text.contains("[warn] Memory: beta would commit"), "{text}");
+    assert!(text.contains("[WARN] Memory: beta would commit"), "{text}");
     assert!(
         text.contains("→ the clone is defined but not started"),
         "{text}"
     );
-    assert!(text.contains("[ok]   Source VM"), "{text}");
+    assert!(text.contains("[PASS] Source VM"), "{text}");
     assert!(text.contains("[ Start clone ]"), "{text}");
     let sent = press(&mut s, &[key(KeyCode::Enter)]);
     match &sent[..] {
@@ -355,7 +355,7 @@ fn the_checklist_scrolls_within_its_length() {
     }
     assert_eq!(dialog(&s).scroll, 0);
     assert!(
-        screen(&s).contains("[warn] Memory"),
+        screen(&s).contains("[WARN] Memory"),
         "the warning is listed first"
     );
 }
