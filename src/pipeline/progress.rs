@@ -181,7 +181,14 @@ pub struct RateEstimator {
     tau: Duration,
     last: Option<(Instant, u64)>,
     rate: Option<f64>,
+    /// Time the rate has been measured over: no ETA before it settles.
+    observed: Duration,
 }
+
+/// An ETA is shown only once the rate was measured over this long (or
+/// `tau`, when shorter): the first samples of a copy are its start-up, and
+/// an ETA from them was minutes off for a 37 s job.
+const ETA_SETTLE: Duration = Duration::from_secs(3);
 
 impl Default for RateEstimator {
     fn default() -> Self {
@@ -195,6 +202,7 @@ impl RateEstimator {
             tau: tau.max(Duration::from_millis(1)),
             last: None,
             rate: None,
+            observed: Duration::ZERO,
         }
     }
 
@@ -208,6 +216,7 @@ impl RateEstimator {
                 if bytes_done < b {
                     self.last = Some((now, bytes_done));
                 } else if dt > 0.0 {
+                    self.observed += now.saturating_duration_since(t);
                     let inst = (bytes_done - b) as f64 / dt;
                     let alpha = 1.0 - (-dt / self.tau.as_secs_f64()).exp();
                     self.rate = Some(match self.rate {
@@ -226,11 +235,15 @@ impl RateEstimator {
         self.rate
     }
 
-    /// Time left for `bytes_total - bytes_done` at the current rate.
+    /// Time left for `bytes_total - bytes_done` at the current rate; None
+    /// until the rate has settled ([`ETA_SETTLE`]).
     pub fn eta(&self, bytes_done: u64, bytes_total: u64) -> Option<Duration> {
         let left = bytes_total.saturating_sub(bytes_done);
         if left == 0 {
             return Some(Duration::ZERO);
+        }
+        if self.observed < ETA_SETTLE.min(self.tau) {
+            return None;
         }
         let rate = self.rate.filter(|r| *r > 0.0)?;
         Duration::try_from_secs_f64(left as f64 / rate).ok()
@@ -256,6 +269,24 @@ mod tests {
         // 1000 MB done of 2000 MB at 100 MB/s.
         let eta = r.eta(1000 * MB, 2000 * MB).unwrap();
         assert!((eta.as_secs_f64() - 10.0).abs() < 0.01, "{eta:?}");
+    }
+
+    /// Issue: the first ETA said 4m11s for a 37 s job. None is shown until
+    /// the rate was measured over a few seconds.
+    #[test]
+    fn no_eta_before_the_rate_settles() {
+        let t0 = Instant::now();
+        let mut r = RateEstimator::default();
+        r.update(t0, 0);
+        // A slow start-up second, then full speed.
+        r.update(t0 + Duration::from_secs(1), MB);
+        assert!(r.rate().is_some());
+        assert_eq!(r.eta(MB, 1000 * MB), None, "one second is not settled");
+        for i in 2..=3u64 {
+            r.update(t0 + Duration::from_secs(i), MB + 50 * MB * (i - 1));
+        }
+        assert!(r.eta(101 * MB, 1000 * MB).is_some(), "three seconds are");
+        assert_eq!(r.eta(5, 5), Some(Duration::ZERO), "done is done at once");
     }
 
     #[test]
