@@ -30,7 +30,8 @@ fn cols(jobs: &[JobView]) -> [Col; 10] {
         Col::new("From→To", route_w, 2),
         Col::new("Phase", 10, 0),
         Col::new("Done/Total", 15, 1),
-        Col::new("Rate", 10, 1),
+        // "999.9 MiB/s" is 11 wide.
+        Col::new("Rate", 11, 1),
         Col::new("ETA", 6, 1),
         // Bar, space, "100%".
         Col::new("Progress", BAR as u16 + 5, 0),

@@ -234,3 +234,12 @@ fn ended_jobs_are_kept_within_a_bound_with_their_details() {
     assert!(!s.job_details.contains_key(&102));
     assert!(s.job_details.contains_key(&103));
 }
+
+/// Issue: the Rate column cut "216.3 KiB/s" to "216.3 KiB/" at 80 columns.
+#[test]
+fn a_rate_is_shown_whole_at_80_columns() {
+    let mut s = running(80, 24);
+    s.jobs[0].rate_bytes_per_sec = 216.3 * 1024.0;
+    let text = super::behaviour::screen_text(&s);
+    assert!(text.contains("216.3 KiB/s"), "{text}");
+}
