@@ -28,7 +28,8 @@ impl From<std::convert::Infallible> for TuiError {
 /// While a job runs, redraw at least this often (4 times a second).
 const JOB_TICK: Duration = Duration::from_millis(250);
 
-/// The redraw ticks the loop listens to while a job runs.
+/// The redraw ticks the loop listens to while something changes with time
+/// alone (a running job, the repository view's ages).
 fn job_ticks() -> impl Stream<Item = ()> + Unpin {
     let mut tick = tokio::time::interval(JOB_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -88,6 +89,7 @@ where
     let mut dirty = true;
     loop {
         if dirty {
+            state.clock_s = chrono::Utc::now().timestamp();
             term.draw(|f| ui::draw(f, state))?;
         }
         if state.quit {
@@ -111,7 +113,7 @@ where
                 }
                 (true, Vec::new())
             }
-            _ = ticks.next(), if state.has_running_jobs() => (true, Vec::new()),
+            _ = ticks.next(), if state.needs_ticks() => (true, Vec::new()),
         };
         dirty = changed;
         for action in out {

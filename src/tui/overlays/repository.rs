@@ -67,7 +67,7 @@ fn row_line(r: &SnapshotRow, now: i64, selected: bool, theme: &Theme) -> Line<'s
     }
 }
 
-fn list_lines(b: &RepoBrowser, theme: &Theme, height: usize) -> Vec<Line<'static>> {
+fn list_lines(b: &RepoBrowser, now: i64, theme: &Theme, height: usize) -> Vec<Line<'static>> {
     let Some(view) = &b.view else {
         return vec![Line::styled(
             b.busy.clone().unwrap_or_else(|| "not read yet".into()),
@@ -89,7 +89,7 @@ fn list_lines(b: &RepoBrowser, theme: &Theme, height: usize) -> Vec<Line<'static
             .enumerate()
             .skip(first)
             .take(body)
-            .map(|(i, r)| row_line(r, view.read_at, i == b.selected, theme)),
+            .map(|(i, r)| row_line(r, now.max(view.read_at), i == b.selected, theme)),
     );
     out
 }
@@ -263,7 +263,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, b: &RepoBrowser) {
         Constraint::Length(1),
         Constraint::Length(1),
     ]));
-    let now = b.view.as_ref().map_or(0, |v| v.read_at);
+    // Ages count to the clock as it runs, never to before the read.
+    let now = b.view.as_ref().map_or(0, |v| v.read_at).max(state.clock_s);
     let lines = match &b.mode {
         RepoMode::Path => vec![
             Line::styled("Which repository?", theme.header()),
@@ -283,7 +284,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, b: &RepoBrowser) {
                 "*".repeat(input.expose().chars().count())
             )),
         ],
-        RepoMode::List => list_lines(b, theme, main.height as usize),
+        RepoMode::List => list_lines(b, now, theme, main.height as usize),
         RepoMode::PruneForm { keep, field } => prune_form_lines(keep, *field, theme),
         RepoMode::PrunePlan { plan, .. } => prune_plan_lines(plan, now, theme),
         RepoMode::Verified(v) => verify_lines(v, theme),

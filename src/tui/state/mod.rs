@@ -101,6 +101,10 @@ pub struct Status {
 
 #[derive(Debug)]
 pub struct AppState {
+    /// Unix seconds when the screen was last drawn (the event loop sets
+    /// it); ages are counted to it. 0 in tests: then to when the data was
+    /// read.
+    pub clock_s: i64,
     pub hosts: Vec<HostView>,
     /// VMs by host name.
     pub vms: BTreeMap<String, Vec<VmInfo>>,
@@ -147,6 +151,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(keys: &KeyMap, theme: Theme, config_path: Option<PathBuf>) -> AppState {
         AppState {
+            clock_s: 0,
             hosts: Vec::new(),
             vms: BTreeMap::new(),
             jobs: Vec::new(),
@@ -231,6 +236,12 @@ impl AppState {
     /// Whether any job is still working (quit asks first; the loop ticks).
     pub fn has_running_jobs(&self) -> bool {
         self.jobs.iter().any(|j| is_running(j.phase))
+    }
+
+    /// Whether the screen shows something that changes with time alone:
+    /// a running job, or the repository view's snapshot ages.
+    pub fn needs_ticks(&self) -> bool {
+        self.has_running_jobs() || matches!(self.overlay, Some(Overlay::Repository(_)))
     }
 
     /// The first key bound to a named action, for hints ("?" for "help").

@@ -305,3 +305,44 @@ fn e_exports_the_selected_vm_with_quick_backup_by_default() {
     }
     assert!(s.overlay.is_none());
 }
+
+/// Issue: the snapshot AGE column never updated. Ages count to the clock
+/// the event loop sets at each redraw (and the view redraws by itself
+/// while it is open), never to before the repository was read.
+#[test]
+fn snapshot_ages_follow_the_clock() {
+    let mut s = with_repo(120, 40);
+    // No job running: only the view makes time matter.
+    s.jobs.clear();
+    assert!(!s.needs_ticks());
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    let age_of = |s: &AppState, id: &str| {
+        let t = text(s);
+        t.lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        age_of(&s, "a1b2c3d4").contains(" 1h "),
+        "{}",
+        age_of(&s, "a1b2c3d4")
+    );
+    assert!(s.needs_ticks(), "the open view redraws by itself");
+    s.clock_s = NOW + 2 * 3600;
+    assert!(
+        age_of(&s, "a1b2c3d4").contains(" 3h "),
+        "{}",
+        age_of(&s, "a1b2c3d4")
+    );
+    // A clock behind the read shows the ages as read.
+    s.clock_s = NOW - 3600;
+    assert!(
+        age_of(&s, "a1b2c3d4").contains(" 1h "),
+        "{}",
+        age_of(&s, "a1b2c3d4")
+    );
+    s.overlay = None;
+    assert!(!s.needs_ticks(), "closed, nothing changes with time");
+}
