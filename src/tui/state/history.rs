@@ -52,13 +52,31 @@ impl AppState {
         if page.filter != self.history_query() {
             return;
         }
-        let keep = self.selected_history().map(|e| e.id);
+        // On the newest row, the selection follows new rows; elsewhere it
+        // stays on its entry.
+        let keep = self
+            .selected_history()
+            .map(|e| e.id)
+            .filter(|_| self.selection.history > 0);
         self.history = page.entries;
         self.history_stats = Some(page.stats);
-        let row = keep
-            .and_then(|id| self.history.iter().position(|e| e.id == id))
-            .unwrap_or(self.selection.history);
+        let row = match keep {
+            Some(id) => self
+                .history
+                .iter()
+                .position(|e| e.id == id)
+                .unwrap_or(self.selection.history),
+            None => 0,
+        };
         self.select(Pane::History, row);
+    }
+
+    /// The history pane just gained the focus: read it again, since other
+    /// processes may have added rows.
+    pub(super) fn history_on_focus(&mut self, before: Pane, out: &mut Vec<Action>) {
+        if before != Pane::History && self.focus == Pane::History {
+            out.push(Action::QueryHistory(self.history_query()));
+        }
     }
 
     pub fn selected_history(&self) -> Option<&HistoryEntry> {

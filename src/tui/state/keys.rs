@@ -32,12 +32,14 @@ impl AppState {
             return Vec::new();
         }
         let mut out = Vec::new();
+        let before = self.focus;
         match self.overlay.take() {
             Some(ov) => self.overlay = self.overlay_key(ov, &key, keys, &mut out),
             None if self.filter.editing => self.filter_key(&key, keys),
             None if self.history_filter.editing => self.history_filter_key(&key, keys, &mut out),
             None => self.pane_key(&key, keys, &mut out),
         }
+        self.history_on_focus(before, &mut out);
         self.open_pending_prompt();
         out
     }
@@ -111,6 +113,12 @@ impl AppState {
             Command::Filter => {
                 self.focus = Pane::Vms;
                 self.filter.editing = true;
+            }
+            // In the history pane, r reads the history again: other
+            // processes (headless jobs, cron) add rows.
+            Command::Refresh if pane == Pane::History => {
+                self.set_status("reading the history again…");
+                out.push(Action::QueryHistory(self.history_query()));
             }
             Command::Refresh => match self.selected_host().map(|h| h.name.clone()) {
                 Some(name) => {

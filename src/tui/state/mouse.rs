@@ -40,11 +40,14 @@ impl AppState {
             self.move_selection(pane, delta);
             return Vec::new();
         }
+        let before = self.focus;
         self.focus = pane;
         if let Some(row) = panes::row_at(pane, rects.get(pane), self, pos) {
             self.select(pane, row);
         }
-        Vec::new()
+        let mut out = Vec::new();
+        self.history_on_focus(before, &mut out);
+        out
     }
 
     fn clamp_overlay_scroll(&mut self) {

@@ -144,3 +144,42 @@ fn history_detail_scrolls_to_the_log() {
     assert!(scroll > 0);
     insta::assert_snapshot!("history_detail_end_80x24", screen(&s).backend());
 }
+
+/// Issue: a headless job that ended meanwhile never appeared in the History
+/// pane, and no key refreshed it. The pane reads the history again when it
+/// gains the focus and on `r`; on the newest row the selection follows new
+/// rows, elsewhere it stays on its entry.
+#[test]
+fn the_history_is_read_again_on_focus_and_on_r() {
+    let mut s = full(80, 24);
+    s.focus = Pane::Jobs;
+    let out = press(&mut s, &[key(KeyCode::Tab)]);
+    assert_eq!(s.focus, Pane::History);
+    assert_eq!(queries(&out), [s.history_query()], "on focus");
+    let out = typed(&mut s, "r");
+    assert_eq!(queries(&out), [s.history_query()], "on r");
+    let out = press(&mut s, &[key(KeyCode::Down)]);
+    assert!(queries(&out).is_empty(), "not on every key");
+
+    // On the newest row: a newer row arrives and is selected.
+    s.selection.history = 0;
+    let newer = super::fixtures::history_entry(7, "web01", ("alpha", "beta"), HistoryResult::Done);
+    let mut rows = vec![newer];
+    rows.extend(history());
+    let filter = s.history_query();
+    let page = |entries: Vec<_>| HistoryPage {
+        filter: filter.clone(),
+        entries,
+        stats: Default::default(),
+    };
+    let first = page(rows.clone());
+    s.apply(Event::History(first));
+    assert_eq!(s.selected_history().map(|e| e.id), Some(7));
+    // On an older row: it stays on that entry when more arrive.
+    s.selection.history = 2;
+    let newest = super::fixtures::history_entry(8, "web02", ("alpha", "beta"), HistoryResult::Done);
+    rows.insert(0, newest);
+    let second = page(rows);
+    s.apply(Event::History(second));
+    assert_eq!(s.selected_history().map(|e| e.id), Some(5));
+}
