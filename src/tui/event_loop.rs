@@ -90,6 +90,7 @@ where
     loop {
         if dirty {
             state.clock_s = chrono::Utc::now().timestamp();
+            state.expire_status(state.clock_s);
             term.draw(|f| ui::draw(f, state))?;
         }
         if state.quit {

@@ -97,7 +97,15 @@ pub struct Filter {
 pub struct Status {
     pub text: String,
     pub error: bool,
+    /// Unix seconds it was first drawn at; it goes [`STATUS_SECS`] later
+    /// (errors [`ERROR_SECS`]), so it never hides the key hints for good.
+    pub shown_s: Option<i64>,
 }
+
+/// How long a status line stays, in seconds.
+pub const STATUS_SECS: i64 = 5;
+/// How long an error stays: long enough to read.
+pub const ERROR_SECS: i64 = 15;
 
 #[derive(Debug)]
 pub struct AppState {
@@ -239,9 +247,25 @@ impl AppState {
     }
 
     /// Whether the screen shows something that changes with time alone:
-    /// a running job, or the repository view's snapshot ages.
+    /// a running job, the repository view's snapshot ages, a status line
+    /// that will go.
     pub fn needs_ticks(&self) -> bool {
-        self.has_running_jobs() || matches!(self.overlay, Some(Overlay::Repository(_)))
+        self.has_running_jobs()
+            || matches!(self.overlay, Some(Overlay::Repository(_)))
+            || self.status.is_some()
+    }
+
+    /// Called before each draw with the clock: stamps a new status line,
+    /// and drops one that has been shown long enough.
+    pub fn expire_status(&mut self, now_s: i64) {
+        let Some(st) = &mut self.status else {
+            return;
+        };
+        let shown = *st.shown_s.get_or_insert(now_s);
+        let keep = if st.error { ERROR_SECS } else { STATUS_SECS };
+        if now_s - shown >= keep {
+            self.status = None;
+        }
     }
 
     /// The first key bound to a named action, for hints ("?" for "help").
@@ -257,6 +281,7 @@ impl AppState {
         self.status = Some(Status {
             text: text.into(),
             error: false,
+            shown_s: None,
         });
     }
 
@@ -264,6 +289,7 @@ impl AppState {
         self.status = Some(Status {
             text: text.into(),
             error: true,
+            shown_s: None,
         });
     }
 

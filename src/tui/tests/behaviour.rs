@@ -637,3 +637,30 @@ fn p_from_the_hosts_pane_uses_the_highlighted_vm() {
     typed(&mut s, "p");
     assert!(s.overlay.is_none());
 }
+
+/// Issue: status messages stayed until the next one and hid the key hints
+/// for good. A status goes after STATUS_SECS, an error after ERROR_SECS,
+/// counted from when it was first drawn; while one shows, the loop ticks.
+#[test]
+fn status_lines_expire() {
+    use crate::tui::state::{ERROR_SECS, STATUS_SECS};
+    let mut s = full(80, 24);
+    s.jobs.clear();
+    assert!(!s.needs_ticks());
+    s.set_status("refreshing alpha…");
+    assert!(s.needs_ticks(), "a status that will go needs ticks");
+    s.expire_status(1_000);
+    assert!(s.status.is_some(), "first drawn now");
+    s.expire_status(1_000 + STATUS_SECS - 1);
+    assert!(s.status.is_some());
+    s.expire_status(1_000 + STATUS_SECS);
+    assert!(s.status.is_none(), "gone after {STATUS_SECS} s");
+    assert!(screen_text(&s).contains("? help"), "the hints are back");
+    s.set_error("backend is not running");
+    s.expire_status(2_000);
+    s.expire_status(2_000 + STATUS_SECS);
+    assert!(s.status.is_some(), "errors stay longer");
+    s.expire_status(2_000 + ERROR_SECS);
+    assert!(s.status.is_none());
+    assert!(!s.needs_ticks());
+}
