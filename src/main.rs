@@ -3,14 +3,13 @@
 mod cli;
 mod logging;
 
-use clap::Parser;
-use cli::{Cli, Command};
+use cli::Command;
 use color_eyre::eyre::{Result, WrapErr};
 
 fn main() -> Result<std::process::ExitCode> {
     kvm_clone::alloc_tuning::tune();
     color_eyre::install()?;
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let _log = logging::init(cli.command.is_none()).wrap_err("cannot set up logging")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -531,3 +531,25 @@ fn terminal_prompts_do_not_echo() {
     );
     assert!(!other.join("config").exists());
 }
+
+/// Issue: exit codes were documented only in docs/json.md. Every `--help`
+/// (top level, a command, a nested command) ends with them.
+#[test]
+fn every_help_lists_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["export", "--help"],
+        &["repo", "init", "--help"],
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("Exit codes:"), "{args:?}: {out}");
+        for code in ["  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "  5 ", "  75 "] {
+            assert!(out.contains(code), "{args:?} lacks {code:?}");
+        }
+    }
+}

@@ -8,11 +8,35 @@ use kvm_clone::config;
 use std::path::Path;
 use std::time::Duration;
 
+/// Parses the command line; every subcommand's `--help` ends with the exit
+/// codes too.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn with_codes(c: clap::Command) -> clap::Command {
+        c.after_help(EXIT_CODES).mut_subcommands(with_codes)
+    }
+    let cmd = Cli::command().mut_subcommands(with_codes);
+    Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+/// Exit codes, as docs/json.md lists them; shown under every `--help`.
+const EXIT_CODES: &str = "Exit codes:
+  0   success
+  1   an error: the message says what and where
+  2   bad command-line usage
+  3   clone, export, restore: a pre-flight check failed; nothing was changed
+  4   clone, export, restore, extract: cancelled; what the job made was removed
+  5   verify: damage found; snapshots: a manifest cannot be read
+  75  clone, export, restore: a host could not be reached or needs the operator;
+      hosts: some host is not up; prune, verify --repair: the repository is busy";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "kvm-clone",
     version,
-    about = "Clone, export, back up and restore KVM VMs between libvirt hosts over SSH"
+    about = "Clone, export, back up and restore KVM VMs between libvirt hosts over SSH",
+    after_help = EXIT_CODES,
+    after_long_help = EXIT_CODES
 )]
 pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
