@@ -6,10 +6,41 @@ mod logging;
 use cli::Command;
 use color_eyre::eyre::{Result, WrapErr};
 
-fn main() -> Result<std::process::ExitCode> {
+fn main() -> std::process::ExitCode {
     kvm_clone::alloc_tuning::tune();
-    color_eyre::install()?;
-    let cli = cli::parse();
+    // color-eyre's report stays for panics (bugs); a returned error is an
+    // expected failure: one line, and with --json an error object too.
+    if let Err(e) = color_eyre::install() {
+        eprintln!("kvm-clone: {e}");
+    }
+    let json = std::env::args().any(|a| a == "--json");
+    match run(cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            let message = one_line(&e);
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "error": message }));
+            }
+            eprintln!("kvm-clone: {message}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// The error and its causes on one line: what, where, why.
+fn one_line(e: &color_eyre::eyre::Report) -> String {
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        // A cause its context already quotes adds nothing.
+        if !out.last().is_some_and(|l| l.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ")
+}
+
+fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
     let _log = logging::init(cli.command.is_none()).wrap_err("cannot set up logging")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -28,7 +59,7 @@ fn main() -> Result<std::process::ExitCode> {
             Some(Command::Verify(args)) => cli::verify(args).await,
             Some(Command::Prune(args)) => cli::prune(args).await,
             Some(Command::Vms { host, json }) => {
-                ok(cli::vms(cli.config.as_deref(), host.as_deref(), json).await)
+                cli::vms(cli.config.as_deref(), host.as_deref(), json).await
             }
             Some(Command::Restore(args)) => cli::restore(cli.config.as_deref(), args).await,
             Some(Command::Extract(args)) => cli::extract(args).await,

@@ -254,3 +254,52 @@ fn tunnel_directories_of_dead_runs_are_removed_at_the_next_start() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
+
+/// Issue: an operator's mistake got a developer's report (`Error: 0:`,
+/// `Location:`, a backtrace hint, colour codes into a pipe) and an empty
+/// stdout with --json. Now: one line that names the configured hosts, no
+/// colour, and with --json an error object on stdout.
+#[test]
+fn an_operators_mistake_is_one_plain_line() {
+    for args in [
+        &["clone", "--from", "gamma", "--vm", "web01", "--to", "beta"][..],
+        &["snapshots", "--repo", "/nonexistent/kvm-clone-repo"],
+        &["verify", "--repo", "/nonexistent/kvm-clone-repo"],
+    ] {
+        let lab = common::lab();
+        let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+            .args(args)
+            .env("KVM_CLONE_CONFIG", lab.config())
+            .env("KVM_CLONE_PASSPHRASE", "x")
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run kvm-clone");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("kvm-clone: "), "{err}");
+        assert!(!err.contains('\u{1b}'), "colour codes into a pipe: {err:?}");
+        assert!(
+            !err.contains("Location") && !err.contains("BACKTRACE"),
+            "{err}"
+        );
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+            .args(&with_json)
+            .env("KVM_CLONE_CONFIG", lab.config())
+            .env("KVM_CLONE_PASSPHRASE", "x")
+            .output()
+            .expect("run kvm-clone");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{with_json:?}: no JSON on stdout ({e})"));
+        assert_eq!(doc["ok"], false, "{doc}");
+        assert!(
+            doc["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{doc}"
+        );
+    }
+    let out = kvm_clone(&["clone", "--from", "gamma", "--vm", "web01", "--to", "beta"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("configured: alpha, beta"), "{err}");
+}

@@ -55,9 +55,7 @@ pub async fn clone(
     use std::io::Write;
     let loaded = load(config)?;
     for h in [&request.from, &request.to] {
-        if !loaded.config.hosts.iter().any(|c| &c.name == h) {
-            return Err(eyre!("no host named {h:?} in {}", loaded.path.display()));
-        }
+        super::require_host(&loaded, h)?;
     }
     if request.from == request.to {
         return Err(eyre!(

@@ -69,13 +69,7 @@ fn print_json(
 pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::process::ExitCode> {
     use std::io::Write;
     let loaded = load(config)?;
-    if !loaded.config.hosts.iter().any(|c| c.name == args.from) {
-        return Err(eyre!(
-            "no host named {:?} in {}",
-            args.from,
-            loaded.path.display()
-        ));
-    }
+    super::require_host(&loaded, &args.from)?;
     let unlock = unlock(&args.repo)?;
     let Backend {
         actions,

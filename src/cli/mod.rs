@@ -8,6 +8,32 @@ use kvm_clone::config;
 use std::path::Path;
 use std::time::Duration;
 
+/// Unless `name` is a configured host: an error naming the config file and
+/// the hosts it has, so the operator sees the right spelling at once.
+pub(crate) fn require_host(
+    loaded: &kvm_clone::config::LoadedConfig,
+    name: &str,
+) -> color_eyre::eyre::Result<()> {
+    if loaded.config.hosts.iter().any(|h| h.name == name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = loaded
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    let known = if known.is_empty() {
+        "none yet: add one with `a` in the TUI or see docs/config.md".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(color_eyre::eyre::eyre!(
+        "no host named {name:?} in {} (configured: {known})",
+        loaded.path.display()
+    ))
+}
+
 /// Parses the command line; every subcommand's `--help` ends with the exit
 /// codes too.
 pub fn parse() -> Cli {

@@ -104,13 +104,7 @@ fn print_json(
 /// removes what it created before the command exits.
 pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::process::ExitCode> {
     let loaded = load(config)?;
-    if !loaded.config.hosts.iter().any(|c| c.name == args.to) {
-        return Err(eyre!(
-            "no host named {:?} in {}",
-            args.to,
-            loaded.path.display()
-        ));
-    }
+    super::require_host(&loaded, &args.to)?;
     let request = RestoreRequest {
         unlock: unlock(&args.repo)?,
         repo: args.repo.repo.clone(),
