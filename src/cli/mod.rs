@@ -54,7 +54,7 @@ const EXIT_CODES: &str = "Exit codes:
   4   clone, export, restore, extract: cancelled; what the job made was removed
   5   verify: damage found; snapshots: a manifest cannot be read
   75  clone, export, restore: a host could not be reached or needs the operator;
-      hosts: some host is not up; prune, verify --repair: the repository is busy";
+      hosts, vms: some host is not up; prune, verify --repair: the repository is busy";
 
 #[derive(Parser, Debug)]
 #[command(
