@@ -367,3 +367,54 @@ async fn an_export_that_fails_its_checks_ends_failed_and_is_retried() {
     assert_eq!(h.views[&second].phase, JobPhase::Failed);
     h.quit().await;
 }
+
+/// Issue: a read-back as long as the copy showed `verifying 300 MiB/300 MiB
+/// - - 100%` for its whole length. The verify phase reports its own bytes,
+/// rising from 0, with a rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_phase_shows_the_read_back_progress() {
+    let dir = setup();
+    let profiles = dir.join("config/kvm-clone/profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    std::fs::write(
+        profiles.join("slow-verify.toml"),
+        "name = \"slow-verify\"\nverify = true\nbandwidth_limit = \"24MiB/s\"\n",
+    )
+    .expect("profile");
+    let name = format!("queue-verify-{}", std::process::id());
+    let _clean = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let mut h = Harness::start(2).await;
+    let mut req = request(&name);
+    req.profile = "slow-verify".into();
+    h.send(Action::StartClone(req));
+    let id = h.until("the job listed", |_, h| h.job_named(&name)).await;
+    let mut verifying: Vec<JobView> = Vec::new();
+    let result = h
+        .until("the clone's end", |ev, _| {
+            if let Event::Job(v) = ev
+                && v.id == id
+                && v.phase == JobPhase::Verifying
+            {
+                verifying.push(v.clone());
+            }
+            done_of(ev, id)
+        })
+        .await;
+    assert!(matches!(result, JobResult::Cloned(_)), "{result:?}");
+    let done: Vec<u64> = verifying.iter().map(JobView::bytes_done).collect();
+    assert!(verifying.len() >= 3, "{done:?}");
+    assert!(
+        done.iter()
+            .any(|&d| d > 0 && d < verifying[verifying.len() - 1].bytes_total()),
+        "no read-back progress between 0 and the end: {done:?}"
+    );
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    assert!(
+        verifying.iter().any(|v| v.rate_bytes_per_sec > 0.0),
+        "no rate while verifying"
+    );
+    h.quit().await;
+}

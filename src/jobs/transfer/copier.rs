@@ -118,7 +118,18 @@ impl Copier<'_> {
             }
             return Ok(totals);
         }
-        self.phase(JobPhase::Verifying);
+        // The read-back gets progress of its own, so the jobs pane shows
+        // its bytes, rate and ETA instead of a finished copy's; its ticker's
+        // first view (at once, from 0) enters the phase.
+        tracing::info!(job = %self.tag, phase = ?JobPhase::Verifying, "{} phase", self.base.kind);
+        let readback: Vec<Arc<Progress>> = plan
+            .disks
+            .iter()
+            .map(|_| Arc::new(Progress::new()))
+            .collect();
+        let stop_ticker = CancellationToken::new();
+        let ticker = self.spawn_ticker(plan, &readback, JobPhase::Verifying, stop_ticker.clone());
+        let _stop_on_drop = stop_ticker.clone().drop_guard();
         for (i, (job, out, to)) in done.iter().enumerate() {
             let expected: Option<Digest> = out.digest;
             let to = to.clone();
@@ -127,6 +138,8 @@ impl Copier<'_> {
                 async move { Ok::<_, BlockError>(NbdSource::new(to.pool(connections, true).await?)) }
             };
             let got = job
+                .clone()
+                .with_progress(readback[i].clone())
                 .digest(out.sink.as_source(), reread)
                 .await
                 .map_err(step("verifying"))?;
@@ -143,6 +156,8 @@ impl Copier<'_> {
             let _ = out.sink.pool().close().await;
             O::close(&out.source).await;
         }
+        stop_ticker.cancel();
+        let _ = ticker.await;
         totals.verified = true;
         Ok(totals)
     }
