@@ -27,6 +27,9 @@ pub struct RepoBrowser {
     pub note: Option<Note>,
     /// What the backend is doing for this view ("verifying…").
     pub busy: Option<String>,
+    /// The destination the last restore form chose: the next one starts
+    /// there, not back on the first host (or the snapshot's source).
+    pub restore_host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +95,7 @@ impl RepoBrowser {
             selected: 0,
             note: None,
             busy: None,
+            restore_host: None,
         }
     }
 
@@ -333,6 +337,7 @@ impl AppState {
                     } else {
                         (f.host + 1) % n
                     };
+                    b.restore_host = f.hosts.get(f.host).cloned();
                     RepoMode::Restore(f)
                 }
                 KeyCode::Char(' ') if f.field == 2 => {
@@ -341,6 +346,11 @@ impl AppState {
                 }
                 KeyCode::Backspace if f.field == 1 => {
                     f.name.pop();
+                    RepoMode::Restore(f)
+                }
+                // As help says, and as in the clone dialog's name field.
+                _ if f.field == 1 && is_ctrl(key, 'u') => {
+                    f.name.clear();
                     RepoMode::Restore(f)
                 }
                 KeyCode::Enter => match self.restore_action(&b, &f) {
@@ -439,7 +449,10 @@ impl AppState {
                         .filter(|h| h.state == crate::model::ConnState::Up)
                         .map(|h| h.name.clone())
                         .collect();
-                    let host = hosts.iter().position(|h| *h == row.host).unwrap_or(0);
+                    // The destination chosen last time, else the snapshot's
+                    // own host.
+                    let want = b.restore_host.as_deref().unwrap_or(&row.host);
+                    let host = hosts.iter().position(|h| h == want).unwrap_or(0);
                     let form = RestoreForm {
                         snapshot: row.id.clone(),
                         vm: row.vm.clone(),

@@ -346,3 +346,38 @@ fn snapshot_ages_follow_the_clock() {
     s.overlay = None;
     assert!(!s.needs_ticks(), "closed, nothing changes with time");
 }
+
+/// Issue: Ctrl-U did nothing in the restore form's name field (help says it
+/// clears it), and the destination went back to the first host between
+/// attempts, so a restore landed on the source host.
+#[test]
+fn the_restore_form_clears_the_name_and_keeps_the_chosen_host() {
+    let mut s = with_repo(120, 40);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    typed(&mut s, "R");
+    let form = |s: &AppState| match &browser(s).mode {
+        RepoMode::Restore(f) => f.clone(),
+        other => panic!("no restore form: {other:?}"),
+    };
+    let first = form(&s);
+    assert!(first.hosts.len() >= 2, "{:?}", first.hosts);
+    // Pick the other host, then clear the name and type a new one.
+    press(&mut s, &[key(KeyCode::Right)]);
+    let chosen = form(&s).hosts[form(&s).host].clone();
+    assert_ne!(chosen, first.hosts[first.host]);
+    press(&mut s, &[key(KeyCode::Tab)]);
+    let ctrl_u = crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    );
+    s.on_key(ctrl_u, &crate::tui::keymap::KeyMap::default());
+    assert_eq!(form(&s).name, "", "ctrl-u clears the name");
+    typed(&mut s, "r1");
+    assert_eq!(form(&s).name, "r1");
+    // Leave, and open the form again: the chosen host is kept.
+    press(&mut s, &[key(KeyCode::Esc)]);
+    typed(&mut s, "R");
+    let again = form(&s);
+    assert_eq!(again.hosts[again.host], chosen, "the destination was reset");
+}
