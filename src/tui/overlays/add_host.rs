@@ -17,6 +17,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, form: &AddHostForm)
             let cursor = if on { "_" } else { "" };
             let hint = match f {
                 AddHostField::Identity => "  (optional)",
+                AddHostField::SshAlias => "  (optional: a Host of ~/.ssh/config)",
                 _ => "",
             };
             let label_style = if on {
@@ -43,6 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, form: &AddHostForm)
         "tab/↑↓ move · enter add and connect · esc cancel",
         theme.dim(),
     ));
-    let inner = frame_box(frame, centered(area, 64, 10), "Add host", theme);
+    // Six fields, a blank line, the error line and the hints, in a border.
+    let inner = frame_box(frame, centered(area, 64, 11), "Add host", theme);
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
 }

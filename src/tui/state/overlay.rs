@@ -99,15 +99,19 @@ pub enum AddHostField {
     Port,
     User,
     Identity,
+    /// A `Host` block of `~/.ssh/config`: its HostName, Port, User and
+    /// IdentityFile fill in what the form leaves out.
+    SshAlias,
 }
 
 impl AddHostField {
-    pub const ALL: [AddHostField; 5] = [
+    pub const ALL: [AddHostField; 6] = [
         AddHostField::Name,
         AddHostField::Address,
         AddHostField::Port,
         AddHostField::User,
         AddHostField::Identity,
+        AddHostField::SshAlias,
     ];
 
     pub fn label(self) -> &'static str {
@@ -117,6 +121,7 @@ impl AddHostField {
             AddHostField::Port => "Port",
             AddHostField::User => "User",
             AddHostField::Identity => "Identity file",
+            AddHostField::SshAlias => "SSH alias",
         }
     }
 
@@ -135,6 +140,7 @@ pub struct AddHostForm {
     pub port: String,
     pub user: String,
     pub identity: String,
+    pub ssh_alias: String,
     pub field: AddHostField,
     /// Why Enter was refused, shown in the form.
     pub error: Option<String>,
@@ -148,6 +154,7 @@ impl Default for AddHostForm {
             port: "22".into(),
             user: "root".into(),
             identity: String::new(),
+            ssh_alias: String::new(),
             field: AddHostField::Name,
             error: None,
         }
@@ -162,6 +169,7 @@ impl AddHostForm {
             AddHostField::Port => &self.port,
             AddHostField::User => &self.user,
             AddHostField::Identity => &self.identity,
+            AddHostField::SshAlias => &self.ssh_alias,
         }
     }
 
@@ -172,6 +180,7 @@ impl AddHostForm {
             AddHostField::Port => &mut self.port,
             AddHostField::User => &mut self.user,
             AddHostField::Identity => &mut self.identity,
+            AddHostField::SshAlias => &mut self.ssh_alias,
         }
     }
 
@@ -209,9 +218,18 @@ impl AddHostForm {
         if taken.contains(&name) {
             return Err(format!("Name: a host named {name} already exists"));
         }
+        let alias = self.ssh_alias.trim();
+        if !alias.is_empty()
+            && (alias.starts_with('-')
+                || !alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        {
+            return Err(format!("SSH alias: {alias:?} is not a Host name"));
+        }
         let address = self.address.trim();
-        if address.is_empty() {
-            return Err("Address: required (host name or IP)".into());
+        if address.is_empty() && alias.is_empty() {
+            return Err("Address: required (host name or IP), or give an SSH alias".into());
         }
         // Reaches ssh and remote shells later; refuse option-like and odd values early.
         if address.starts_with('-')
@@ -248,12 +266,16 @@ impl AddHostForm {
         } else {
             vec![expand_home(identity)]
         };
+        // With an alias, ~/.ssh/config fills in what is left empty or at
+        // the form's defaults.
+        let with_alias = !alias.is_empty();
+        let defaults = AddHostForm::default();
         Ok(HostConfig {
             name: name.to_string(),
-            ssh_alias: None,
-            address: Some(address.to_string()),
-            port: Some(port),
-            user: Some(user.to_string()),
+            ssh_alias: with_alias.then(|| alias.to_string()),
+            address: (!address.is_empty()).then(|| address.to_string()),
+            port: (!with_alias || self.port.trim() != defaults.port).then_some(port),
+            user: (!with_alias || user != defaults.user).then(|| user.to_string()),
             identity_files,
             libvirt_uri: default_libvirt_uri(),
             pool: default_pool(),

@@ -664,3 +664,41 @@ fn status_lines_expire() {
     assert!(s.status.is_none());
     assert!(!s.needs_ticks());
 }
+
+/// Issue: the add-host dialog had no field for an `ssh_alias`. With one,
+/// the address may stay empty, and the port and user left at the form's
+/// defaults come from ~/.ssh/config, not the form.
+#[test]
+fn add_host_takes_an_ssh_alias() {
+    let mut s = full(80, 24);
+    typed(&mut s, "a");
+    typed(&mut s, "kvm9");
+    // Name → Address → Port → User → Identity → SSH alias.
+    for _ in 0..5 {
+        press(&mut s, &[key(KeyCode::Tab)]);
+    }
+    let Some(Overlay::AddHost(f)) = &s.overlay else {
+        panic!()
+    };
+    assert_eq!(f.field, AddHostField::SshAlias);
+    typed(&mut s, "kvm9-mgmt");
+    let actions = press(&mut s, &[key(KeyCode::Enter)]);
+    match &actions[..] {
+        [Action::AddHost(h)] => {
+            assert_eq!(h.name, "kvm9");
+            assert_eq!(h.ssh_alias.as_deref(), Some("kvm9-mgmt"));
+            assert_eq!(h.address, None);
+            assert_eq!((h.port, h.user.as_deref()), (None, None));
+        }
+        other => panic!("{other:?} {:?}", s.overlay),
+    }
+    assert!(
+        screen_text(&{
+            let mut s = full(80, 24);
+            typed(&mut s, "a");
+            s
+        })
+        .contains("SSH alias:"),
+        "the form shows the field"
+    );
+}
