@@ -66,6 +66,7 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport, RepoError>
             vm: s.manifest.vm.clone(),
             host: s.manifest.host.clone(),
             time: s.manifest.time,
+            parent: s.manifest.parent.clone(),
         })
         .collect();
     let mut decisions = retention::plan(&opts.policy, &candidates)?;

@@ -13,7 +13,7 @@ use super::error::RepoError;
 use super::id::SnapshotId;
 use chrono::{DateTime, Datelike};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Policy {
@@ -42,6 +42,9 @@ pub struct Candidate {
     pub host: String,
     /// Unix seconds, UTC.
     pub time: i64,
+    /// The snapshot this one is incremental to: within one second, a child
+    /// is newer than its parent.
+    pub parent: Option<SnapshotId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,7 +94,13 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Result<Vec<Decision>, 
     }
     let mut out = Vec::with_capacity(candidates.len());
     for (_, mut group) in groups {
-        group.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
+        let depths = ancestry_depths(group.iter().map(|c| (&c.id, c.parent.as_ref())));
+        group.sort_by(|a, b| {
+            b.time
+                .cmp(&a.time)
+                .then_with(|| depths.get(&b.id).cmp(&depths.get(&a.id)))
+                .then_with(|| b.id.cmp(&a.id))
+        });
         let mut reasons: Vec<Vec<String>> = vec![Vec::new(); group.len()];
         for r in reasons.iter_mut().take(policy.last as usize) {
             r.push("last".into());
@@ -128,6 +137,35 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Result<Vec<Decision>, 
     Ok(out)
 }
 
+/// How many ancestors each snapshot has among the given ones. Times are
+/// whole seconds, so two exports of a VM within one second tie; the one with
+/// more ancestors was made later. Bounded, so a corrupt cycle ends.
+pub(crate) fn ancestry_depths<'a>(
+    items: impl Iterator<Item = (&'a SnapshotId, Option<&'a SnapshotId>)>,
+) -> HashMap<SnapshotId, usize> {
+    let items: Vec<_> = items.collect();
+    let parents: HashMap<&SnapshotId, &SnapshotId> = items
+        .iter()
+        .filter_map(|(id, p)| p.map(|p| (*id, p)))
+        .collect();
+    let depth = |id: &SnapshotId| {
+        let mut n = 0usize;
+        let mut at = id;
+        while let Some(p) = parents.get(at) {
+            n += 1;
+            if n > parents.len() {
+                break;
+            }
+            at = p;
+        }
+        n
+    };
+    items
+        .iter()
+        .map(|(id, _)| ((*id).clone(), depth(id)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +187,7 @@ mod tests {
             vm: vm.into(),
             host: "alpha".into(),
             time,
+            parent: None,
         }
     }
 
@@ -187,6 +226,21 @@ mod tests {
         let d = plan(&p, &c).unwrap();
         let one = d.iter().find(|d| d.id.as_str().ends_with('1')).unwrap();
         assert!(!one.keep && one.reasons.is_empty());
+    }
+
+    /// Two exports of a VM within one second: the child (made second) is
+    /// the newest, whatever the random ids; `last 1` keeps it.
+    #[test]
+    fn a_tie_in_time_keeps_the_child_not_its_parent() {
+        let parent = cand(9, "a", 100);
+        let mut child = cand(1, "a", 100);
+        child.parent = Some(parent.id.clone());
+        let p = Policy {
+            last: 1,
+            ..Policy::default()
+        };
+        assert_eq!(kept(p, &[parent.clone(), child.clone()]), vec![1]);
+        assert_eq!(kept(p, &[child, parent]), vec![1]);
     }
 
     #[test]

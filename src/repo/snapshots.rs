@@ -210,30 +210,12 @@ impl Repo {
     }
 }
 
-/// Newest first by time. Times are whole seconds, so two exports of a VM
-/// within one second tie: then a snapshot comes before its own parent (it
-/// has more ancestors), which keeps "latest" the one made last.
+/// Newest first by time; a tie (whole seconds) puts a snapshot before its
+/// own parent, which keeps "latest" the one made last.
 pub(crate) fn sort_newest_first(v: &mut [SnapshotInfo]) {
-    use std::collections::HashMap;
-    let parents: HashMap<&SnapshotId, &SnapshotId> = v
-        .iter()
-        .filter_map(|s| s.manifest.parent.as_ref().map(|p| (&s.id, p)))
-        .collect();
-    // Ancestors present in the set; bounded, so a corrupt cycle ends.
-    let depth = |id: &SnapshotId| {
-        let mut n = 0usize;
-        let mut at = id;
-        while let Some(p) = parents.get(at) {
-            n += 1;
-            if n > parents.len() {
-                break;
-            }
-            at = p;
-        }
-        n
-    };
-    let depths: HashMap<SnapshotId, usize> =
-        v.iter().map(|s| (s.id.clone(), depth(&s.id))).collect();
+    let depths = super::retention::ancestry_depths(
+        v.iter().map(|s| (&s.id, s.manifest.parent.as_ref())),
+    );
     v.sort_by(|a, b| {
         b.manifest
             .time
