@@ -3,7 +3,7 @@
 
 use super::{centered, frame_box};
 use crate::model::format;
-use crate::model::{PruneView, SnapshotRow, VerifyView};
+use crate::model::{CheckStatus, PruneView, SnapshotRow, VerifyView};
 use crate::tui::state::{AppState, KEEP_FIELDS, RepoBrowser, RepoMode, RestoreForm};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -195,7 +195,7 @@ fn restore_lines(f: &RestoreForm, theme: &Theme) -> Vec<Line<'static>> {
         format!("{}{}", f.name, if f.field == 1 { "_" } else { "" })
     };
     let check = if f.keep_identity { "[x]" } else { "[ ]" };
-    vec![
+    let mut lines = vec![
         Line::styled(
             format!(
                 "Restore {} from snapshot {}",
@@ -215,11 +215,40 @@ fn restore_lines(f: &RestoreForm, theme: &Theme) -> Vec<Line<'static>> {
             style(2),
         ),
         Line::from(""),
-        Line::styled(
-            "enter: check and start (nothing is defined until every disk is written)",
+    ];
+    match (&f.checklist, f.checking) {
+        (_, true) => lines.push(Line::styled("checking…", theme.dim())),
+        (Some(c), _) => {
+            // Failures and warnings first: what the operator must read.
+            let mut items: Vec<_> = c.items.iter().collect();
+            items.sort_by_key(|i| std::cmp::Reverse(i.status));
+            for i in items {
+                let style = match i.status {
+                    CheckStatus::Pass => theme.ok(),
+                    CheckStatus::Warn => theme.warn(),
+                    CheckStatus::Fail => theme.error(),
+                };
+                lines.push(Line::styled(
+                    format!("[{}] {}: {}", i.status.label(), i.title, i.message),
+                    style,
+                ));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                if c.ok() {
+                    "enter: start the restore (nothing is defined until every disk is written)"
+                } else {
+                    "enter: check again"
+                },
+                theme.dim(),
+            ));
+        }
+        (None, false) => lines.push(Line::styled(
+            "enter: run the pre-flight checks; a second enter starts the restore",
             theme.dim(),
-        ),
-    ]
+        )),
+    }
+    lines
 }
 
 fn hints(b: &RepoBrowser) -> &'static str {

@@ -12,6 +12,7 @@ mod overlay;
 mod profile_menu;
 mod reducer;
 mod repository;
+mod restore_form;
 
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,

@@ -33,8 +33,13 @@ impl AppState {
                 }
             }
             // The TUI has no restore dialog yet: headless asks for these.
-            // Restore and export start without a confirmation step in the TUI (yet).
-            Event::RestoreValidation { .. } | Event::ExportValidation { .. } => {}
+            Event::RestoreValidation {
+                snapshot,
+                to,
+                checklist,
+            } => self.restore_checked(&snapshot, &to, checklist),
+            // The export dialog starts without a confirmation step (yet).
+            Event::ExportValidation { .. } => {}
             Event::HostInfo { host, info } => {
                 if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
                     h.info = Some(info);

@@ -74,6 +74,11 @@ pub struct RestoreForm {
     pub keep_identity: bool,
     /// 0 host, 1 name, 2 keep identity.
     pub field: usize,
+    /// The pre-flight checklist of the fields as they are; any change
+    /// drops it, and only a passed one lets enter start the restore.
+    pub checklist: Option<crate::model::Checklist>,
+    /// The checks are running.
+    pub checking: bool,
 }
 
 impl RestoreForm {
@@ -122,7 +127,7 @@ impl RepoBrowser {
         }
     }
 
-    fn error(&mut self, text: impl Into<String>) {
+    pub(super) fn error(&mut self, text: impl Into<String>) {
         self.note = Some(Note {
             error: true,
             text: text.into(),
@@ -182,6 +187,13 @@ impl AppState {
     ) -> Option<RepoBrowser> {
         let cmd = keys.command(key);
         let mode = std::mem::replace(&mut b.mode, RepoMode::List);
+        // The restore form's fields before this key: a change drops the
+        // checklist, which was for the fields as they were.
+        let fields = |f: &RestoreForm| (f.host, f.name.clone(), f.keep_identity);
+        let before = match &mode {
+            RepoMode::Restore(f) => Some(fields(f)),
+            _ => None,
+        };
         b.mode = match mode {
             RepoMode::Path => match key.code {
                 KeyCode::Esc => return None,
@@ -320,68 +332,13 @@ impl AppState {
                 }
                 _ => RepoMode::PrunePlan { policy, plan },
             },
-            RepoMode::Restore(mut f) => match key.code {
-                KeyCode::Esc => RepoMode::List,
-                KeyCode::Tab | KeyCode::Down => {
-                    f.field = (f.field + 1) % RestoreForm::FIELDS;
-                    RepoMode::Restore(f)
-                }
-                KeyCode::BackTab | KeyCode::Up => {
-                    f.field = (f.field + RestoreForm::FIELDS - 1) % RestoreForm::FIELDS;
-                    RepoMode::Restore(f)
-                }
-                KeyCode::Left | KeyCode::Right if f.field == 0 && !f.hosts.is_empty() => {
-                    let n = f.hosts.len();
-                    f.host = if key.code == KeyCode::Left {
-                        (f.host + n - 1) % n
-                    } else {
-                        (f.host + 1) % n
-                    };
-                    b.restore_host = f.hosts.get(f.host).cloned();
-                    RepoMode::Restore(f)
-                }
-                KeyCode::Char(' ') if f.field == 2 => {
-                    f.keep_identity = !f.keep_identity;
-                    RepoMode::Restore(f)
-                }
-                KeyCode::Backspace if f.field == 1 => {
-                    f.name.pop();
-                    RepoMode::Restore(f)
-                }
-                // As help says, and as in the clone dialog's name field.
-                _ if f.field == 1 && is_ctrl(key, 'u') => {
-                    f.name.clear();
-                    RepoMode::Restore(f)
-                }
-                KeyCode::Enter => match self.restore_action(&b, &f) {
-                    Ok(action) => {
-                        self.set_status(format!("restore of {} queued", f.vm));
-                        out.push(action);
-                        b.note = Some(Note {
-                            error: false,
-                            text: format!(
-                                "restore of {} to {} started: see the Jobs pane",
-                                f.vm,
-                                f.hosts.get(f.host).map(String::as_str).unwrap_or("?")
-                            ),
-                        });
-                        RepoMode::List
-                    }
-                    Err(e) => {
-                        b.error(e);
-                        RepoMode::Restore(f)
-                    }
-                },
-                _ => {
-                    if f.field == 1
-                        && let Some(c) = typed_char(key)
-                    {
-                        f.name.push(c);
-                    }
-                    RepoMode::Restore(f)
-                }
-            },
+            RepoMode::Restore(f) => self.restore_form_key(&mut b, f, key, out),
         };
+        if let (Some(before), RepoMode::Restore(f)) = (before, &mut b.mode)
+            && fields(f) != before
+        {
+            f.checklist = None;
+        }
         Some(b)
     }
 
@@ -461,6 +418,8 @@ impl AppState {
                         name: format!("{}-restored", row.vm),
                         keep_identity: false,
                         field: 0,
+                        checklist: None,
+                        checking: false,
                     };
                     b.note = None;
                     b.mode = RepoMode::Restore(form);
@@ -469,32 +428,6 @@ impl AppState {
             _ => {}
         }
         Some(b)
-    }
-
-    fn restore_action(&self, b: &RepoBrowser, f: &RestoreForm) -> Result<Action, String> {
-        let to = f
-            .hosts
-            .get(f.host)
-            .cloned()
-            .ok_or("no connected host to restore to")?;
-        let name = f.name.trim();
-        if !f.keep_identity
-            && let Some(why) = crate::model::names::name_problem(name)
-        {
-            return Err(format!("new name: {why}"));
-        }
-        Ok(Action::StartRestore(crate::model::RestoreRequest {
-            repo: b.path.clone().into(),
-            snapshot: f.snapshot.clone(),
-            to,
-            new_name: (!f.keep_identity).then(|| name.to_string()),
-            keep_identity: f.keep_identity,
-            // Restores use clone profiles; "default" is what headless uses.
-            profile: "default".into(),
-            format: None,
-            start: false,
-            unlock: crate::backend::repo::unlock_from(b.passphrase.as_ref()),
-        }))
     }
 
     /// The backend read a repository: show it if its view is open.

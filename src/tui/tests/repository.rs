@@ -248,7 +248,9 @@ fn restore_form_sends_the_request_with_a_new_name_or_the_identity() {
     };
     assert_eq!(f.name, "archive01-restored");
     insta::assert_snapshot!("repository_restore_120x40", screen(&s).backend());
-    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    // Issue: one enter started the restore with no checklist. The first
+    // enter checks; the second, once the checks passed, starts.
+    let out = check_then_start(&mut s);
     match &out[..] {
         [Action::StartRestore(r)] => {
             assert_eq!(r.snapshot, "0f1e2d3c4b5a6978");
@@ -262,7 +264,7 @@ fn restore_form_sends_the_request_with_a_new_name_or_the_identity() {
     press(&mut s, &[key(KeyCode::Tab)]);
     press(&mut s, &[key(KeyCode::Tab)]);
     typed(&mut s, " ");
-    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    let out = check_then_start(&mut s);
     match &out[..] {
         [Action::StartRestore(r)] => {
             assert!(r.keep_identity);
@@ -270,6 +272,63 @@ fn restore_form_sends_the_request_with_a_new_name_or_the_identity() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Enter (the checks are asked for), the backend's passed checklist, then
+/// enter again: what that second enter sends.
+fn check_then_start(s: &mut AppState) -> Vec<Action> {
+    let out = press(s, &[key(KeyCode::Enter)]);
+    let [Action::ValidateRestore(r)] = &out[..] else {
+        panic!("the first enter must check: {out:?}");
+    };
+    let (snapshot, to) = (r.snapshot.clone(), r.to.clone());
+    s.apply(Event::RestoreValidation {
+        snapshot,
+        to,
+        checklist: super::fixtures::checklist_ok(),
+    });
+    press(s, &[key(KeyCode::Enter)])
+}
+
+/// A failed checklist blocks the start; a change of the fields drops a
+/// passed one, so what starts is always what was checked.
+#[test]
+fn the_restore_starts_only_after_its_checks_pass_for_these_fields() {
+    let mut s = with_repo(120, 40);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(view()));
+    typed(&mut s, "R");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    let [Action::ValidateRestore(r)] = &out[..] else {
+        panic!("{out:?}");
+    };
+    let (snapshot, to) = (r.snapshot.clone(), r.to.clone());
+    assert!(text(&s).contains("checking…"), "{}", text(&s));
+    s.apply(Event::RestoreValidation {
+        snapshot: snapshot.clone(),
+        to: to.clone(),
+        checklist: super::fixtures::checklist_failed(),
+    });
+    let t = text(&s);
+    assert!(t.contains("[FAIL]") && t.contains("check again"), "{t}");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    assert!(
+        matches!(&out[..], [Action::ValidateRestore(_)]),
+        "a failed checklist must not start: {out:?}"
+    );
+    s.apply(Event::RestoreValidation {
+        snapshot,
+        to,
+        checklist: super::fixtures::checklist_ok(),
+    });
+    // Editing the name after the checks passed drops them.
+    press(&mut s, &[key(KeyCode::Tab)]);
+    typed(&mut s, "x");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    assert!(
+        matches!(&out[..], [Action::ValidateRestore(r)] if r.new_name.as_deref() == Some("archive01-restoredx")),
+        "{out:?}"
+    );
 }
 
 #[test]
