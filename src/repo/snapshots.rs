@@ -213,9 +213,8 @@ impl Repo {
 /// Newest first by time; a tie (whole seconds) puts a snapshot before its
 /// own parent, which keeps "latest" the one made last.
 pub(crate) fn sort_newest_first(v: &mut [SnapshotInfo]) {
-    let depths = super::retention::ancestry_depths(
-        v.iter().map(|s| (&s.id, s.manifest.parent.as_ref())),
-    );
+    let depths =
+        super::retention::ancestry_depths(v.iter().map(|s| (&s.id, s.manifest.parent.as_ref())));
     v.sort_by(|a, b| {
         b.manifest
             .time

@@ -47,8 +47,26 @@ impl HistoryDb {
         ))
     }
 
-    /// Opens one database file and brings its schema up to date.
+    /// Opens one database file and brings its schema up to date. Several
+    /// processes opening a new file at once can get SQLITE_BUSY where
+    /// SQLite does not wait (the switch to WAL, a read lock upgraded to a
+    /// write lock): the whole open is tried again then, up to the busy
+    /// timeout.
     pub fn open_file(path: &Path) -> Result<HistoryDb, HistoryError> {
+        let start = std::time::Instant::now();
+        loop {
+            match Self::open_once(path) {
+                Err(HistoryError::Db { source, .. })
+                    if is_busy(&source) && start.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<HistoryDb, HistoryError> {
         let err = |source| HistoryError::Db {
             path: path.to_path_buf(),
             source,
@@ -90,4 +108,12 @@ impl HistoryDb {
             source,
         }
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
