@@ -3,11 +3,10 @@
 //! ([`crate::repo`]) as deduplicated, compressed, encrypted chunks, with
 //! the domain XML and NVRAM, committed as one snapshot. docs/export.md.
 //!
-//! - [`plan`]: what to do with each chunk (pure).
+//! - [`crate::pipeline::chunk_plan`]: what to do with each chunk (pure).
 //! - [`resume`]: the resume state of an interrupted export.
 //! - [`run`]: the job itself.
 
-pub mod plan;
 pub mod resume;
 pub mod run;
 

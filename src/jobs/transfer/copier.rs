@@ -5,13 +5,11 @@ use crate::config::profile::Profile;
 use crate::jobs::error::{JobError, step};
 use crate::jobs::preflight::TargetPlan;
 use crate::jobs::progress::{Report, Update};
-use crate::model::{DiskProgress, JobPhase, JobView};
+use crate::model::{JobPhase, JobView};
 use crate::pipeline::{
-    BlockError, CopyJob, CopyOptions, Digest, NbdSink, NbdSource, Progress, RateEstimator,
-    RetryPolicy, Throttle,
+    BlockError, CopyJob, CopyOptions, Digest, NbdSink, NbdSource, Progress, RetryPolicy, Throttle,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The copy phase of a job (clone or restore): every disk at once under
@@ -162,8 +160,6 @@ impl Copier<'_> {
         Ok(totals)
     }
 
-    /// Sends the job's progress 4 times a second, and each disk's retries
-    /// as they happen, until `stop` (then once more).
     fn spawn_ticker(
         &self,
         plan: &TargetPlan,
@@ -171,58 +167,9 @@ impl Copier<'_> {
         phase: JobPhase,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        use tracing::Instrument;
-        let targets: Vec<String> = plan.disks.iter().map(|d| d.target.clone()).collect();
-        let progress = progress.to_vec();
         let mut base = self.base.clone();
         base.phase = phase;
-        let report = self.report.clone();
-        let task = async move {
-            let mut rate = RateEstimator::new(Duration::from_secs(3));
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            let mut seen = vec![0u32; targets.len()];
-            loop {
-                let last = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = stop.cancelled() => true,
-                };
-                for ((t, p), seen) in targets.iter().zip(&progress).zip(&mut seen) {
-                    for e in p.retries_after(*seen) {
-                        *seen = e.seq;
-                        report(Update::Retry(crate::model::detail::RetryNote {
-                            at_ms: e.at_ms,
-                            disk: t.clone(),
-                            attempt: e.attempt,
-                            reason: e.reason,
-                        }));
-                    }
-                }
-                let disks: Vec<DiskProgress> = targets
-                    .iter()
-                    .zip(&progress)
-                    .map(|(t, p)| {
-                        let s = p.snapshot();
-                        DiskProgress {
-                            target: t.clone(),
-                            bytes_done: s.bytes_done,
-                            bytes_total: s.bytes_total,
-                        }
-                    })
-                    .collect();
-                let done: u64 = disks.iter().map(|d| d.bytes_done).sum();
-                let total: u64 = disks.iter().map(|d| d.bytes_total).sum();
-                rate.update(Instant::now(), done);
-                let mut v = base.clone();
-                v.disks = disks;
-                v.rate_bytes_per_sec = rate.rate().unwrap_or(0.0);
-                v.eta_secs = rate.eta(done, total).map(|d| d.as_secs());
-                report(Update::View(v));
-                if last {
-                    break;
-                }
-            }
-        };
-        // In the job's span, so its lines land in the job's log.
-        tokio::spawn(task.in_current_span())
+        let targets = plan.disks.iter().map(|d| d.target.clone()).collect();
+        super::ticker::spawn(base, targets, progress.to_vec(), self.report.clone(), stop)
     }
 }

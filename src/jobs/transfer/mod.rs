@@ -1,9 +1,11 @@
 //! Moving disks: where a copy reads from ([`OpenSource`], [`Endpoint`]),
 //! the destination's NBD sinks ([`start_sink`]) and the copy phase itself
-//! ([`Copier`]), shared by clone and restore.
+//! ([`Copier`]), shared by clone and restore; the progress [`ticker`] of
+//! every copying job (export too).
 
 mod copier;
 mod destination;
+pub mod ticker;
 
 pub use copier::Copier;
 pub use destination::prepare_sinks;

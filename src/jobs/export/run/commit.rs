@@ -1,5 +1,5 @@
 //! The export itself: sources opened, every disk read and stored, NVRAM,
-//! then the snapshot committed; and the progress ticker.
+//! then the snapshot committed.
 
 use super::*;
 
@@ -312,10 +312,17 @@ impl Job<'_> {
             done: Arc::new(done),
             parent: p.parent.clone().map(Arc::new),
         };
-        let counters: Vec<Arc<Counters>> = p.disks.iter().map(|_| Arc::default()).collect();
+        let progress: Vec<Arc<Progress>> =
+            p.disks.iter().map(|_| Arc::new(Progress::new())).collect();
         let stop_ticker = CancellationToken::new();
         let _stop_on_drop = stop_ticker.clone().drop_guard();
-        let ticker = self.spawn_ticker(&p.disks, &counters, stop_ticker.clone());
+        let ticker = crate::jobs::transfer::ticker::spawn(
+            self.ctx.view(JobPhase::Copying),
+            p.disks.iter().map(|d| d.target.clone()).collect(),
+            progress.clone(),
+            self.ctx.report.clone(),
+            stop_ticker.clone(),
+        );
         let trust_offline = matches!(base, Base::Resume) && !p.live;
         let reuse_from = match base {
             Base::None => Reuse::Nothing,
@@ -326,9 +333,16 @@ impl Job<'_> {
             .disks
             .iter()
             .zip(&endpoints)
-            .zip(&counters)
-            .map(|((d, ep), c)| {
-                self.export_disk(d, ep.clone(), c.clone(), &shared, reuse_from, trust_offline)
+            .zip(&progress)
+            .map(|((d, ep), pr)| {
+                self.export_disk(
+                    d,
+                    ep.clone(),
+                    pr.clone(),
+                    &shared,
+                    reuse_from,
+                    trust_offline,
+                )
             });
         let results = futures::future::join_all(exports).await;
         stop_ticker.cancel();
@@ -356,22 +370,25 @@ impl Job<'_> {
         let mut indexes = Vec::new();
         let mut resumed = 0;
         let mut reread = 0;
+        let mut retries = 0;
         for (d, o) in p.disks.iter().zip(outcomes) {
+            let l = o.ledger;
             totals.virtual_bytes += o.size;
-            totals.data_bytes += o.data_bytes;
+            totals.data_bytes += l.data_bytes;
             totals.read_bytes += o.read_bytes;
-            totals.new_bytes += o.new_bytes;
-            totals.new_chunks += o.new_chunks;
-            totals.reused_chunks += o.reused_chunks;
-            resumed += o.resumed;
-            reread += o.reread;
+            totals.new_bytes += l.new_bytes;
+            totals.new_chunks += l.new_chunks;
+            totals.reused_chunks += l.reused_chunks;
+            resumed += l.resumed;
+            reread += l.reread;
+            retries += o.retries;
             disks.push(DiskReport {
                 target: d.target.clone(),
                 virtual_size: o.size,
                 read_bytes: o.read_bytes,
-                data_bytes: o.data_bytes,
-                unchanged_chunks: o.unchanged,
-                new_chunks: o.new_chunks,
+                data_bytes: l.data_bytes,
+                unchanged_chunks: l.unchanged,
+                new_chunks: l.new_chunks,
             });
             indexes.push(DiskIndex {
                 target: d.target.clone(),
@@ -379,7 +396,7 @@ impl Job<'_> {
                 format: d.format.clone(),
                 source_path: d.path.clone(),
                 chunk_size: p.repo.chunk_size(),
-                chunks: o.chunks,
+                chunks: l.chunks,
             });
         }
         if let Some(n) = &nvram {
@@ -388,7 +405,6 @@ impl Job<'_> {
                 totals.new_chunks += 1;
             }
         }
-        let retries: u32 = counters.iter().map(|c| c.retries.load(Relaxed)).sum();
         // The checkpoint the next incremental starts from: this run's, if
         // libvirt made one.
         let manifest = Manifest {
@@ -484,7 +500,7 @@ impl Job<'_> {
         let size = data.len() as u64;
         let repo = repo.clone();
         let stored = blocking("storing NVRAM", move || {
-            if plan::is_zero(&data) {
+            if kvm_clone_codec::is_zero(&data) {
                 return Ok(None);
             }
             repo.store_chunk(&data).map(Some)
@@ -498,49 +514,5 @@ impl Job<'_> {
             },
             stored.map_or(0, |s| s.stored_bytes),
         ))
-    }
-
-    pub(super) fn spawn_ticker(
-        &self,
-        disks: &[DiskJob],
-        counters: &[Arc<Counters>],
-        stop: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        use tracing::Instrument;
-        let targets: Vec<String> = disks.iter().map(|d| d.target.clone()).collect();
-        let counters = counters.to_vec();
-        let base = self.ctx.view(JobPhase::Copying);
-        let report = self.ctx.report.clone();
-        let task = async move {
-            let mut rate = RateEstimator::new(Duration::from_secs(3));
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                let last = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = stop.cancelled() => true,
-                };
-                let disks: Vec<DiskProgress> = targets
-                    .iter()
-                    .zip(&counters)
-                    .map(|(t, c)| DiskProgress {
-                        target: t.clone(),
-                        bytes_done: c.done.load(Relaxed),
-                        bytes_total: c.total.load(Relaxed),
-                    })
-                    .collect();
-                let done: u64 = disks.iter().map(|d| d.bytes_done).sum();
-                let total: u64 = disks.iter().map(|d| d.bytes_total).sum();
-                rate.update(Instant::now(), done);
-                let mut v = base.clone();
-                v.disks = disks;
-                v.rate_bytes_per_sec = rate.rate().unwrap_or(0.0);
-                v.eta_secs = rate.eta(done, total).map(|d| d.as_secs());
-                report(Update::View(v));
-                if last {
-                    break;
-                }
-            }
-        };
-        tokio::spawn(task.in_current_span())
     }
 }

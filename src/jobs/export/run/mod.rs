@@ -8,15 +8,14 @@
 
 mod chunks;
 mod commit;
+mod endpoint;
 mod made;
 mod prepare;
-mod reader;
 
 use chunks::*;
+use endpoint::*;
 use made::*;
-use reader::*;
 
-use super::plan::{self, Action, Geometry, Known};
 use super::resume::{self, FileStamp, Header};
 use super::{DiskReport, ExportError, ExportReport, ExportRequest};
 use crate::config::profile::{Encryption, Profile, ProfileKind};
@@ -28,24 +27,27 @@ use crate::jobs::journal::{Journal, JournalEntry, Resource};
 use crate::jobs::progress::{Report, Update};
 use crate::libvirt::domain::{DomainDef, parse_domain};
 use crate::model::checklist::{CheckItem, ids};
-use crate::model::detail::RetryNote;
-use crate::model::{Checklist, DiskProgress, JobKind, JobPhase, JobRequest};
+use crate::model::{Checklist, JobKind, JobPhase, JobRequest};
 use crate::nbd::ConnectOptions;
-use crate::pipeline::{BlockError, NbdPool, RateEstimator, RetryPolicy, Throttle};
+use crate::pipeline::chunk_plan::{Geometry, Known};
+use crate::pipeline::chunk_source::KnownFn;
+use crate::pipeline::chunk_store::ChunkJournal;
+use crate::pipeline::{
+    BlockError, ChunkLedger, ChunkStoreSink, CopyError, CopyJob, CopyOptions, DiskPlan,
+    LedgerTotals, NbdPool, PlanInputs, PlannedSource, Progress, RetryPolicy, Throttle,
+};
 use crate::remote::backup::{self, BackupOptions, PullBackup, checkpoint};
 use crate::remote::qemu_nbd::{ExportSpec as NbdExportSpec, ImageFormat, QemuNbd};
 use crate::remote::socket::{self, SocketTransport};
 use crate::remote::{RemotePath, RunDir, rundir};
 use crate::repo::{
-    ChunkId, ChunkRef, DiskIndex, Manifest, NvramCopy, Repo, RepoError, SnapshotInfo, Totals,
+    ChunkRef, DiskIndex, Manifest, NvramCopy, Repo, RepoError, SnapshotInfo, Totals,
 };
 use crate::transport::HostConnection;
-use futures::StreamExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{RwLock, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long the job waits for an earlier run's leftover backup job to be
