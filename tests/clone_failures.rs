@@ -66,7 +66,7 @@ fn beta_sshd_dying_mid_copy_is_retried_and_the_copy_resumes() {
         st.success(),
         "the clone did not survive the sshd restart: {st:?}"
     );
-    let copy = images("beta").join(format!("{name}-vda.qcow2"));
+    let copy = images("beta").join(format!("{name}-vda.raw"));
     assert!(identical(&images("alpha").join("archive01.raw"), &copy));
 }
 

@@ -61,7 +61,13 @@ fn offline_raw_vm_clones_with_identical_content_and_stays_sparse() {
     let _serial = clone_util::serial();
     let _g = clone_and_check("archive01", &["archive01.raw"]);
     let name = format!("t-archive01-{}", std::process::id());
-    let copy = local("beta", &format!("{name}-vda.qcow2"));
+    // The default profile keeps each disk's format: raw stays raw.
+    let xml = lab().virsh("beta", &["dumpxml", &name]);
+    assert!(
+        xml.contains("type='raw'") && !xml.contains("qcow2"),
+        "{xml}"
+    );
+    let copy = local("beta", &format!("{name}-vda.raw"));
     let used = std::fs::metadata(&copy).map(|m| {
         use std::os::unix::fs::MetadataExt;
         m.blocks() * 512

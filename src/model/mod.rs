@@ -21,7 +21,7 @@ mod unlock;
 
 pub use history::{HistoryEntry, HistoryResult};
 
-pub use image_format::{ImageFormat, UnknownFormat};
+pub use image_format::{FormatChoice, ImageFormat, UnknownFormat};
 pub use job_kind::JobKind;
 pub use reports::{CloneReport, ExportReport, JobResult, RestoreReport};
 pub use requests::{CloneRequest, ExportRequest, JobRequest, RestoreRequest};

@@ -2,13 +2,13 @@
 //! position so that a bad one is reported with the file, line and reason.
 
 use super::schema::{
-    Encryption, ImageFormat, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention,
-    RetryProfile,
+    Encryption, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention, RetryProfile,
 };
 use crate::config::ConfigError;
 use crate::config::duration::parse_duration;
 use crate::config::error::line_col;
 use crate::config::rate::parse_rate;
+use crate::model::FormatChoice;
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,7 @@ enum Policy {
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
 enum Format {
+    Same,
     Qcow2,
     Raw,
 }
@@ -251,9 +252,10 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
             d
         }
     };
-    let format = match get(&f.format, Format::Qcow2) {
-        Format::Qcow2 => ImageFormat::Qcow2,
-        Format::Raw => ImageFormat::Raw,
+    let format = match get(&f.format, Format::Same) {
+        Format::Same => FormatChoice::Same,
+        Format::Qcow2 => FormatChoice::Qcow2,
+        Format::Raw => FormatChoice::Raw,
     };
     if let Some(p) = &f.pool
         && (p.get_ref().is_empty() || p.get_ref().chars().any(|c| c.is_control() || c == '/'))

@@ -39,6 +39,7 @@ impl LivePolicy {
     }
 }
 
+pub use crate::model::FormatChoice;
 pub use crate::model::ImageFormat;
 
 /// Transient failures: exponential backoff with jitter.
@@ -143,8 +144,9 @@ pub struct Profile {
     /// How long a graceful shutdown may take before the job gives up.
     #[serde(with = "secs")]
     pub shutdown_timeout: Duration,
-    /// Image format created on the destination.
-    pub format: ImageFormat,
+    /// Image format created on the destination: each disk's own (`same`),
+    /// or one for every disk.
+    pub format: FormatChoice,
     /// Storage pool on the destination; None: the host's configured pool.
     pub pool: Option<String>,
     /// Read the copy back and compare BLAKE3 hashes.

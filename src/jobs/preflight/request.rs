@@ -1,7 +1,8 @@
 //! What the operator asked for, and the checks on the request itself that
 //! need no host: the new name and the numeric options.
 
-use crate::jobs::rewrite::{ImageFormat, TpmPolicy};
+use crate::jobs::rewrite::TpmPolicy;
+use crate::model::FormatChoice;
 use crate::model::checklist::{CheckItem, ids};
 
 /// Free space must be at least the source allocation × this by default.
@@ -24,8 +25,8 @@ pub struct ValidationRequest {
     /// The copy is started once defined (`--start` or the profile): a kept
     /// file missing on the destination then fails instead of warning.
     pub start: bool,
-    /// Image format of the copies.
-    pub format: ImageFormat,
+    /// Image format of the copies: each disk's own, or one for all.
+    pub format: FormatChoice,
     /// Required free space = allocation × margin; must be finite and ≥ 1.0.
     pub space_margin: f64,
     /// vCPU overcommit allowed before a warning: running vCPUs ≤ host CPUs × ratio.
@@ -35,7 +36,7 @@ pub struct ValidationRequest {
 }
 
 impl ValidationRequest {
-    /// Defaults: no shutdown, qcow2, margin 1.1, vCPU ratio 4, TPM refused.
+    /// Defaults: no shutdown, each disk's own format, margin 1.1, vCPU ratio 4, TPM refused.
     pub fn new(
         vm: impl Into<String>,
         new_name: impl Into<String>,
@@ -47,7 +48,7 @@ impl ValidationRequest {
             dest_pool: dest_pool.into(),
             allow_shutdown: false,
             start: false,
-            format: ImageFormat::Qcow2,
+            format: FormatChoice::Same,
             space_margin: DEFAULT_SPACE_MARGIN,
             vcpu_ratio: DEFAULT_VCPU_RATIO,
             tpm: TpmPolicy::Refuse,

@@ -10,6 +10,7 @@ use super::request::name_problem;
 use crate::jobs::rewrite::{DiskAction, DiskTarget, ImageFormat};
 use crate::libvirt::domain::{DiskSource, DomainDef};
 use crate::model::DiskInfo as SizedDisk;
+use crate::model::FormatChoice;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,7 +132,7 @@ pub fn nvram_path(pool_dir: &str, new_name: &str) -> Result<String, PlanError> {
 pub fn plan_targets(
     pool_dir: &str,
     new_name: &str,
-    format: ImageFormat,
+    format: FormatChoice,
     domain: &DomainDef,
     sizes: &[SizedDisk],
 ) -> Result<TargetPlan, PlanError> {
@@ -147,6 +148,7 @@ pub fn plan_targets(
             DiskSource::File(p) | DiskSource::Block(p) => Some(p.clone()),
             _ => sized.and_then(|s| s.source.clone()),
         };
+        let format = format.for_source(disk.format.as_deref());
         disks.push(PlannedDisk {
             path: disk_path(pool_dir, new_name, &disk.target, format)?,
             target: disk.target.clone(),
@@ -278,7 +280,7 @@ mod tests {
         let plan = plan_targets(
             "/var/lib/libvirt/images",
             "web01-clone",
-            ImageFormat::Qcow2,
+            FormatChoice::Qcow2,
             &d,
             &[sized("vda", 300 << 20, 2 << 30)],
         )
@@ -314,7 +316,7 @@ mod tests {
         let plan = plan_targets(
             "/var/lib/libvirt/images",
             "multi01-copy",
-            ImageFormat::Raw,
+            FormatChoice::Raw,
             &d,
             &[sized("vda", 50 << 20, 1 << 30), sized("vdb", 0, 512 << 20)],
         )
@@ -332,10 +334,20 @@ mod tests {
         assert_eq!(plan.capacity_bytes(), (1 << 30) + (512 << 20));
     }
 
+    /// `same` keeps each disk's format: multi01 has a qcow2 and a raw disk.
+    #[test]
+    fn same_keeps_each_disks_own_format() {
+        let d = inspect_domain(include_str!("fixtures/multi01.xml")).unwrap();
+        let plan = plan_targets("/p", "m", FormatChoice::Same, &d, &[]).unwrap();
+        assert_eq!(plan.paths(), ["/p/m-vda.qcow2", "/p/m-vdb.raw"]);
+        let formats: Vec<ImageFormat> = plan.disks.iter().map(|d| d.format).collect();
+        assert_eq!(formats, [ImageFormat::Qcow2, ImageFormat::Raw]);
+    }
+
     #[test]
     fn kept_disks_are_not_planned_and_nvram_is() {
         let d = inspect_domain(UEFI).unwrap();
-        let plan = plan_targets("/pool", "sec2", ImageFormat::Raw, &d, &[]).unwrap();
+        let plan = plan_targets("/pool", "sec2", FormatChoice::Raw, &d, &[]).unwrap();
         assert_eq!(plan.paths(), ["/pool/sec2-sda.raw", "/pool/sec2_VARS.fd"]);
         assert_eq!(
             plan.nvram.unwrap().source,
@@ -343,7 +355,7 @@ mod tests {
         );
 
         let d = inspect_domain(MULTI).unwrap();
-        let plan = plan_targets("/pool", "m", ImageFormat::Qcow2, &d, &[]).unwrap();
+        let plan = plan_targets("/pool", "m", FormatChoice::Qcow2, &d, &[]).unwrap();
         let copied: Vec<&str> = plan.disks.iter().map(|d| d.target.as_str()).collect();
         let expected: Vec<&str> = d
             .disks

@@ -91,7 +91,7 @@ fn validation_request(
     let pool = p.pool.as_deref().unwrap_or(host_pool);
     let mut v = ValidationRequest::new(vm, name, pool);
     v.space_margin = p.space_margin;
-    v.format = format;
+    v.format = format.into();
     // The backend folds the request's --start into the profile.
     v.start = p.start;
     v
@@ -109,7 +109,13 @@ pub async fn check(
     let req = &spec.request;
     let m = &snap.manifest;
     let name = restored_name(req, &m.vm);
-    let format = restore_format(req.format, m, spec.profile.format);
+    let format = restore_format(
+        req.format,
+        m,
+        // `same` (a disk's own format) falls back to qcow2 where the
+        // snapshot's disks differ.
+        spec.profile.format.fixed().unwrap_or_default(),
+    );
     let vreq = validation_request(&m.vm, &name, &spec.profile, &dst.pool, format);
     let source = source_facts(m, format);
     let origin = format!("snapshot {} ({} on {})", snap.id, m.vm, m.host);

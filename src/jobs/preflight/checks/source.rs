@@ -162,8 +162,16 @@ pub(super) fn disks(ctx: &Ctx) -> CheckItem {
                 } else {
                     ""
                 };
+                // A format change is said, never silent.
+                let to = ctx.req.format.for_source(disk.format.as_deref());
+                let from = disk.format.as_deref().unwrap_or("unknown format");
+                let convert = if from == to.as_str() {
+                    String::new()
+                } else {
+                    format!(", {from} → {to}")
+                };
                 copied.push(format!(
-                    "{} ({} of {}{chain})",
+                    "{} ({} of {}{chain}{convert})",
                     disk.target,
                     size(alloc),
                     size(cap)

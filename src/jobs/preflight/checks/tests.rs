@@ -284,6 +284,13 @@ fn source_disks_rules() {
             .message
             .contains("vda (300 MiB of 2 GiB)")
     );
+    // A format change is said; `same` (the default) keeps qcow2 as it is.
+    assert!(!item(&r, ids::SOURCE_DISKS).message.contains('→'));
+    let mut to_raw = req.clone();
+    to_raw.format = crate::model::FormatChoice::Raw;
+    let r = run(&to_raw, &web01_facts(&to_raw));
+    let msg = &item(&r, ids::SOURCE_DISKS).message;
+    assert!(msg.contains("vda (300 MiB of 2 GiB, qcow2 → raw)"), "{msg}");
 
     // The rewrite's sample with an rbd disk and NVRAM.
     let net = include_str!("../../../../tests/data/domains/network-nvram.xml");
