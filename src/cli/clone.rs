@@ -201,10 +201,14 @@ pub(super) async fn follow_job(
     mut done: impl FnMut(u64, kvm_clone::backend::messages::JobResult) -> Result<u8>,
 ) -> Result<u8> {
     let mut job_id = None;
+    // A Ctrl-C before the job's first view cancels it once its id is known.
+    let mut interrupted = false;
+    let mut sigint = super::interrupt::interrupts()?;
     let mut last_line = std::time::Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
+                interrupted = true;
                 if let Some(id) = job_id {
                     eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
                     let _ = actions.send(Action::CancelJob(id));
@@ -213,6 +217,10 @@ pub(super) async fn follow_job(
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => return Ok(exit::FAILED),
                 Some(Event::Job(v)) => {
+                    if interrupted && job_id.is_none() {
+                        eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
+                        let _ = actions.send(Action::CancelJob(v.id));
+                    }
                     job_id = Some(v.id);
                     // stdout stays for the result.
                     if !json && last_line.elapsed() >= Duration::from_secs(1) {

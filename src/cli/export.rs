@@ -115,10 +115,14 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
         .map_err(|_| eyre!("the backend stopped"))?;
     let json = args.json;
     let mut job_id = None;
+    // A Ctrl-C before the job's first view cancels it once its id is known.
+    let mut interrupted = false;
+    let mut sigint = super::interrupt::interrupts()?;
     let mut last_line = std::time::Instant::now();
     let code = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
+                interrupted = true;
                 if let Some(id) = job_id {
                     eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
                     let _ = actions.send(Action::CancelJob(id));
@@ -127,6 +131,10 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => break exit::FAILED,
                 Some(Event::Job(v)) => {
+                    if interrupted && job_id.is_none() {
+                        eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
+                        let _ = actions.send(Action::CancelJob(v.id));
+                    }
                     job_id = Some(v.id);
                     if let Some(m) = v.message.as_ref().filter(|_| !json) {
                         eprintln!("{:?}: {m}", v.phase);

@@ -181,6 +181,7 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
 mod clone;
 mod export;
 mod history;
+mod interrupt;
 mod inventory;
 mod profiles;
 mod repository;

@@ -268,10 +268,11 @@ pub async fn extract(args: ExtractArgs) -> Result<std::process::ExitCode> {
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut rate = kvm_clone::pipeline::RateEstimator::new(Duration::from_secs(3));
+    let mut sigint = super::interrupt::interrupts()?;
     let result = loop {
         tokio::select! {
             r = &mut run => break r,
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
                 eprintln!("kvm-clone: cancelling; removing the partial file…");
                 cancel.cancel();
             }
