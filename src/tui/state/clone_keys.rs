@@ -1,7 +1,7 @@
 //! Keys of the clone flow: `clone` opens the dialog, the dialog's own fixed
 //! keys, `cancel` with its confirmation, and `retry`.
 
-use super::keys::{is_ctrl, typed_char};
+use super::keys::{is_ctrl, plain_code, typed_char};
 use super::{
     AppState, CloneCheck, CloneDialog, CloneField, Confirm, Overlay, Pane, destinations,
     is_running, name_problem,
@@ -72,7 +72,9 @@ impl AppState {
                 }
             }
             // Outside the text field, y confirms like Enter, but only a start.
-            KeyCode::Char('y' | 'Y') if d.confirm() == Confirm::Start => {
+            KeyCode::Char('y' | 'Y')
+                if d.confirm() == Confirm::Start && typed_char(key).is_some() =>
+            {
                 return self.clone_submit(d, out);
             }
             _ => {}
@@ -180,7 +182,7 @@ impl AppState {
         let Overlay::ConfirmCancel { id, kind, vm, to } = &ov else {
             return Some(ov);
         };
-        match key.code {
+        match plain_code(key) {
             KeyCode::Char('y' | 'Y') => {
                 if self.jobs.iter().any(|j| j.id == *id && is_running(j.phase)) {
                     self.set_status(format!("cancelling {kind} of {vm} to {to}…"));

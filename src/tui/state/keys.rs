@@ -21,6 +21,16 @@ pub(super) fn typed_char(key: &KeyEvent) -> Option<char> {
     }
 }
 
+/// The key's code, with a character typed under ctrl or alt made `Null`:
+/// letters answer questions and pick actions only when typed plainly
+/// (ctrl-y is not yes).
+pub(super) fn plain_code(key: &KeyEvent) -> KeyCode {
+    match key.code {
+        KeyCode::Char(_) if typed_char(key).is_none() => KeyCode::Null,
+        code => code,
+    }
+}
+
 pub(super) fn is_ctrl(key: &KeyEvent, c: char) -> bool {
     key.code == KeyCode::Char(c) && key.modifiers.contains(KeyModifiers::CONTROL)
 }
@@ -241,7 +251,7 @@ impl AppState {
                 let scroll = scrolled(scroll, cmd, max);
                 Some(Overlay::HistoryDetail { id, scroll })
             }
-            Overlay::ConfirmQuit => match key.code {
+            Overlay::ConfirmQuit => match plain_code(key) {
                 KeyCode::Char('y' | 'Y') => {
                     self.quit = true;
                     None
@@ -249,7 +259,7 @@ impl AppState {
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => None,
                 _ => Some(Overlay::ConfirmQuit),
             },
-            Overlay::HostKey { host, fingerprint } => match key.code {
+            Overlay::HostKey { host, fingerprint } => match plain_code(key) {
                 KeyCode::Char('y' | 'Y' | 'a' | 'A') => {
                     self.answered_prompt(&host);
                     self.set_status(format!("{host}: host key accepted, saved to known_hosts"));

@@ -2,7 +2,7 @@
 //! restore, verify and prune. Prune always shows its dry run first.
 
 use super::AppState;
-use super::keys::{is_ctrl, typed_char};
+use super::keys::{is_ctrl, plain_code, typed_char};
 use crate::backend::messages::{Action, Secret};
 use crate::model::{KeepPolicy, PruneView, RepoView, SnapshotRow, VerifyView};
 use crate::tui::keymap::{Command, KeyMap};
@@ -247,12 +247,12 @@ impl AppState {
                 },
             },
             RepoMode::List => return self.repository_list_key(b, key, cmd, out),
-            RepoMode::Verified(v) => match (key.code, cmd) {
+            RepoMode::Verified(v) => match (plain_code(key), cmd) {
                 (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Command::Quit)) => RepoMode::List,
                 (KeyCode::Char('F'), _) if v.repairable > 0 => RepoMode::RepairConfirm(v),
                 _ => RepoMode::Verified(v),
             },
-            RepoMode::RepairConfirm(v) => match key.code {
+            RepoMode::RepairConfirm(v) => match plain_code(key) {
                 KeyCode::Char('y') => {
                     b.busy = Some("removing the damaged chunk files…".into());
                     out.push(Action::RepoVerify {
@@ -266,7 +266,7 @@ impl AppState {
                 }
                 _ => RepoMode::Verified(v),
             },
-            RepoMode::PruneForm { mut keep, field } => match key.code {
+            RepoMode::PruneForm { mut keep, field } => match plain_code(key) {
                 KeyCode::Esc => RepoMode::List,
                 KeyCode::Tab | KeyCode::Down => RepoMode::PruneForm {
                     keep,
@@ -304,7 +304,7 @@ impl AppState {
                 }
                 _ => RepoMode::PruneForm { keep, field },
             },
-            RepoMode::PrunePlan { policy, plan } => match key.code {
+            RepoMode::PrunePlan { policy, plan } => match plain_code(key) {
                 KeyCode::Char('y' | 'Y') => {
                     b.busy = Some("pruning…".into());
                     // Exactly what the dry run showed, nothing more.
@@ -350,7 +350,7 @@ impl AppState {
         out: &mut Vec<Action>,
     ) -> Option<RepoBrowser> {
         let count = b.rows().len();
-        match (key.code, cmd) {
+        match (plain_code(key), cmd) {
             (KeyCode::Esc, _) | (_, Some(Command::Quit)) => return None,
             (_, Some(Command::Up)) => b.selected = b.selected.saturating_sub(1),
             (_, Some(Command::Down)) => {

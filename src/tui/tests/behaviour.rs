@@ -5,7 +5,7 @@ use crate::backend::messages::{Action, Event};
 use crate::model::history::{HistoryFilter, HistoryPage, HistoryStats};
 use crate::model::{ConnState, HistoryEntry, HistoryResult, JobPhase};
 use crate::tui::keymap::KeyMap;
-use crate::tui::state::{AddHostField, AppState, MenuTarget, Overlay, Pane};
+use crate::tui::state::{AddHostField, AppState, MenuTarget, Overlay, Pane, RepoMode};
 use crate::tui::ui;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
@@ -701,4 +701,33 @@ fn add_host_takes_an_ssh_alias() {
         .contains("SSH alias:"),
         "the form shows the field"
     );
+}
+
+/// A letter typed with ctrl is not that letter: ctrl-y does not confirm,
+/// ctrl-o does not open another repository.
+#[test]
+fn ctrl_letters_do_not_answer_questions() {
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let mut s = full(80, 24);
+    typed(&mut s, "q");
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
+    press(&mut s, &[ctrl('y'), ctrl('n')]);
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)) && !s.quit);
+    let mut s = super::repository::with_repo(80, 24);
+    typed(&mut s, "b");
+    s.apply(Event::Repo(super::repository::view()));
+    let sent = press(&mut s, &[ctrl('o'), ctrl('v')]);
+    assert!(sent.is_empty() && matches!(b_mode(&s), RepoMode::List));
+    typed(&mut s, "o");
+    assert!(
+        matches!(b_mode(&s), RepoMode::Path),
+        "o itself still opens another"
+    );
+}
+
+fn b_mode(s: &AppState) -> &RepoMode {
+    match &s.overlay {
+        Some(Overlay::Repository(b)) => &b.mode,
+        other => panic!("{other:?}"),
+    }
 }

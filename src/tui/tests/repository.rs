@@ -26,7 +26,7 @@ fn snap(id: &str, vm: &str, hours_ago: i64, data: u64, new: u64) -> SnapshotRow 
     }
 }
 
-fn view() -> RepoView {
+pub(super) fn view() -> RepoView {
     RepoView {
         path: REPO.into(),
         encrypted: true,
@@ -39,7 +39,7 @@ fn view() -> RepoView {
     }
 }
 
-fn with_repo(w: u16, h: u16) -> AppState {
+pub(super) fn with_repo(w: u16, h: u16) -> AppState {
     let mut s = full(w, h);
     s.repository = Some(REPO.into());
     s.apply(Event::Profiles(profiles()));
