@@ -1,8 +1,12 @@
 //! Key bindings: every command has a name, default keys, and can be rebound
-//! from the config file. The help overlay is generated from this table.
+//! from the config file. [`context`] says what the keys do in each pane and
+//! view; the help overlay is generated from it and the key map in use.
 
+pub mod context;
 mod spec;
+mod tables;
 
+pub use context::{Context, Key, Row};
 pub use spec::KeySpec;
 
 use crossterm::event::KeyEvent;
@@ -37,117 +41,33 @@ pub enum Command {
     Repository,
 }
 
-/// Name (as written in the config), default keys, help text; in help order.
-const TABLE: &[(Command, &str, &[&str], &str)] = &[
-    (Command::Help, "help", &["?", "f1"], "show this help"),
-    (
-        Command::Quit,
-        "quit",
-        &["q", "ctrl-c"],
-        "quit (asks while a job runs)",
-    ),
-    (
-        Command::NextPane,
-        "next_pane",
-        &["tab"],
-        "focus the next pane",
-    ),
-    (
-        Command::PrevPane,
-        "prev_pane",
-        &["shift-tab"],
-        "focus the previous pane",
-    ),
-    (Command::Up, "up", &["up", "k"], "move up"),
-    (Command::Down, "down", &["down", "j"], "move down"),
-    (
-        Command::Left,
-        "left",
-        &["left", "h"],
-        "focus the previous pane",
-    ),
-    (
-        Command::Right,
-        "right",
-        &["right", "l"],
-        "focus the next pane",
-    ),
-    (Command::Top, "top", &["home", "g"], "first row"),
-    (Command::Bottom, "bottom", &["end", "G"], "last row"),
-    (Command::PageUp, "page_up", &["pageup"], "one page up"),
-    (
-        Command::PageDown,
-        "page_down",
-        &["pagedown"],
-        "one page down",
-    ),
-    (
-        Command::Details,
-        "details",
-        &["enter"],
-        "VM or history row details; host: answer prompt or connect",
-    ),
-    (
-        Command::Filter,
-        "filter",
-        &["/"],
-        "filter VMs, or history in its pane (Esc clears)",
-    ),
-    (
-        Command::Refresh,
-        "refresh",
-        &["r"],
-        "refresh the selected host",
-    ),
-    (
-        Command::RefreshAll,
-        "refresh_all",
-        &["R"],
-        "refresh all hosts",
-    ),
-    (Command::AddHost, "add_host", &["a"], "add a host"),
-    (
-        Command::Clone,
-        "clone",
-        &["c"],
-        "clone the selected VM: pick where, check, start",
-    ),
-    (
-        Command::Cancel,
-        "cancel",
-        &["x"],
-        "cancel the selected job (asks first)",
-    ),
-    (
-        Command::Retry,
-        "retry",
-        &["R"],
-        "jobs pane: rerun a failed or cancelled job",
-    ),
-    (
-        Command::Profiles,
-        "profiles",
-        &["p"],
-        "pick a profile for the selected action (clone) and see its settings",
-    ),
-    (
-        Command::SaveProfile,
-        "save_profile",
-        &["ctrl-s"],
-        "in a job dialog: save its settings as a user profile",
-    ),
-    (
-        Command::Export,
-        "export",
-        &["e"],
-        "export the selected VM to a repository (encrypted, deduplicated)",
-    ),
-    (
-        Command::Repository,
-        "repository",
-        &["b"],
-        "repository view: snapshots per VM; restore, verify, prune",
-    ),
+/// Name (as written in the config) and default keys. What each does, per
+/// context, is in [`context`]: the help overlay is built from there.
+const TABLE: &[(Command, &str, &[&str])] = &[
+    (Command::Help, "help", &["?", "f1"]),
+    (Command::Quit, "quit", &["q", "ctrl-c"]),
+    (Command::NextPane, "next_pane", &["tab"]),
+    (Command::PrevPane, "prev_pane", &["shift-tab"]),
+    (Command::Up, "up", &["up", "k"]),
+    (Command::Down, "down", &["down", "j"]),
+    (Command::Left, "left", &["left", "h"]),
+    (Command::Right, "right", &["right", "l"]),
+    (Command::Top, "top", &["home", "g"]),
+    (Command::Bottom, "bottom", &["end", "G"]),
+    (Command::PageUp, "page_up", &["pageup"]),
+    (Command::PageDown, "page_down", &["pagedown"]),
+    (Command::Details, "details", &["enter"]),
+    (Command::Filter, "filter", &["/"]),
+    (Command::Refresh, "refresh", &["r"]),
+    (Command::RefreshAll, "refresh_all", &["R"]),
+    (Command::AddHost, "add_host", &["a"]),
+    (Command::Clone, "clone", &["c"]),
+    (Command::Cancel, "cancel", &["x"]),
+    (Command::Retry, "retry", &["R"]),
+    (Command::Profiles, "profiles", &["p"]),
+    (Command::SaveProfile, "save_profile", &["ctrl-s"]),
+    (Command::Export, "export", &["e"]),
+    (Command::Repository, "repository", &["b"]),
 ];
 
 impl Command {
@@ -156,7 +76,7 @@ impl Command {
         TABLE.iter().map(|(c, ..)| *c)
     }
 
-    fn row(self) -> &'static (Command, &'static str, &'static [&'static str], &'static str) {
+    fn row(self) -> &'static (Command, &'static str, &'static [&'static str]) {
         // TABLE lists every variant; the test `every_command_is_in_the_table` keeps it so.
         TABLE.iter().find(|(c, ..)| *c == self).unwrap_or(&TABLE[0])
     }
@@ -164,10 +84,6 @@ impl Command {
     /// The name used in the config file's `[keys]` table.
     pub fn name(self) -> &'static str {
         self.row().1
-    }
-
-    pub fn description(self) -> &'static str {
-        self.row().3
     }
 
     /// Commands bound only while the jobs pane has focus; there they win
@@ -199,12 +115,11 @@ pub enum KeyMapError {
     },
 }
 
-/// One line of the help overlay.
+/// A command and its keys, for the status line's hints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelpEntry {
     pub keys: String,
     pub name: &'static str,
-    pub description: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +131,7 @@ impl Default for KeyMap {
     fn default() -> Self {
         let bindings = TABLE
             .iter()
-            .map(|(cmd, _, keys, _)| {
+            .map(|(cmd, _, keys)| {
                 let specs = keys.iter().filter_map(|k| KeySpec::parse(k).ok()).collect();
                 (*cmd, specs)
             })
@@ -293,26 +208,29 @@ impl KeyMap {
             .map(|(cmd, _)| *cmd)
     }
 
-    /// Keys bound to a command, as text ("q, ctrl-c"); empty when unbound.
-    pub fn keys_of(&self, cmd: Command) -> String {
+    /// Keys bound to a command; empty when unbound.
+    pub fn specs(&self, cmd: Command) -> &[KeySpec] {
         self.bindings
             .get(&cmd)
-            .map(|ks| {
-                ks.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
-    /// The help overlay's lines, in help order.
+    /// Keys bound to a command, as text ("q, ctrl-c"); empty when unbound.
+    pub fn keys_of(&self, cmd: Command) -> String {
+        self.specs(cmd)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every command with its keys, in table order.
     pub fn help(&self) -> Vec<HelpEntry> {
         Command::all()
             .map(|cmd| HelpEntry {
                 keys: self.keys_of(cmd),
                 name: cmd.name(),
-                description: cmd.description(),
             })
             .collect()
     }

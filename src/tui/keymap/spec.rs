@@ -181,6 +181,40 @@ impl KeySpec {
     }
 }
 
+impl KeySpec {
+    /// The event a terminal sends for this key (tests drive the key
+    /// handling with what the tables list).
+    #[cfg(test)]
+    pub fn event(&self) -> KeyEvent {
+        let code = match self.code {
+            KeyCodeKey::Char(c) => KeyCode::Char(c),
+            KeyCodeKey::F(n) => KeyCode::F(n),
+            KeyCodeKey::Enter => KeyCode::Enter,
+            KeyCodeKey::Esc => KeyCode::Esc,
+            KeyCodeKey::Tab => KeyCode::Tab,
+            KeyCodeKey::BackTab => KeyCode::BackTab,
+            KeyCodeKey::Backspace => KeyCode::Backspace,
+            KeyCodeKey::Delete => KeyCode::Delete,
+            KeyCodeKey::Insert => KeyCode::Insert,
+            KeyCodeKey::Up => KeyCode::Up,
+            KeyCodeKey::Down => KeyCode::Down,
+            KeyCodeKey::Left => KeyCode::Left,
+            KeyCodeKey::Right => KeyCode::Right,
+            KeyCodeKey::Home => KeyCode::Home,
+            KeyCodeKey::End => KeyCode::End,
+            KeyCodeKey::PageUp => KeyCode::PageUp,
+            KeyCodeKey::PageDown => KeyCode::PageDown,
+        };
+        let mut m = KeyModifiers::NONE;
+        m.set(KeyModifiers::CONTROL, self.ctrl);
+        m.set(KeyModifiers::ALT, self.alt);
+        let shifted = matches!(self.code, KeyCodeKey::Char(c) if c.is_uppercase())
+            || self.code == KeyCodeKey::BackTab;
+        m.set(KeyModifiers::SHIFT, self.shift || shifted);
+        KeyEvent::new(code, m)
+    }
+}
+
 fn upper(c: char) -> char {
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
@@ -242,6 +276,23 @@ mod tests {
         for (spec, event) in cases {
             let parsed = KeySpec::parse(spec).unwrap();
             assert_eq!(Some(parsed), KeySpec::from_event(&event), "{spec}");
+        }
+    }
+
+    #[test]
+    fn event_is_the_key_itself() {
+        for spec in [
+            "q",
+            "R",
+            "ctrl-c",
+            "shift-tab",
+            "f5",
+            "pageup",
+            "?",
+            "alt-enter",
+        ] {
+            let k = KeySpec::parse(spec).unwrap();
+            assert_eq!(KeySpec::from_event(&k.event()), Some(k), "{spec}");
         }
     }
 

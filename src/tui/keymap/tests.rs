@@ -50,7 +50,7 @@ fn every_command_is_in_the_table_once() {
 #[test]
 fn defaults_parse_and_do_not_conflict() {
     let map = KeyMap::default();
-    for (cmd, _, keys, _) in TABLE {
+    for (cmd, _, keys) in TABLE {
         assert_eq!(map.bindings[cmd].len(), keys.len(), "{}", cmd.name());
     }
     map.check_conflicts().unwrap();

@@ -1,7 +1,7 @@
 //! Clone dialog: destination, new name and profile, then the pre-flight
 //! checklist of the request sent, and the start button it unlocks.
 
-use super::{centered, frame_box};
+use super::{centered, frame_box, wrap};
 use crate::model::format::size;
 use crate::model::{CheckItem, CheckStatus, Checklist};
 use crate::tui::state::{
@@ -33,38 +33,6 @@ fn marker(status: CheckStatus, theme: &Theme) -> (&'static str, Style) {
         CheckStatus::Warn => ("[WARN]", theme.warn()),
         CheckStatus::Fail => ("[FAIL]", theme.error()),
     }
-}
-
-/// Greedy word wrap to `width` columns; a word longer than a line is split.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let used = cur.chars().count();
-            let sep = usize::from(used > 0);
-            if used + sep + word.len() <= width {
-                if sep == 1 {
-                    cur.push(' ');
-                }
-                cur.extend(word.iter());
-                break;
-            }
-            if used > 0 {
-                lines.push(std::mem::take(&mut cur));
-                continue;
-            }
-            let rest = word.split_off(width);
-            lines.push(word.into_iter().collect());
-            word = rest;
-        }
-    }
-    if !cur.is_empty() || lines.is_empty() {
-        lines.push(cur);
-    }
-    lines
 }
 
 /// One check: marker, title and message; the hint below for warnings and failures.
@@ -404,17 +372,4 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, d: &CloneDialog) {
         ],
     };
     frame.render_widget(Paragraph::new(footer), foot_r);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wrap_breaks_at_spaces_and_splits_long_words() {
-        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
-        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
-        assert_eq!(wrap("", 4), [""]);
-        assert_eq!(wrap("x  y", 10), ["x y"]);
-    }
 }

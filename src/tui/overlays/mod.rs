@@ -23,31 +23,39 @@ use ratatui::widgets::{Block, BorderType, Clear};
 
 /// Draw the open overlay, if any.
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
-    match &state.overlay {
-        None => {}
-        Some(Overlay::Help { entries, scroll }) => help::draw(frame, area, entries, *scroll, state),
-        Some(Overlay::VmDetail { host, vm, scroll }) => {
+    if let Some(ov) = &state.overlay {
+        draw_one(frame, area, state, ov);
+    }
+}
+
+fn draw_one(frame: &mut Frame, area: Rect, state: &AppState, ov: &Overlay) {
+    match ov {
+        Overlay::Help(v) => {
+            if let Some(under) = &v.under {
+                draw_one(frame, area, state, under);
+            }
+            help::draw(frame, area, &v.doc, v.scroll, &state.theme)
+        }
+        Overlay::VmDetail { host, vm, scroll } => {
             detail::draw(frame, area, state, host, vm, *scroll)
         }
-        Some(Overlay::HistoryDetail { id, scroll }) => {
+        Overlay::HistoryDetail { id, scroll } => {
             history_detail::draw(frame, area, state, *id, *scroll)
         }
-        Some(Overlay::ConfirmQuit) => confirm_quit::draw(frame, area, state),
-        Some(Overlay::HostKey { host, fingerprint }) => {
+        Overlay::ConfirmQuit => confirm_quit::draw(frame, area, state),
+        Overlay::HostKey { host, fingerprint } => {
             host_key::draw(frame, area, state, host, fingerprint)
         }
-        Some(Overlay::Passphrase(p)) => passphrase::draw(frame, area, state, p),
-        Some(Overlay::AddHost(form)) => add_host::draw(frame, area, state, form),
-        Some(Overlay::Clone(d)) => clone::draw(frame, area, state, d),
-        Some(Overlay::Profiles(m)) => profiles::draw(frame, area, state, m),
-        Some(Overlay::ConfirmCancel { kind, vm, to, .. }) => {
+        Overlay::Passphrase(p) => passphrase::draw(frame, area, state, p),
+        Overlay::AddHost(form) => add_host::draw(frame, area, state, form),
+        Overlay::Clone(d) => clone::draw(frame, area, state, d),
+        Overlay::Profiles(m) => profiles::draw(frame, area, state, m),
+        Overlay::ConfirmCancel { kind, vm, to, .. } => {
             confirm_cancel::draw(frame, area, state, kind.label(), vm, to)
         }
-        Some(Overlay::Repository(b)) => repository::draw(frame, area, state, b),
-        Some(Overlay::Export(d)) => export::draw(frame, area, state, d),
-        Some(Overlay::JobDetail { id, scroll }) => {
-            job_detail::draw(frame, area, state, *id, *scroll)
-        }
+        Overlay::Repository(b) => repository::draw(frame, area, state, b),
+        Overlay::Export(d) => export::draw(frame, area, state, d),
+        Overlay::JobDetail { id, scroll } => job_detail::draw(frame, area, state, *id, *scroll),
     }
 }
 
@@ -61,12 +69,71 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 /// Clear the box and draw its frame; returns the inside.
 pub(crate) fn frame_box(frame: &mut Frame, rect: Rect, title: &str, theme: &Theme) -> Rect {
-    let block = Block::bordered()
+    frame_box_footed(frame, rect, title, "", theme)
+}
+
+/// [`frame_box`] with a note on the right of the bottom border.
+pub(crate) fn frame_box_footed(
+    frame: &mut Frame,
+    rect: Rect,
+    title: &str,
+    footer: &str,
+    theme: &Theme,
+) -> Rect {
+    let mut block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(theme.border(true))
         .title(Line::from(format!(" {title} ")));
+    if !footer.is_empty() {
+        block = block.title_bottom(Line::from(format!(" {footer} ")).right_aligned());
+    }
     let inner = block.inner(rect);
     frame.render_widget(Clear, rect);
     frame.render_widget(block, rect);
     inner
+}
+
+/// Greedy word wrap to `width` columns; a word longer than a line is split.
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = cur.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= width {
+                if sep == 1 {
+                    cur.push(' ');
+                }
+                cur.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut cur));
+                continue;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_splits_long_words() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), [""]);
+        assert_eq!(wrap("x  y", 10), ["x y"]);
+    }
 }

@@ -9,9 +9,47 @@ use super::keys::typed_char;
 use super::{AppState, Overlay, Pane};
 use crate::backend::messages::Action;
 use crate::model::history::{HistoryFilter, HistoryPage};
-use crate::model::{HistoryEntry, HistoryResult};
+use crate::model::{HistoryEntry, HistoryResult, JobKind};
 use crate::tui::keymap::{Command, KeyMap};
 use crossterm::event::{KeyCode, KeyEvent};
+
+/// The words the filter takes: key, an example, what it matches. The
+/// parser's errors and the help overlay both list them from here.
+pub const FILTER_WORDS: [(&str, &str, &str); 4] = [
+    (
+        "vm",
+        "vm:web",
+        "VM names containing web, any case; a bare word (web) too",
+    ),
+    (
+        "host",
+        "host:beta",
+        "jobs from or to a host whose name contains beta",
+    ),
+    ("kind", "kind:clone", "jobs of that kind:"),
+    ("result", "result:failed", "jobs with that result:"),
+];
+
+/// The filter words as help lists them, with the kinds and results there are.
+pub fn filter_help() -> Vec<(String, String)> {
+    let values = |key: &str| match key {
+        "kind" => JobKind::ALL.map(JobKind::label).join(", "),
+        "result" => HistoryResult::ALL.map(HistoryResult::label).join(", "),
+        _ => String::new(),
+    };
+    let mut rows: Vec<(String, String)> = FILTER_WORDS
+        .iter()
+        .map(|(key, example, matches)| {
+            let text = format!("{matches} {}", values(key));
+            (example.to_string(), text.trim_end().to_string())
+        })
+        .collect();
+    rows.push((
+        "web host:beta".into(),
+        "words combine: all must match".into(),
+    ));
+    rows
+}
 
 /// The filter the text asks for, or why it is not one.
 pub fn parse_filter(text: &str) -> Result<HistoryFilter, String> {
@@ -31,7 +69,15 @@ pub fn parse_filter(text: &str) -> Result<HistoryFilter, String> {
                     format!("result:{value}: use one of {}", all.join(", "))
                 })?)
             }
-            other => return Err(format!("{other}: use vm:, host:, kind: or result:")),
+            other => {
+                let keys: Vec<String> = FILTER_WORDS.iter().map(|w| format!("{}:", w.0)).collect();
+                let (head, last) = keys.split_at(keys.len() - 1);
+                return Err(format!(
+                    "{other}: use {} or {}",
+                    head.join(", "),
+                    last.join("")
+                ));
+            }
         }
     }
     // No filter is the backend's default page; any word searches.
@@ -172,9 +218,38 @@ mod tests {
     }
 
     #[test]
+    fn every_word_help_lists_is_a_filter() {
+        for (key, example, _) in FILTER_WORDS {
+            let f = parse_filter(example).unwrap();
+            let set = match key {
+                "vm" => f.vm.is_some(),
+                "host" => f.host.is_some(),
+                "kind" => f.kind.is_some(),
+                "result" => f.result.is_some(),
+                _ => false,
+            };
+            assert!(set, "{example} sets no {key}");
+        }
+        let rows = filter_help();
+        assert!(
+            rows.iter()
+                .any(|(_, t)| t.ends_with("clone, export, restore, extract"))
+        );
+        assert!(
+            rows.iter()
+                .any(|(_, t)| t.contains("running, done, failed"))
+        );
+        let last = &rows[rows.len() - 1].0;
+        assert!(parse_filter(last).unwrap().host.is_some(), "{last}");
+    }
+
+    #[test]
     fn bad_words_say_why() {
         assert!(parse_filter("result:ok").unwrap_err().contains("done"));
-        assert!(parse_filter("colour:red").unwrap_err().contains("vm:"));
+        assert_eq!(
+            parse_filter("colour:red").unwrap_err(),
+            "colour: use vm:, host:, kind: or result:"
+        );
         assert!(parse_filter("host:").unwrap_err().contains("needs a value"));
     }
 }

@@ -111,14 +111,7 @@ impl AppState {
                     self.quit = true;
                 }
             }
-            Command::Help => {
-                // From the map in use, so help cannot disagree with the keys.
-                self.help = keys.help();
-                self.overlay = Some(Overlay::Help {
-                    entries: self.help.clone(),
-                    scroll: 0,
-                });
-            }
+            Command::Help => self.overlay = Some(self.help_over(keys, None)),
             Command::Filter if pane == Pane::History => self.history_filter.editing = true,
             Command::Filter => {
                 self.focus = Pane::Vms;
@@ -218,28 +211,22 @@ impl AppState {
         out: &mut Vec<Action>,
     ) -> Option<Overlay> {
         let cmd = keys.command(key);
+        if cmd == Some(Command::Help) && ov.context().takes_help() {
+            return Some(self.help_over(keys, Some(ov)));
+        }
         match ov {
+            Overlay::Help(v) => self.help_key(v, key, keys),
             Overlay::Repository(b) => self
                 .repository_key(b, key, keys, out)
                 .map(Overlay::Repository),
             Overlay::Export(d) => self.export_key(d, key, out).map(Overlay::Export),
-            Overlay::Help { entries, scroll } => {
-                if key.code == KeyCode::Esc
-                    || matches!(cmd, Some(Command::Help | Command::Quit | Command::Details))
-                {
-                    return None;
-                }
-                let max = overlays::help::max_scroll(&entries, self.area);
-                let scroll = scrolled(scroll, cmd, max);
-                Some(Overlay::Help { entries, scroll })
-            }
             Overlay::VmDetail { host, vm, scroll } => {
                 if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))
                 {
                     return None;
                 }
                 let max = overlays::detail::max_scroll(self, &host, &vm, self.area);
-                let scroll = scrolled(scroll, cmd, max);
+                let scroll = scrolled(scroll, cmd, max, DETAIL_PAGE);
                 Some(Overlay::VmDetail { host, vm, scroll })
             }
             Overlay::HistoryDetail { id, scroll } => {
@@ -248,7 +235,7 @@ impl AppState {
                     return None;
                 }
                 let max = overlays::history_detail::max_scroll(self, id, self.area);
-                let scroll = scrolled(scroll, cmd, max);
+                let scroll = scrolled(scroll, cmd, max, DETAIL_PAGE);
                 Some(Overlay::HistoryDetail { id, scroll })
             }
             Overlay::ConfirmQuit => match plain_code(key) {
@@ -348,7 +335,7 @@ impl AppState {
                 // End follows the log as it grows (the view clamps at draw time).
                 let scroll = match cmd {
                     Some(Command::Bottom) => u16::MAX,
-                    _ => scrolled(scroll.min(max), cmd, max),
+                    _ => scrolled(scroll.min(max), cmd, max, DETAIL_PAGE),
                 };
                 Some(Overlay::JobDetail { id, scroll })
             }
@@ -356,9 +343,11 @@ impl AppState {
     }
 }
 
+/// Lines a page key scrolls the detail views.
+const DETAIL_PAGE: u16 = 10;
+
 /// New scroll position of a scrollable overlay after a movement command.
-fn scrolled(scroll: u16, cmd: Option<Command>, max: u16) -> u16 {
-    let page = 10;
+pub(super) fn scrolled(scroll: u16, cmd: Option<Command>, max: u16, page: u16) -> u16 {
     let s = match cmd {
         Some(Command::Up) => scroll.saturating_sub(1),
         Some(Command::Down) => scroll.saturating_add(1),

@@ -5,6 +5,7 @@
 mod clone;
 mod clone_keys;
 mod export;
+mod help;
 mod history;
 mod keys;
 mod mouse;
@@ -18,6 +19,7 @@ pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
 };
 pub use export::{ExportDialog, ExportField};
+pub use help::{HelpDoc, HelpSection, HelpView, document as help_document};
 pub use history::parse_filter as parse_history_filter;
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
@@ -251,9 +253,7 @@ impl AppState {
     /// a running job, the repository view's snapshot ages, a status line
     /// that will go.
     pub fn needs_ticks(&self) -> bool {
-        self.has_running_jobs()
-            || matches!(self.overlay, Some(Overlay::Repository(_)))
-            || self.status.is_some()
+        self.has_running_jobs() || self.shows_repository() || self.status.is_some()
     }
 
     /// Called before each draw with the clock: stamps a new status line,

@@ -1,7 +1,7 @@
 //! Mouse: click focuses a pane and selects the row under the pointer; the
 //! wheel moves the selection of the pane under the pointer.
 
-use super::{AppState, CloneDialog, Overlay};
+use super::{AppState, CloneDialog, HelpView, Overlay};
 use crate::backend::messages::Action;
 use crate::tui::{layout::layout, panes};
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -18,7 +18,7 @@ impl AppState {
         };
         if let Some(ov) = &mut self.overlay {
             // Modal: only scrolling views react, and only to the wheel.
-            if let Overlay::Help { scroll, .. }
+            if let Overlay::Help(HelpView { scroll, .. })
             | Overlay::VmDetail { scroll, .. }
             | Overlay::HistoryDetail { scroll, .. }
             | Overlay::Clone(CloneDialog { scroll, .. }) = ov
@@ -52,9 +52,7 @@ impl AppState {
 
     fn clamp_overlay_scroll(&mut self) {
         let max = match &self.overlay {
-            Some(Overlay::Help { entries, .. }) => {
-                crate::tui::overlays::help::max_scroll(entries, self.area)
-            }
+            Some(Overlay::Help(v)) => crate::tui::overlays::help::max_scroll(&v.doc, self.area),
             Some(Overlay::VmDetail { host, vm, .. }) => {
                 crate::tui::overlays::detail::max_scroll(self, host, vm, self.area)
             }
@@ -65,7 +63,7 @@ impl AppState {
             _ => return,
         };
         if let Some(
-            Overlay::Help { scroll, .. }
+            Overlay::Help(HelpView { scroll, .. })
             | Overlay::VmDetail { scroll, .. }
             | Overlay::HistoryDetail { scroll, .. }
             | Overlay::Clone(CloneDialog { scroll, .. }),

@@ -4,15 +4,12 @@
 use super::CloneDialog;
 use crate::backend::messages::Secret;
 use crate::config::{HostConfig, default_libvirt_uri, default_pool};
-use crate::tui::keymap::HelpEntry;
 use std::path::PathBuf;
 
 #[derive(Debug)]
 pub enum Overlay {
-    Help {
-        entries: Vec<HelpEntry>,
-        scroll: u16,
-    },
+    /// Help, over the pane or the view it was opened from.
+    Help(super::HelpView),
     /// Looked up by name at draw time, so a refresh shows up while it is open.
     VmDetail {
         host: String,

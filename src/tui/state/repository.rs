@@ -430,9 +430,31 @@ impl AppState {
         Some(b)
     }
 
+    /// The open repository view, also while help is over it: the backend's
+    /// answers still reach it.
+    pub(super) fn repo_browser_mut(&mut self) -> Option<&mut RepoBrowser> {
+        let top = match &mut self.overlay {
+            Some(super::Overlay::Help(v)) => v.under.as_deref_mut(),
+            other => other.as_mut(),
+        };
+        match top {
+            Some(super::Overlay::Repository(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether the repository view is open (its ages change with time).
+    pub(super) fn shows_repository(&self) -> bool {
+        let top = match &self.overlay {
+            Some(super::Overlay::Help(v)) => v.under.as_deref(),
+            other => other.as_ref(),
+        };
+        matches!(top, Some(super::Overlay::Repository(_)))
+    }
+
     /// The backend read a repository: show it if its view is open.
     pub(super) fn repository_read(&mut self, view: RepoView) {
-        if let Some(super::Overlay::Repository(b)) = &mut self.overlay
+        if let Some(b) = self.repo_browser_mut()
             && b.path == view.path
         {
             b.busy = None;
@@ -445,7 +467,7 @@ impl AppState {
 
     /// The repository needs a passphrase, or the one given was wrong.
     pub(super) fn repository_locked(&mut self, path: &str, message: String) {
-        if let Some(super::Overlay::Repository(b)) = &mut self.overlay
+        if let Some(b) = self.repo_browser_mut()
             && b.path == path
         {
             b.busy = None;
@@ -459,7 +481,7 @@ impl AppState {
     }
 
     pub(super) fn repository_failed(&mut self, path: &str, message: String) {
-        if let Some(super::Overlay::Repository(b)) = &mut self.overlay
+        if let Some(b) = self.repo_browser_mut()
             && b.path == path
         {
             b.busy = None;
@@ -471,7 +493,7 @@ impl AppState {
     }
 
     pub(super) fn repository_verified(&mut self, path: &str, v: VerifyView) {
-        if let Some(super::Overlay::Repository(b)) = &mut self.overlay
+        if let Some(b) = self.repo_browser_mut()
             && b.path == path
         {
             b.busy = None;
@@ -498,7 +520,7 @@ impl AppState {
     }
 
     pub(super) fn repository_pruned(&mut self, path: &str, policy: KeepPolicy, p: PruneView) {
-        if let Some(super::Overlay::Repository(b)) = &mut self.overlay
+        if let Some(b) = self.repo_browser_mut()
             && b.path == path
         {
             b.busy = None;

@@ -129,7 +129,7 @@ impl AppState {
         to: &str,
         checklist: crate::model::Checklist,
     ) {
-        let Some(super::Overlay::Repository(b)) = &mut self.overlay else {
+        let Some(b) = self.repo_browser_mut() else {
             return;
         };
         let RepoMode::Restore(f) = &mut b.mode else {

@@ -9,7 +9,7 @@ use crate::tui::state::{AppState, CheckState, CloneDialog, CloneField, Confirm, 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
 /// The fixture with profiles received and web01 selected in the VMs pane.
-fn on_web01() -> AppState {
+pub(super) fn on_web01() -> AppState {
     let mut s = full(80, 24);
     s.apply(Event::Profiles(profiles()));
     s.focus = Pane::Vms;
@@ -23,7 +23,7 @@ fn dialog(s: &AppState) -> &CloneDialog {
     }
 }
 
-fn request(to: &str, name: &str, profile: &str) -> CloneRequest {
+pub(super) fn request(to: &str, name: &str, profile: &str) -> CloneRequest {
     CloneRequest {
         from: "alpha".into(),
         vm: "web01".into(),
@@ -35,7 +35,7 @@ fn request(to: &str, name: &str, profile: &str) -> CloneRequest {
 }
 
 /// Open the dialog on web01 and press Enter: the request is on its way.
-fn validating() -> AppState {
+pub(super) fn validating() -> AppState {
     let mut s = on_web01();
     typed(&mut s, "c");
     let sent = press(&mut s, &[key(KeyCode::Enter)]);

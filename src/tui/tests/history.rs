@@ -112,7 +112,7 @@ fn history_pane_with_totals_and_a_filter() {
 }
 
 /// The failed row in full: fields, its validation report and its log.
-fn detail(w: u16, h: u16) -> AppState {
+pub(super) fn detail(w: u16, h: u16) -> AppState {
     let mut s = history_focused(w, h);
     press(&mut s, &[key(KeyCode::Enter)]);
     let mut full_row = history()[0].clone();

@@ -30,7 +30,7 @@ fn request(vm: &str) -> CloneRequest {
 
 /// multi01 mid-copy with a retry behind it, a minute of rate samples and
 /// a log; web01 queued behind it.
-fn running(w: u16, h: u16) -> AppState {
+pub(super) fn running(w: u16, h: u16) -> AppState {
     let mut s = full(w, h);
     let mut job = two_disk_job();
     job.rate_bytes_per_sec = 48.0 * MIB;

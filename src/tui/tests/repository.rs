@@ -7,7 +7,7 @@ use crate::model::{KeepPolicy, PruneLine, PruneView, RepoView, SnapshotRow, Veri
 use crate::tui::state::{AppState, ExportField, Overlay, Pane, RepoBrowser, RepoMode};
 use crossterm::event::KeyCode;
 
-const REPO: &str = "/srv/backups/kvm";
+pub(super) const REPO: &str = "/srv/backups/kvm";
 /// 2026-11-22 12:00:00 UTC.
 const NOW: i64 = 1_795_348_800;
 
@@ -36,6 +36,20 @@ pub(super) fn view() -> RepoView {
             snap("0f1e2d3c4b5a6978", "archive01", 5, 64 << 20, 20 << 20),
             snap("1122334455667788", "web01", 26, 300 << 20, 150 << 20),
         ],
+    }
+}
+
+/// A read-back verify that found one damaged chunk file it can remove.
+pub(super) fn damaged() -> VerifyView {
+    VerifyView {
+        read_data: true,
+        snapshots: 1,
+        chunks: 75,
+        problems: vec![
+            "snapshot a1b2c3d4 (web01) disk vda at offset 104857600: chunk 3f…: damaged".into(),
+        ],
+        repairable: 1,
+        repaired: 0,
     }
 }
 
@@ -182,16 +196,7 @@ fn verify_results_name_the_damage() {
     }
     s.apply(Event::RepoVerified {
         path: REPO.into(),
-        report: VerifyView {
-            read_data: true,
-            snapshots: 1,
-            chunks: 75,
-            problems: vec![
-                "snapshot a1b2c3d4 (web01) disk vda at offset 104857600: chunk 3f…: damaged".into(),
-            ],
-            repairable: 1,
-            repaired: 0,
-        },
+        report: damaged(),
     });
     let t = text(&s);
     assert!(t.contains("DAMAGED: 1 problem(s)"), "{t}");

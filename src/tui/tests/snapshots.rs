@@ -63,10 +63,10 @@ fn unreachable_host_selected_shows_its_reason() {
 fn help_overlay() {
     both("help", |w, h| {
         let mut s = full(w, h);
-        s.overlay = Some(Overlay::Help {
-            entries: s.help.clone(),
-            scroll: 0,
-        });
+        s.on_key(
+            KeyEvent::new(KeyCode::Char('?'), KeyModifiers::SHIFT),
+            &KeyMap::default(),
+        );
         s
     });
 }
