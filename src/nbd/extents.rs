@@ -51,6 +51,16 @@ impl Extent {
     pub fn end(&self) -> u64 {
         self.offset + self.length
     }
+
+    /// The part of this extent within `[start, end)` (it must overlap).
+    pub fn clipped(&self, start: u64, end: u64) -> Extent {
+        let s = self.offset.max(start);
+        Extent {
+            offset: s,
+            length: self.end().min(end) - s,
+            kind: self.kind,
+        }
+    }
 }
 
 /// Walks `offset..offset+length` batch by batch, so a caller can act on

@@ -211,14 +211,7 @@ impl BlockSource for PlannedSource {
         Ok(map
             .iter()
             .filter(|e| e.end() > offset && e.offset < end)
-            .map(|e| {
-                let s = e.offset.max(offset);
-                Extent {
-                    offset: s,
-                    length: e.end().min(end) - s,
-                    kind: e.kind,
-                }
-            })
+            .map(|e| e.clipped(offset, end))
             .collect())
     }
 

@@ -215,14 +215,7 @@ impl BlockSource for MemSource {
             .iter()
             .take_while(|e| e.offset < end)
             .take(self.batch)
-            .map(|e| {
-                let s = e.offset.max(offset);
-                Extent {
-                    offset: s,
-                    length: e.end().min(end) - s,
-                    kind: e.kind,
-                }
-            })
+            .map(|e| e.clipped(offset, end))
             .collect())
     }
 
