@@ -4,6 +4,7 @@
 //! Layout, from the outside in:
 //! - [`tui`]: the ratatui front end; one pure draw function per pane.
 //! - [`headless`]: the script-facing commands (`hosts`, `vms`, …).
+//! - [`daemon`]: the backend in its own process, behind a unix socket.
 //! - [`backend`]: the one async task that owns connections and jobs; front
 //!   ends talk to it only through [`backend::messages`].
 //! - [`transport`]: the SSH connection to each host (russh), host keys, auth.
@@ -20,6 +21,7 @@
 pub mod alloc_tuning;
 pub mod backend;
 pub mod config;
+pub mod daemon;
 pub mod headless;
 pub mod jobs;
 pub mod libvirt;

@@ -12,8 +12,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// Starts logging; keep the guard alive until exit so the last lines are
 /// flushed. `KVM_CLONE_LOG` sets the file's filter (default `info`); job
-/// logs always keep `info` and above.
-pub fn init(_tui: bool) -> Result<Option<WorkerGuard>> {
+/// logs always keep `info` and above. `stderr`: the daemon's lines also go
+/// to stderr (its journal under systemd).
+pub fn init(stderr: bool) -> Result<Option<WorkerGuard>> {
     let Some(dir) = kvm_clone::paths::data_dir() else {
         tracing_subscriber::registry()
             .with(job_logs())
@@ -31,8 +32,17 @@ pub fn init(_tui: bool) -> Result<Option<WorkerGuard>> {
         .with_writer(writer)
         .with_ansi(false)
         .with_filter(filter);
+    let to_stderr = stderr.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_filter(
+                EnvFilter::try_from_env("KVM_CLONE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+    });
     tracing_subscriber::registry()
         .with(to_file)
+        .with(to_stderr)
         .with(job_logs())
         .try_init()
         .map_err(|e| color_eyre::eyre::eyre!("cannot install the logger: {e}"))?;

@@ -22,7 +22,15 @@ fn main() -> std::process::ExitCode {
                 println!("{}", serde_json::json!({ "ok": false, "error": message }));
             }
             eprintln!("kvm-clone: {message}");
-            std::process::ExitCode::from(1)
+            // No daemon to hand the job to: try again later, like an
+            // unreachable host (EX_TEMPFAIL).
+            let no_daemon = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<kvm_clone::daemon::DaemonError>(),
+                    Some(kvm_clone::daemon::DaemonError::NoDaemon { .. })
+                )
+            });
+            std::process::ExitCode::from(if no_daemon { 75 } else { 1 })
         }
     }
 }
@@ -41,7 +49,20 @@ fn one_line(e: &color_eyre::eyre::Report) -> String {
 }
 
 fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
-    let _log = logging::init(cli.command.is_none()).wrap_err("cannot set up logging")?;
+    let daemon = matches!(cli.command, Some(Command::Daemon));
+    let _log = logging::init(daemon).wrap_err("cannot set up logging")?;
+    let via = cli.via();
+    // Said at once, rather than running the job here after all.
+    if via.daemon
+        && !matches!(
+            cli.command,
+            Some(Command::Clone { .. } | Command::Restore(_))
+        )
+    {
+        return Err(color_eyre::eyre::eyre!(
+            "--daemon applies to clone and restore only, for now; run this command without it"
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,7 +82,10 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
             Some(Command::Vms { host, json }) => {
                 cli::vms(cli.config.as_deref(), host.as_deref(), json).await
             }
-            Some(Command::Restore(args)) => cli::restore(cli.config.as_deref(), args).await,
+            Some(Command::Restore(args)) => cli::restore(cli.config.as_deref(), &via, args).await,
+            Some(Command::Daemon) => {
+                ok(cli::daemon(cli.config.as_deref(), cli.socket.as_deref()).await)
+            }
             Some(Command::Extract(args)) => cli::extract(args).await,
             Some(Command::Clone {
                 from,
@@ -82,7 +106,7 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
                     profile,
                     start,
                 };
-                cli::clone(cli.config.as_deref(), request, json, dry_run).await
+                cli::clone(cli.config.as_deref(), &via, request, json, dry_run).await
             }
         }
     })

@@ -2,8 +2,8 @@
 
 use super::load;
 use color_eyre::eyre::{Result, eyre};
+use kvm_clone::backend;
 use kvm_clone::backend::messages::{Action, Event};
-use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use std::path::Path;
 use std::time::Duration;
@@ -47,6 +47,7 @@ fn print_clone_json(
 /// cancels the job, which removes what it created before the command exits.
 pub async fn clone(
     config: Option<&Path>,
+    via: &super::link::Via,
     request: kvm_clone::model::CloneRequest,
     json: bool,
     dry_run: bool,
@@ -63,12 +64,12 @@ pub async fn clone(
             request.from
         ));
     }
-    let Backend {
+    let super::link::Link {
         actions,
         mut events,
         task,
-        ..
-    } = backend::spawn(loaded, backend::Options::default());
+        earlier_jobs,
+    } = super::link::open(via, loaded, backend::Options::default()).await?;
     // Both hosts must be up with libvirt before the job can start.
     let hosts = [request.from.as_str(), request.to.as_str()];
     if let Some(code) = super::wait::hosts_ready(&hosts, &actions, &mut events).await? {
@@ -80,7 +81,13 @@ pub async fn clone(
     actions
         .send(Action::StartClone(request.clone()))
         .map_err(|_| eyre!("the backend stopped"))?;
-    let code = follow_job(&actions, &mut events, json, |id, result| {
+    let ours = Ours {
+        kind: kvm_clone::model::JobKind::Clone,
+        vm: Some(&request.vm),
+        hosts: &hosts,
+        earlier: &earlier_jobs,
+    };
+    let code = follow_job(&actions, &mut events, json, &ours, |id, result| {
         Ok(match &result {
             JobResult::Cloned(r) => {
                 if json {
@@ -177,6 +184,38 @@ async fn dry_run_report(
     }))
 }
 
+/// Which job is the command's own: with an in-process backend the only
+/// one; with a daemon the first new job of this kind for these hosts and
+/// VM (jobs that were there when the command attached never count).
+pub(super) struct Ours<'a> {
+    pub kind: kvm_clone::model::JobKind,
+    /// None: any VM (a restore's is not known before the job reads it).
+    pub vm: Option<&'a str>,
+    pub hosts: &'a [&'a str],
+    pub earlier: &'a std::collections::BTreeSet<u64>,
+}
+
+impl Ours<'_> {
+    fn is(&self, known: Option<u64>, v: &kvm_clone::model::JobView) -> bool {
+        match known {
+            Some(id) => v.id == id,
+            None => {
+                !self.earlier.contains(&v.id)
+                    && v.kind == self.kind
+                    && self.vm.is_none_or(|vm| v.vm == vm)
+                    && (self.hosts.contains(&v.from.as_str())
+                        || self.hosts.contains(&v.to.as_str()))
+            }
+        }
+    }
+
+    /// An error before the job starts is the command's when it names no
+    /// host or one of its hosts.
+    fn concerns(&self, host: Option<&str>) -> bool {
+        host.is_none_or(|h| self.hosts.contains(&h))
+    }
+}
+
 /// One progress line on stderr: phase, bytes, rate, ETA.
 pub(super) fn progress_line(v: &kvm_clone::model::JobView) {
     eprintln!(
@@ -198,6 +237,7 @@ pub(super) async fn follow_job(
     actions: &tokio::sync::mpsc::UnboundedSender<Action>,
     events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
     json: bool,
+    ours: &Ours<'_>,
     mut done: impl FnMut(u64, kvm_clone::backend::messages::JobResult) -> Result<u8>,
 ) -> Result<u8> {
     let mut job_id = None;
@@ -216,6 +256,9 @@ pub(super) async fn follow_job(
             }
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => return Ok(exit::FAILED),
+                // A daemon's other jobs are not this command's.
+                Some(Event::Job(v)) if !ours.is(job_id, &v) => {}
+                Some(Event::JobDone { id, .. }) if job_id != Some(id) => {}
                 Some(Event::Job(v)) => {
                     if interrupted && job_id.is_none() {
                         eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
@@ -228,7 +271,7 @@ pub(super) async fn follow_job(
                         progress_line(&v);
                     }
                 }
-                Some(Event::Error { host, message }) if job_id.is_none() => {
+                Some(Event::Error { host, message }) if job_id.is_none() && ours.concerns(host.as_deref()) => {
                     eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
                     return Ok(exit::FAILED);
                 }

@@ -54,7 +54,8 @@ const EXIT_CODES: &str = "Exit codes:
   4   clone, export, restore, extract: cancelled; what the job made was removed
   5   verify: damage found; snapshots: a manifest cannot be read
   75  clone, export, restore: a host could not be reached or needs the operator;
-      hosts, vms: some host is not up; prune, verify --repair: the repository is busy";
+      hosts, vms: some host is not up; prune, verify --repair: the repository is busy;
+      --daemon: no daemon answers on the socket";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,6 +69,15 @@ pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// Hand clone and restore jobs to the running daemon (`kvm-clone
+    /// daemon`): the job goes on if this command is killed; Ctrl-C still
+    /// cancels it. Fails (exit 75) when no daemon answers.
+    #[arg(long, global = true)]
+    pub daemon: bool,
+    /// The daemon's socket (default: $XDG_RUNTIME_DIR/kvm-clone/daemon.sock,
+    /// or /run/kvm-clone/daemon.sock for root).
+    #[arg(long, global = true, value_name = "PATH", env = "KVM_CLONE_SOCKET")]
+    pub socket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -131,6 +141,10 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Write one disk of a repository snapshot to a local raw or qcow2 file.
     Extract(restore::ExtractArgs),
+    /// Run the backend as a daemon in the foreground: hosts, jobs and
+    /// history live on while front ends attach and leave (docs/daemon.md).
+    /// SIGTERM or SIGINT stops it (running jobs are cancelled and cleaned up).
+    Daemon,
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -148,6 +162,24 @@ const HEADLESS_TIMEOUT: Duration = Duration::from_secs(30);
 fn load(config: Option<&Path>) -> Result<config::LoadedConfig> {
     // The error already names the file, line and reason.
     config::load(config).map_err(|e| eyre!("{e}"))
+}
+
+impl Cli {
+    /// Where jobs run: this process, or the daemon.
+    pub fn via(&self) -> link::Via {
+        link::Via {
+            daemon: self.daemon,
+            socket: self.socket.clone(),
+        }
+    }
+}
+
+/// `kvm-clone daemon`.
+pub async fn daemon(config: Option<&Path>, socket: Option<&Path>) -> Result<()> {
+    let loaded = load(config)?;
+    let socket = kvm_clone::daemon::socket::resolve(socket)?;
+    kvm_clone::daemon::run::run(loaded, &socket, kvm_clone::backend::Options::default()).await?;
+    Ok(())
 }
 
 pub async fn run_tui(config: Option<&Path>) -> Result<()> {
@@ -183,6 +215,7 @@ mod export;
 mod history;
 mod interrupt;
 mod inventory;
+pub mod link;
 mod profiles;
 mod repository;
 mod restore;

@@ -1,13 +1,13 @@
 //! `kvm-clone restore` (a snapshot back onto a host, through the backend's
 //! job queue) and `kvm-clone extract` (one disk to a local file, no host).
 
-use super::clone::{exit, follow_job, progress_line};
+use super::clone::{Ours, exit, follow_job, progress_line};
 use super::load;
 use super::unlock::{RepoArgs, unlock};
 use clap::Args;
 use color_eyre::eyre::{Result, eyre};
+use kvm_clone::backend;
 use kvm_clone::backend::messages::{Action, Event, JobResult};
-use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use kvm_clone::jobs::extract::{self, ExtractRequest, OutFormat};
 use kvm_clone::jobs::restore::{RestoreReport, RestoreRequest};
@@ -102,7 +102,11 @@ fn print_json(
 /// `kvm-clone restore`: waits for the destination, runs the job, reports.
 /// Exit codes as for clone (docs/json.md). Ctrl-C cancels the job, which
 /// removes what it created before the command exits.
-pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::process::ExitCode> {
+pub async fn restore(
+    config: Option<&Path>,
+    via: &super::link::Via,
+    args: RestoreArgs,
+) -> Result<std::process::ExitCode> {
     let loaded = load(config)?;
     super::require_host(&loaded, &args.to)?;
     let request = RestoreRequest {
@@ -124,12 +128,12 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         only_host: Some(request.to.clone()),
         ..backend::Options::default()
     };
-    let Backend {
+    let super::link::Link {
         actions,
         mut events,
         task,
-        ..
-    } = backend::spawn(loaded, options);
+        earlier_jobs,
+    } = super::link::open(via, loaded, options).await?;
     if let Some(code) =
         super::wait::hosts_ready(&[request.to.as_str()], &actions, &mut events).await?
     {
@@ -141,7 +145,14 @@ pub async fn restore(config: Option<&Path>, args: RestoreArgs) -> Result<std::pr
         actions
             .send(Action::StartRestore(request.clone()))
             .map_err(|_| eyre!("the backend stopped"))?;
-        follow_job(&actions, &mut events, json, |id, result| {
+        let hosts = [request.to.as_str()];
+        let ours = Ours {
+            kind: kvm_clone::model::JobKind::Restore,
+            vm: None,
+            hosts: &hosts,
+            earlier: &earlier_jobs,
+        };
+        follow_job(&actions, &mut events, json, &ours, |id, result| {
             report(id, &request, result, json)
         })
         .await?

@@ -1,0 +1,53 @@
+//! `kvm-clone daemon`: binds the socket, starts the backend and serves
+//! clients until SIGTERM or SIGINT; then the backend quits as the TUI's
+//! does (running jobs are cancelled and clean up) and the socket goes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use super::{DaemonError, server, socket};
+use crate::backend::messages::Action;
+use crate::backend::{self, Backend};
+use crate::config::LoadedConfig;
+
+/// How long the backend gets to end its jobs' cleanup after a stop.
+const QUIT_WAIT: Duration = Duration::from_secs(120);
+
+pub async fn run(
+    loaded: LoadedConfig,
+    socket_path: &Path,
+    options: backend::Options,
+) -> Result<(), DaemonError> {
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Io)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Io)?;
+    let listener = socket::bind(socket_path).await?;
+    let started = backend::spawn(loaded, options);
+    // Clients attach through the bus; the first subscriber is not needed.
+    let attach = started.attacher();
+    let Backend { actions, task, .. } = started;
+    tracing::info!("daemon: listening on {}", socket_path.display());
+    eprintln!("kvm-clone daemon: listening on {}", socket_path.display());
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(server::serve(
+        listener,
+        attach,
+        actions.clone(),
+        stop.clone(),
+    ));
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("kvm-clone daemon: stopping; running jobs are cancelled and cleaned up");
+    stop.cancel();
+    let _ = serving.await;
+    let _ = actions.send(Action::Quit);
+    if tokio::time::timeout(QUIT_WAIT, task).await.is_err() {
+        tracing::warn!("daemon: the backend did not stop within {QUIT_WAIT:?}");
+    }
+    let _ = std::fs::remove_file(socket_path);
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The daemon's socket with the real binary and no hosts: its modes, the
+//! handshake, a snapshot on attach, the peer check (a client of another
+//! uid, through a socket opened up on purpose), a second daemon refused,
+//! and SIGTERM removing the socket.
+
+use kvm_clone::backend::messages::Event;
+use kvm_clone::daemon::DaemonError;
+use kvm_clone::daemon::client;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+mod daemon_util;
+
+use daemon_util::Daemon;
+
+/// A daemon with an empty config, its socket in `dir` (made by it).
+fn start(dir: &Path, home: &Path) -> Daemon {
+    let config = home.join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let socket = dir.join("run/daemon.sock");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-clone"));
+    c.args(["daemon", "--socket"])
+        .arg(&socket)
+        .env("KVM_CLONE_CONFIG", &config)
+        .env("KVM_CLONE_DATA_DIR", home.join("data"))
+        .env("XDG_CONFIG_HOME", home);
+    Daemon::start(c, socket)
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The first frame a raw client gets, as `uid` (and the same gid): a
+/// client in Perl (perl-base is in every Debian) that sends `hello` as
+/// one frame, unless empty, and prints the answer.
+fn first_frame_as(uid: u32, socket: &Path, hello: &str) -> String {
+    let script = r#"
+use IO::Socket::UNIX;
+my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
+my $b = $ARGV[1];
+print $s pack('N', length $b) . $b if length $b;
+read($s, my $h, 4) == 4 or die "no answer";
+read($s, my $body, unpack('N', $h));
+print "$body\n";
+"#;
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "perl",
+            "-e",
+            script,
+        ])
+        .arg(socket)
+        .arg(hello)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_socket_serves_its_user_and_refuses_everyone_else() {
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut daemon = start(dir.path(), home.path());
+    assert_eq!(mode(&daemon.socket), 0o600);
+    assert_eq!(mode(daemon.socket.parent().unwrap()), 0o700);
+
+    // Its own user: welcomed, then the state as it is.
+    let mut link = client::connect(&daemon.socket, "test").await.unwrap();
+    assert!(link.server.starts_with("kvm-clone "), "{}", link.server);
+    let first = tokio::time::timeout(Duration::from_secs(10), link.events.recv())
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(Event::Snapshot(_))), "{first:?}");
+
+    // Another protocol is refused by name.
+    let other = first_frame_as(
+        0,
+        &daemon.socket,
+        r#"{"hello":{"protocol":99,"client":"x"}}"#,
+    );
+    assert!(
+        other.contains("refused") && other.contains("protocol 99"),
+        "{other}"
+    );
+
+    // Another user, through a socket opened up by mistake: refused by the
+    // peer check, before it says anything.
+    std::fs::set_permissions(
+        daemon.socket.parent().unwrap(),
+        PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon.socket, PermissionsExt::from_mode(0o666)).unwrap();
+    let nobody = first_frame_as(65534, &daemon.socket, "");
+    assert!(
+        nobody.contains("refused") && nobody.contains("uid 65534"),
+        "{nobody}"
+    );
+
+    // A second daemon on the same socket is refused; the first goes on.
+    std::fs::write(dir.path().join("none.toml"), "").unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .args(["daemon", "--socket"])
+        .arg(&daemon.socket)
+        .env("KVM_CLONE_CONFIG", dir.path().join("none.toml"))
+        .env("KVM_CLONE_DATA_DIR", dir.path().join("data2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(err.contains("already listens"), "{err}");
+    assert!(client::connect(&daemon.socket, "again").await.is_ok());
+
+    // SIGTERM: a clean stop, the socket gone.
+    let st = daemon.stop(Duration::from_secs(60));
+    assert!(st.success(), "{st:?}");
+    assert!(!daemon.socket.exists());
+    assert!(matches!(
+        client::connect(&daemon.socket, "late").await,
+        Err(DaemonError::NoDaemon { .. })
+    ));
+}
+
+/// A directory others can write to would let them put a socket of their
+/// own in the daemon's place: refused with what to do.
+#[test]
+fn a_socket_directory_others_can_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::write(dir.path().join("c.toml"), "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .args(["daemon", "--socket"])
+        .arg(open.join("d.sock"))
+        .env("KVM_CLONE_CONFIG", dir.path().join("c.toml"))
+        .env("KVM_CLONE_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writable by others") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

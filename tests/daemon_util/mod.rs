@@ -1,0 +1,47 @@
+//! A `kvm-clone daemon` child for tests: started, waited for until its
+//! socket exists, killed when dropped.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Runs `command` (a `kvm-clone daemon --socket <socket>`) and waits
+    /// for the socket.
+    pub fn start(mut command: Command, socket: PathBuf) -> Daemon {
+        let child = command.stderr(Stdio::null()).spawn().expect("spawn daemon");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(start.elapsed() < Duration::from_secs(30), "no socket");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Daemon { child, socket }
+    }
+
+    /// SIGTERM, then the exit status (within `bound`).
+    pub fn stop(&mut self, bound: Duration) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(start.elapsed() < bound, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
