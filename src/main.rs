@@ -56,11 +56,11 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
     if via.daemon
         && !matches!(
             cli.command,
-            Some(Command::Clone { .. } | Command::Restore(_))
+            Some(Command::Clone { .. } | Command::Restore(_) | Command::Export(_))
         )
     {
         return Err(color_eyre::eyre::eyre!(
-            "--daemon applies to clone and restore only, for now; run this command without it"
+            "--daemon applies to clone, restore and export only, for now; run this command without it"
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,7 +74,7 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
             Some(Command::Hosts { json }) => cli::hosts(cli.config.as_deref(), json).await,
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),
-            Some(Command::Export(args)) => cli::export(cli.config.as_deref(), args).await,
+            Some(Command::Export(args)) => cli::export(cli.config.as_deref(), &via, args).await,
             Some(Command::Repo(cmd)) => ok(cli::repo(cmd).await),
             Some(Command::Snapshots(args)) => cli::snapshots(args).await,
             Some(Command::Verify(args)) => cli::verify(args).await,

@@ -1,9 +1,11 @@
 //! Jobs handed to the daemon, on the lab: a clone started with `--daemon`
 //! goes on when the command that started it is killed, and the daemon
-//! stops cleanly afterwards; without a daemon `--daemon` exits 75.
+//! stops cleanly afterwards; two commands on one daemon each follow their
+//! own job; without a daemon `--daemon` exits 75.
 
 mod clone_util;
 mod daemon_util;
+mod export_util;
 
 use clone_util::{Cleanup, Env, identical, images, lab, run_dirs};
 use daemon_util::Daemon;
@@ -61,6 +63,73 @@ fn a_clone_handed_to_the_daemon_outlives_its_command() {
     assert!(st.success(), "{st:?}");
     assert!(!daemon.socket.exists());
     assert_eq!(run_dirs(), dirs, "run directories left behind");
+}
+
+/// An export runs slowly in the daemon; meanwhile another command clones
+/// through it, and that clone ends first. The export's command must go on
+/// following its export (not take the clone's views or end), then report
+/// the export; the clone's command reports its clone.
+#[test]
+fn two_commands_on_one_daemon_each_follow_their_own_job() {
+    let _serial = clone_util::serial();
+    let env = Env::new();
+    env.profile(
+        "slow-export",
+        "kind = \"export\"\nbandwidth_limit = \"4MiB/s\"\n",
+    );
+    let name = format!("t-daemon2-{}", std::process::id());
+    let _g = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start(&env, &dir);
+    let socket = daemon.socket.to_str().unwrap().to_string();
+    let repo = export_util::repo(dir.path());
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, export_util::PASS).unwrap();
+    let mut export = env.until_copying(&[
+        "--daemon",
+        "--socket",
+        &socket,
+        "export",
+        "--from",
+        "alpha",
+        "--vm",
+        "archive01",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+        "--profile",
+        "slow-export",
+    ]);
+
+    let mut args = vec!["--daemon", "--socket", &socket, "clone"];
+    args.extend(clone_util::to_beta("archive01", &name, "default"));
+    let (code, doc) = env.json(&args);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["new_name"], name.as_str(), "{doc}");
+    assert!(
+        export.try_wait().unwrap().is_none(),
+        "the export's command ended with the clone"
+    );
+
+    let st = clone_util::wait_exit(&mut export, Duration::from_secs(180));
+    let mut out = String::new();
+    use std::io::Read;
+    export
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(st.success(), "the export's command: {st:?} {out}");
+    assert!(
+        out.contains("exported archive01 from alpha as snapshot"),
+        "{out}"
+    );
+    assert_eq!(export_util::open(&repo).snapshots().unwrap().len(), 1);
 }
 
 #[test]

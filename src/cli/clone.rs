@@ -196,7 +196,7 @@ pub(super) struct Ours<'a> {
 }
 
 impl Ours<'_> {
-    fn is(&self, known: Option<u64>, v: &kvm_clone::model::JobView) -> bool {
+    pub(super) fn is(&self, known: Option<u64>, v: &kvm_clone::model::JobView) -> bool {
         match known {
             Some(id) => v.id == id,
             None => {
@@ -211,7 +211,7 @@ impl Ours<'_> {
 
     /// An error before the job starts is the command's when it names no
     /// host or one of its hosts.
-    fn concerns(&self, host: Option<&str>) -> bool {
+    pub(super) fn concerns(&self, host: Option<&str>) -> bool {
         host.is_none_or(|h| self.hosts.contains(&h))
     }
 }

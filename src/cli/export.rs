@@ -4,8 +4,8 @@ use super::clone::exit;
 use super::load;
 use super::unlock::{RepoArgs, unlock};
 use color_eyre::eyre::{Result, eyre};
+use kvm_clone::backend;
 use kvm_clone::backend::messages::{Action, Event, JobResult};
-use kvm_clone::backend::{self, Backend};
 use kvm_clone::headless;
 use kvm_clone::jobs::export::{DEFAULT_PROFILE, ExportReport, ExportRequest};
 use kvm_clone::model::Checklist;
@@ -66,17 +66,22 @@ fn print_json(
 
 /// `kvm-clone export`: waits for the host, runs the job, reports. Ctrl-C
 /// cancels the job: what it made on the host goes, no snapshot is written.
-pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::process::ExitCode> {
+pub async fn export(
+    config: Option<&Path>,
+    via: &super::link::Via,
+    args: ExportArgs,
+) -> Result<std::process::ExitCode> {
     use std::io::Write;
     let loaded = load(config)?;
     super::require_host(&loaded, &args.from)?;
     let unlock = unlock(&args.repo)?;
-    let Backend {
+    let super::link::Link {
         actions,
         mut events,
         task,
-        ..
-    } = backend::spawn(
+        earlier_jobs,
+    } = super::link::open(
+        via,
         loaded,
         backend::Options {
             // The other hosts play no part: neither connecting to them nor
@@ -84,7 +89,8 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             only_host: Some(args.from.clone()),
             ..backend::Options::default()
         },
-    );
+    )
+    .await?;
     // The key derivation (scrypt, a good part of a small export's time)
     // runs in the backend while it connects to the host; the job then
     // finds the repository open. If it fails, the job opens it itself and
@@ -114,6 +120,13 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
         .send(Action::StartExport(request))
         .map_err(|_| eyre!("the backend stopped"))?;
     let json = args.json;
+    let hosts = [args.from.as_str()];
+    let ours = super::clone::Ours {
+        kind: kvm_clone::model::JobKind::Export,
+        vm: Some(&args.vm),
+        hosts: &hosts,
+        earlier: &earlier_jobs,
+    };
     let mut job_id = None;
     // A Ctrl-C before the job's first view cancels it once its id is known.
     let mut interrupted = false;
@@ -130,6 +143,9 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
             }
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => break exit::FAILED,
+                // A daemon's other jobs are not this command's.
+                Some(Event::Job(v)) if !ours.is(job_id, &v) => {}
+                Some(Event::JobDone { id, .. }) if job_id != Some(id) => {}
                 Some(Event::Job(v)) => {
                     if interrupted && job_id.is_none() {
                         eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
@@ -150,7 +166,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<std::proc
                         );
                     }
                 }
-                Some(Event::Error { host, message }) if job_id.is_none() => {
+                Some(Event::Error { host, message }) if job_id.is_none() && ours.concerns(host.as_deref()) => {
                     if json {
                         print_json(None, None, Some(&message), None)?;
                     } else {

@@ -69,7 +69,7 @@ pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
-    /// Hand clone and restore jobs to the running daemon (`kvm-clone
+    /// Hand clone, restore and export jobs to the running daemon (`kvm-clone
     /// daemon`): the job goes on if this command is killed; Ctrl-C still
     /// cancels it. Fails (exit 75) when no daemon answers.
     #[arg(long, global = true)]
