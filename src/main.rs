@@ -56,11 +56,11 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
     if via.daemon
         && !matches!(
             cli.command,
-            Some(Command::Clone { .. } | Command::Restore(_) | Command::Export(_))
+            None | Some(Command::Clone { .. } | Command::Restore(_) | Command::Export(_))
         )
     {
         return Err(color_eyre::eyre::eyre!(
-            "--daemon applies to clone, restore and export only, for now; run this command without it"
+            "--daemon applies to the TUI, clone, restore and export only, for now; run this command without it"
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -70,7 +70,7 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
     let ok = |r: Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     runtime.block_on(async move {
         match cli.command {
-            None => ok(cli::run_tui(cli.config.as_deref()).await),
+            None => ok(cli::run_tui(cli.config.as_deref(), &via).await),
             Some(Command::Hosts { json }) => cli::hosts(cli.config.as_deref(), json).await,
             Some(Command::Profiles { json }) => ok(cli::profiles(json)),
             Some(Command::History(args)) => ok(cli::history(args).await),

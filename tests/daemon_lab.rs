@@ -6,6 +6,7 @@
 mod clone_util;
 mod daemon_util;
 mod export_util;
+mod tmux_util;
 
 use clone_util::{Cleanup, Env, identical, images, lab, run_dirs};
 use daemon_util::Daemon;
@@ -130,6 +131,59 @@ fn two_commands_on_one_daemon_each_follow_their_own_job() {
         "{out}"
     );
     assert_eq!(export_util::open(&repo).snapshots().unwrap().len(), 1);
+}
+
+/// The TUI attached to the daemon shows a job a headless command handed
+/// to it; quitting the TUI asks, says the job keeps running, and leaves it
+/// running: the clone completes after the TUI is gone.
+#[test]
+fn the_tui_attaches_and_quitting_it_leaves_the_job_running() {
+    let _serial = clone_util::serial();
+    let env = Env::new();
+    env.profile("slow", SLOW);
+    let name = format!("t-daemon3-{}", std::process::id());
+    let _g = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start(&env, &dir);
+    let socket = daemon.socket.to_str().unwrap().to_string();
+    let mut args = vec!["--daemon", "--socket", &socket];
+    args.extend(clone_util::to_beta("archive01", &name, "slow"));
+    let mut clone = env.clone_until_copying(&args);
+
+    // A TUI of its own data directory: what it shows comes from the daemon.
+    let tui_data = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} --daemon --socket {socket}",
+        tmux_util::binary_command(&lab().config(), tui_data.path(), Some(env.home.path()))
+    );
+    let tmux = tmux_util::Tmux::start(100, 30, &cmd);
+    tmux.wait_for_lab();
+    tmux.wait_for("the daemon's running clone", |s| s.contains("copying"));
+    tmux.keys(&["q"]);
+    let asked = tmux.wait_for("the quit dialog", |s| s.contains("Quit?"));
+    assert!(
+        asked.contains("1 job keeps running in the daemon"),
+        "{asked}"
+    );
+    tmux.keys(&["y"]);
+    let start = Instant::now();
+    while tmux.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the TUI did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let st = clone_util::wait_exit(&mut clone, Duration::from_secs(180));
+    assert!(st.success(), "the clone after the TUI quit: {st:?}");
+    assert!(identical(
+        &images("alpha").join("archive01.raw"),
+        &images("beta").join(format!("{name}-vda.raw"))
+    ));
 }
 
 #[test]

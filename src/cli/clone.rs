@@ -69,6 +69,7 @@ pub async fn clone(
         mut events,
         task,
         earlier_jobs,
+        ..
     } = super::link::open(via, loaded, backend::Options::default()).await?;
     // Both hosts must be up with libvirt before the job can start.
     let hosts = [request.from.as_str(), request.to.as_str()];

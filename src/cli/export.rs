@@ -80,6 +80,7 @@ pub async fn export(
         mut events,
         task,
         earlier_jobs,
+        ..
     } = super::link::open(
         via,
         loaded,

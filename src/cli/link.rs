@@ -30,6 +30,8 @@ pub struct Link {
     /// Jobs that ran before this command attached (a daemon's): never
     /// taken for the command's own.
     pub earlier_jobs: BTreeSet<u64>,
+    /// The daemon's name and version; None in process.
+    pub daemon: Option<String>,
 }
 
 /// A backend for one command: the daemon's when `via.daemon`, else a new
@@ -47,11 +49,12 @@ pub async fn open(via: &Via, loaded: LoadedConfig, options: backend::Options) ->
             events,
             task,
             earlier_jobs: BTreeSet::new(),
+            daemon: None,
         });
     }
     let socket = daemon::socket::resolve(via.socket.as_deref())?;
     let client = format!(
-        "kvm-clone {} (headless, pid {})",
+        "kvm-clone {} (pid {})",
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
@@ -82,5 +85,6 @@ pub async fn open(via: &Via, loaded: LoadedConfig, options: backend::Options) ->
         events,
         task: link.task,
         earlier_jobs,
+        daemon: Some(link.server),
     })
 }

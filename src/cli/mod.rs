@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use kvm_clone::backend::{self, Backend};
+use kvm_clone::backend;
 use kvm_clone::config;
 use std::path::Path;
 use std::time::Duration;
@@ -69,7 +69,9 @@ pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
-    /// Hand clone, restore and export jobs to the running daemon (`kvm-clone
+    /// Attach to the running daemon: the TUI shows its hosts and jobs, and
+    /// quitting leaves them running; clone, restore and export hand their
+    /// job to it (`kvm-clone
     /// daemon`): the job goes on if this command is killed; Ctrl-C still
     /// cancels it. Fails (exit 75) when no daemon answers.
     #[arg(long, global = true)]
@@ -182,7 +184,7 @@ pub async fn daemon(config: Option<&Path>, socket: Option<&Path>) -> Result<()> 
     Ok(())
 }
 
-pub async fn run_tui(config: Option<&Path>) -> Result<()> {
+pub async fn run_tui(config: Option<&Path>, via: &link::Via) -> Result<()> {
     let loaded = load(config)?;
     let keys = kvm_clone::tui::KeyMap::from_config(&loaded.config.keys)
         .map_err(|e| eyre!("{}: [keys]: {e}", loaded.path.display()))?;
@@ -196,12 +198,14 @@ pub async fn run_tui(config: Option<&Path>) -> Result<()> {
         .export
         .as_ref()
         .and_then(|e| e.repository.clone());
-    let Backend {
+    let link::Link {
         actions,
         events,
         task,
+        daemon,
         ..
-    } = backend::spawn(loaded, backend::Options::default());
+    } = link::open(via, loaded, backend::Options::default()).await?;
+    state.daemon = daemon;
     kvm_clone::tui::run(state, keys, actions, events)
         .await
         .wrap_err("the terminal UI failed")?;

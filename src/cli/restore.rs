@@ -133,6 +133,7 @@ pub async fn restore(
         mut events,
         task,
         earlier_jobs,
+        ..
     } = super::link::open(via, loaded, options).await?;
     if let Some(code) =
         super::wait::hosts_ready(&[request.to.as_str()], &actions, &mut events).await?

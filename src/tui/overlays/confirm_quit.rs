@@ -1,4 +1,5 @@
-//! Quit confirmation, shown only while a job runs.
+//! Quit confirmation, shown only while a job runs: the jobs stop with an
+//! in-process backend, and keep running in a daemon.
 
 use super::{centered, frame_box};
 use crate::tui::state::{AppState, is_running};
@@ -10,15 +11,30 @@ use ratatui::widgets::{Paragraph, Wrap};
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let running = state.jobs.iter().filter(|j| is_running(j.phase)).count();
     let jobs = if running == 1 { "job is" } else { "jobs are" };
-    let text = vec![
-        Line::styled(
-            format!("{running} {jobs} still running."),
-            state.theme.warn(),
-        ),
-        Line::from("Quitting stops them; a stopped clone must be run again."),
-        Line::from(""),
-        Line::from("y quit · n / esc keep running"),
-    ];
+    let text = match &state.daemon {
+        None => vec![
+            Line::styled(
+                format!("{running} {jobs} still running."),
+                state.theme.warn(),
+            ),
+            Line::from("Quitting stops them; a stopped clone must be run again."),
+            Line::from(""),
+            Line::from("y quit · n / esc keep running"),
+        ],
+        Some(daemon) => vec![
+            Line::from(format!(
+                "{running} {} running in the daemon ({daemon}).",
+                if running == 1 {
+                    "job keeps"
+                } else {
+                    "jobs keep"
+                }
+            )),
+            Line::from("Quitting closes only this window; x cancels a job."),
+            Line::from(""),
+            Line::from("y quit · n / esc stay"),
+        ],
+    };
     let inner = frame_box(frame, centered(area, 60, 6), "Quit?", &state.theme);
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
 }

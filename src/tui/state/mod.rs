@@ -145,6 +145,10 @@ pub struct AppState {
     pub config_path: Option<PathBuf>,
     /// `[export] repository`: where the export dialog and `b` start.
     pub repository: Option<PathBuf>,
+    /// The daemon this TUI is attached to (its name and version); None:
+    /// the backend runs in this process. Quitting an attached TUI leaves
+    /// its jobs running.
+    pub daemon: Option<String>,
     pub theme: Theme,
     /// The terminal area last seen; mouse hit-testing lays it out like draw does.
     pub area: Rect,
@@ -180,6 +184,7 @@ impl AppState {
             overlay: None,
             status: None,
             repository: None,
+            daemon: None,
             config_path,
             theme,
             area: Rect::new(0, 0, 80, 24),

@@ -149,6 +149,26 @@ fn quit_confirmation() {
     });
 }
 
+/// Attached to a daemon, quitting leaves the jobs running, and says so.
+#[test]
+fn quit_confirmation_attached_to_a_daemon() {
+    both("confirm_quit_daemon", |w, h| {
+        let mut s = full(w, h);
+        s.daemon = Some("kvm-clone 0.1.0".into());
+        s.overlay = Some(Overlay::ConfirmQuit);
+        s
+    });
+    let mut s = full(80, 24);
+    s.daemon = Some("kvm-clone 0.1.0".into());
+    s.overlay = Some(Overlay::ConfirmQuit);
+    let screen = super::behaviour::screen_text(&s);
+    assert!(
+        screen.contains("2 jobs keep running in the daemon"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Quitting stops them"), "{screen}");
+}
+
 fn press(s: &mut AppState, codes: &[KeyCode]) {
     for c in codes {
         s.on_key(KeyEvent::new(*c, KeyModifiers::NONE), &KeyMap::default());
