@@ -155,3 +155,58 @@ fn a_socket_directory_others_can_write_is_refused() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+/// A client that stops reading holds nothing up and misses nothing for
+/// good: its queue is dropped past the backlog and it gets a fresh
+/// snapshot instead, while another client is served as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_falls_behind_gets_a_fresh_snapshot() {
+    use kvm_clone::backend::messages::Action;
+    use kvm_clone::daemon::frame;
+    use kvm_clone::daemon::protocol::{ClientFrame, PROTOCOL, ServerFrame};
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let daemon = start(dir.path(), home.path());
+    let stream = tokio::net::UnixStream::connect(&daemon.socket)
+        .await
+        .unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let hello = ClientFrame::Hello {
+        protocol: PROTOCOL,
+        client: "slow".into(),
+    };
+    frame::write(&mut wr, &hello).await.unwrap();
+    let welcome: Option<ServerFrame> = frame::read(&mut rd).await.unwrap();
+    assert!(matches!(welcome, Some(ServerFrame::Welcome { .. })));
+    let first: Option<ServerFrame> = frame::read(&mut rd).await.unwrap();
+    assert!(matches!(
+        first,
+        Some(ServerFrame::Event(Event::Snapshot(_)))
+    ));
+
+    // Each asks for a history row that is not there: one error event
+    // each, to every client. This one reads none of them for a while.
+    const ASKED: usize = 20_000;
+    for _ in 0..ASKED {
+        let ask = ClientFrame::Action(Action::HistoryDetail(u64::MAX));
+        frame::write(&mut wr, &ask).await.unwrap();
+    }
+    // Meanwhile another client is attached and answered at once.
+    let mut other = client::connect(&daemon.socket, "other").await.unwrap();
+    let snap = tokio::time::timeout(Duration::from_secs(10), other.events.recv()).await;
+    assert!(matches!(snap, Ok(Some(Event::Snapshot(_)))), "{snap:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let (mut errors, mut snapshots) = (0usize, 0usize);
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(3), frame::read(&mut rd)).await;
+        match next {
+            Ok(Ok(Some(ServerFrame::Event(Event::Error { .. })))) => errors += 1,
+            Ok(Ok(Some(ServerFrame::Event(Event::Snapshot(_))))) => snapshots += 1,
+            Ok(Ok(Some(_))) => {}
+            // Quiet for 3 s: everything there was has come.
+            Err(_) | Ok(Ok(None)) | Ok(Err(_)) => break,
+        }
+    }
+    assert!(snapshots >= 1, "no fresh snapshot ({errors} errors read)");
+    assert!(errors < ASKED, "every event was queued: {errors}");
+}
