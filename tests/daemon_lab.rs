@@ -83,8 +83,9 @@ fn two_commands_on_one_daemon_each_follow_their_own_job() {
         host: "beta",
         name: name.clone(),
     };
+    let dirs = run_dirs();
     let dir = tempfile::tempdir().unwrap();
-    let daemon = start(&env, &dir);
+    let mut daemon = start(&env, &dir);
     let socket = daemon.socket.to_str().unwrap().to_string();
     let repo = export_util::repo(dir.path());
     let pass = dir.path().join("pass");
@@ -131,6 +132,8 @@ fn two_commands_on_one_daemon_each_follow_their_own_job() {
         "{out}"
     );
     assert_eq!(export_util::open(&repo).snapshots().unwrap().len(), 1);
+    assert!(daemon.stop(Duration::from_secs(120)).success());
+    assert_eq!(run_dirs(), dirs, "run directories left behind");
 }
 
 /// The TUI attached to the daemon shows a job a headless command handed
@@ -146,8 +149,9 @@ fn the_tui_attaches_and_quitting_it_leaves_the_job_running() {
         host: "beta",
         name: name.clone(),
     };
+    let dirs = run_dirs();
     let dir = tempfile::tempdir().unwrap();
-    let daemon = start(&env, &dir);
+    let mut daemon = start(&env, &dir);
     let socket = daemon.socket.to_str().unwrap().to_string();
     let mut args = vec!["--daemon", "--socket", &socket];
     args.extend(clone_util::to_beta("archive01", &name, "slow"));
@@ -184,6 +188,8 @@ fn the_tui_attaches_and_quitting_it_leaves_the_job_running() {
         &images("alpha").join("archive01.raw"),
         &images("beta").join(format!("{name}-vda.raw"))
     ));
+    assert!(daemon.stop(Duration::from_secs(120)).success());
+    assert_eq!(run_dirs(), dirs, "run directories left behind");
 }
 
 #[test]

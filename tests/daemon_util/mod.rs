@@ -1,5 +1,7 @@
 //! A `kvm-clone daemon` child for tests: started, waited for until its
-//! socket exists, killed when dropped.
+//! socket exists, and stopped when dropped: SIGTERM first, so a job still
+//! running (a test that failed midway) is cancelled and cleaned up rather
+//! than left on the lab for the next tests; SIGKILL only if that hangs.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -41,6 +43,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(90) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
