@@ -257,3 +257,93 @@ fn a_kept_iso_missing_on_the_destination_fails_the_checks_when_starting() {
         .expect("shared_disks");
     assert_eq!(shared["status"], "warn", "{doc:#}");
 }
+
+/// A `firmware='efi'` VM on alpha with a small disk and no `<nvram>`, as
+/// libvirt 9 writes it; TCG, since OVMF does not run under nested KVM.
+fn define_efi_on_alpha(name: &str) -> Cleanup {
+    let guard = Cleanup {
+        host: "alpha",
+        name: name.to_string(),
+    };
+    let disk = images("alpha").join(format!("{name}-disk.raw"));
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>\
+         <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type></os>\
+         <features><acpi/></features><devices>\
+         <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+         <source file='/var/lib/libvirt/images/{name}-disk.raw'/><target dev='vda' bus='virtio'/></disk>\
+         </devices></domain>"
+    );
+    let file = std::env::temp_dir().join(format!("{name}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    lab().virsh("alpha", &["define", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    lab().virsh("alpha", &["pool-refresh", "default"]);
+    guard
+}
+
+/// Issue: a `firmware='efi'` clone booted with a fresh variable store,
+/// because libvirt 9's inactive XML names none. The clone now carries the
+/// source's store (the file libvirt derives from the name), or, when the
+/// source never ran and has none, names its own path for libvirt to fill
+/// at the first start. Either way the clone starts.
+#[test]
+fn an_efi_vm_without_nvram_in_its_xml_keeps_its_variables() {
+    let _serial = serial();
+    let env = Env::new();
+    let src = format!("t-efi-{}", std::process::id());
+    let _src = define_efi_on_alpha(&src);
+    let varstore = |host: &str, name: &str| {
+        lab()
+            .dir
+            .join(format!("hosts/{host}/lib/qemu/nvram/{name}_VARS.fd"))
+    };
+    let clone_to_beta = |name: &str| {
+        let (code, doc) = env.clone_json(&[
+            "--from", "alpha", "--vm", &src, "--to", "beta", "--name", name,
+        ]);
+        assert_eq!(code, 0, "{doc:#}");
+        let xml = lab().virsh("beta", &["dumpxml", "--inactive", name]);
+        let want = format!("<nvram>/var/lib/libvirt/images/{name}_VARS.fd</nvram>");
+        assert!(xml.contains(&want), "{xml}");
+        local("beta", &format!("/var/lib/libvirt/images/{name}_VARS.fd"))
+    };
+
+    // Never ran: no store to copy; the clone's is made at its first start.
+    let fresh = format!("{src}-a");
+    let _fresh = Cleanup {
+        host: "beta",
+        name: fresh.clone(),
+    };
+    assert!(!varstore("alpha", &src).exists());
+    let path = clone_to_beta(&fresh);
+    assert!(!path.exists(), "a store appeared from nowhere");
+    lab().virsh("beta", &["start", &fresh]);
+    assert!(path.exists(), "libvirt made no store at the first start");
+    lab().virsh("beta", &["destroy", &fresh]);
+
+    // Ran once: libvirt made its store; mark it, and the clone has it.
+    lab().virsh("alpha", &["start", &src]);
+    lab().virsh("alpha", &["destroy", &src]);
+    let store = varstore("alpha", &src);
+    let mut bytes = std::fs::read(&store).expect("the source's variable store");
+    let n = bytes.len();
+    bytes[n - 16..].copy_from_slice(b"kvm-clone-marker");
+    std::fs::write(&store, &bytes).unwrap();
+    let copied = format!("{src}-b");
+    let _copied = Cleanup {
+        host: "beta",
+        name: copied.clone(),
+    };
+    let path = clone_to_beta(&copied);
+    assert!(
+        std::fs::read(&path).unwrap() == bytes,
+        "not the source's variables"
+    );
+    lab().virsh("beta", &["start", &copied]);
+    lab().virsh("beta", &["destroy", &copied]);
+}

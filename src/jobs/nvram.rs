@@ -1,5 +1,5 @@
-//! The NVRAM (UEFI variable store) copy a clone or restore writes next to
-//! its disks.
+//! The NVRAM (UEFI variable store): read from the source (clone, export)
+//! and written next to the disks (clone, restore).
 
 use super::error::{JobError, journal_err, step};
 use super::hosts::HostLink;
@@ -52,4 +52,39 @@ pub async fn write_nvram(
         });
     }
     Ok(())
+}
+
+/// The variable store at `source` on `host`. A store libvirt derives
+/// (`derived`: firmware='efi' with no `<nvram>`) exists only once the
+/// domain has run: None then, and libvirt makes one from its template at
+/// the copy's first start, as it would have for the source.
+pub async fn read_nvram(
+    host: &HostLink,
+    source: &str,
+    derived: bool,
+) -> Result<Option<Vec<u8>>, JobError> {
+    use crate::transport::quote::Command;
+    let from = RemotePath::new(source).map_err(step("reading the source NVRAM"))?;
+    let host = host.fresh().await?;
+    if derived {
+        let test = Command::new("test").arg("-e").arg(from.as_str()).build();
+        let out = host
+            .session
+            .exec(&test)
+            .await
+            .map_err(step("reading the source NVRAM"))?;
+        if out.status != Some(0) {
+            tracing::info!("no variable store at {source} yet (the domain never ran)");
+            return Ok(None);
+        }
+    }
+    let read = Command::new("cat").arg("--").arg(from.as_str()).build();
+    let data = host
+        .session
+        .exec(&read)
+        .await
+        .and_then(|o| o.check(&read))
+        .map_err(step("reading the source NVRAM"))?
+        .stdout;
+    Ok(Some(data))
 }

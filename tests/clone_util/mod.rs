@@ -226,7 +226,12 @@ pub struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let uri = lab().socket_uri(self.host);
-        for args in [["destroy", &self.name], ["undefine", &self.name]] {
+        // --nvram: a UEFI domain's variable store goes too (and libvirt
+        // refuses to undefine such a domain without it).
+        for args in [
+            &["destroy", &self.name][..],
+            &["undefine", "--nvram", &self.name][..],
+        ] {
             let _ = Command::new("virsh")
                 .args(["-q", "-c", &uri])
                 .args(args)
@@ -234,9 +239,9 @@ impl Drop for Cleanup {
         }
         if let Ok(rd) = std::fs::read_dir(images(self.host)) {
             for e in rd.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{}-", self.name))
+                let file = e.file_name().to_string_lossy().into_owned();
+                if file.starts_with(&format!("{}-", self.name))
+                    || file == format!("{}_VARS.fd", self.name)
                 {
                     let _ = std::fs::remove_file(e.path());
                 }

@@ -285,7 +285,7 @@ impl Job<'_> {
 
         // The UEFI variable store: a small file, copied whole.
         if let Some(n) = &plan.nvram {
-            self.copy_nvram(&n.source, &n.path, made, journal).await?;
+            self.copy_nvram(n, made, journal).await?;
         }
 
         // Define the rewritten domain: the last step, and the only one that
@@ -332,27 +332,17 @@ impl Job<'_> {
     /// Copies the source's NVRAM file to `dest` on the destination, never
     /// overwriting (`set -C`). The file is recorded as an image of the pool,
     /// so an undo removes it like the disks.
+    /// Copies the source's variable store, when there is one yet.
     async fn copy_nvram(
         &self,
-        source: &str,
-        dest: &str,
+        n: &crate::jobs::preflight::PlannedNvram,
         made: &mut Made,
         journal: &mut Journal,
     ) -> Result<(), JobError> {
-        let from = RemotePath::new(source).map_err(step("copying NVRAM"))?;
-        let src = self.src.fresh().await?;
-        let read = crate::transport::quote::Command::new("cat")
-            .arg("--")
-            .arg(from.as_str())
-            .build();
-        let data = src
-            .session
-            .exec(&read)
-            .await
-            .and_then(|o| o.check(&read))
-            .map_err(step("reading the source NVRAM"))?
-            .stdout;
-        write_nvram(self.dst, &self.pool, dest, &data, made, journal).await
+        match crate::jobs::nvram::read_nvram(self.src, &n.source, n.derived).await? {
+            Some(data) => write_nvram(self.dst, &self.pool, &n.path, &data, made, journal).await,
+            None => Ok(()),
+        }
     }
 
     async fn source_xml(&self) -> Result<String, JobError> {

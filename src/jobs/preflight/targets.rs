@@ -54,6 +54,9 @@ pub struct PlannedDisk {
 pub struct PlannedNvram {
     pub source: String,
     pub path: String,
+    /// libvirt's own path for a `firmware='efi'` domain whose XML names no
+    /// store: missing until the domain first ran, and then not copied.
+    pub derived: bool,
 }
 
 /// Every file the clone creates on the destination.
@@ -162,10 +165,20 @@ pub fn plan_targets(
             encrypted: disk.encrypted,
         });
     }
-    let nvram = match domain.nvram.as_ref().and_then(|n| n.path.clone()) {
-        Some(source) => Some(PlannedNvram {
+    // The store the XML names (any kind: a copy is always a file), or the
+    // one libvirt derives for firmware='efi'.
+    let source = match domain.nvram.as_ref().and_then(|n| n.path.clone()) {
+        Some(source) => Some((source, false)),
+        None => domain
+            .var_store()
+            .filter(|v| v.derived)
+            .map(|v| (v.path, true)),
+    };
+    let nvram = match source {
+        Some((source, derived)) => Some(PlannedNvram {
             source,
             path: nvram_path(pool_dir, new_name)?,
+            derived,
         }),
         None => None,
     };

@@ -17,10 +17,35 @@ pub(super) fn nvram(
     new_path: Option<&str>,
     report: &mut RewriteReport,
 ) {
-    let (Some(nv), Some(new_path)) = (root.find_mut("os/nvram"), new_path) else {
+    let Some(new_path) = new_path else { return };
+    let from = domain.nvram.as_ref().and_then(|n| n.path.clone());
+    if root.find_mut("os/nvram").is_none() {
+        // firmware='efi' with libvirt's derived store: the clone names its
+        // own, after <loader> (or <type>), where libvirt writes it.
+        let Some(os) = root.find_mut("os") else {
+            return;
+        };
+        let after = ["loader", "type"]
+            .iter()
+            .find_map(|n| {
+                os.children()
+                    .iter()
+                    .filter_map(|c| c.as_element())
+                    .position(|e| e.name() == *n)
+            })
+            .map_or(0, |i| i + 1);
+        let mut nv = Element::new("nvram");
+        nv.set_text(new_path);
+        os.insert_element(after, nv);
+        report.changes.push(Change::Nvram {
+            from: domain.var_store().map(|v| v.path),
+            to: new_path.to_string(),
+        });
+        return;
+    }
+    let Some(nv) = root.find_mut("os/nvram") else {
         return;
     };
-    let from = domain.nvram.as_ref().and_then(|n| n.path.clone());
     let has_source = nv.child("source").is_some();
     if nv.has_attr("type") || has_source {
         nv.set_attr("type", "file");

@@ -171,6 +171,9 @@ impl RewritePlan {
 
     fn check_nvram(&self, domain: &DomainDef) -> Result<(), RewriteError> {
         match (&domain.nvram, &self.nvram_path) {
+            // firmware='efi' with libvirt's derived store: the copy names
+            // its own.
+            (None, Some(_)) if domain.var_store().is_some_and(|v| v.derived) => Ok(()),
             (None, Some(_)) => Err(RewriteError::NvramNotInDomain),
             (Some(nv), None) => match &nv.path {
                 Some(current) => Err(RewriteError::NvramPathMissing {

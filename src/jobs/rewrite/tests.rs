@@ -599,6 +599,24 @@ fn an_nvram_file_needs_a_new_path() {
     );
 }
 
+/// firmware='efi' with no `<nvram>` (libvirt 9's inactive XML): the copy
+/// names its own store, inside `<os>`, so the source's variables copied
+/// there are the ones it boots with.
+#[test]
+fn an_efi_domain_without_nvram_gets_its_own_store() {
+    let efi = MULTI.replacen("<os>", "<os firmware='efi'>", 1);
+    assert!(efi.contains("<os firmware='efi'>") && !efi.contains("<nvram"));
+    let mut plan = multi_plan();
+    plan.nvram_path = Some("/pool/multi01-clone_VARS.fd".into());
+    let out = rewrite_domain(&efi, &plan, &mut rng()).unwrap();
+    let dst = parse(&out.xml);
+    let nv = dst.find("os/nvram").expect("an <nvram> in <os>");
+    assert_eq!(nv.text(), "/pool/multi01-clone_VARS.fd");
+    assert!(out.report.changes.iter().any(|c| matches!(c,
+        Change::Nvram { from: Some(f), to } if f == "/var/lib/libvirt/qemu/nvram/multi01_VARS.fd"
+            && to == "/pool/multi01-clone_VARS.fd")));
+}
+
 #[test]
 fn network_disk_and_libvirt9_nvram_source() {
     let out = rewrite_domain(NET_NVRAM, &net_plan(), &mut rng()).unwrap();

@@ -64,6 +64,32 @@ pub struct DomainDef {
 }
 
 impl DomainDef {
+    /// The variable store to copy: the file `<nvram>` names, or, for
+    /// `firmware='efi'` or an `<nvram>` without a path, the file libvirt
+    /// derives for the domain (`<NVRAM_DIR>/<name>_VARS.fd`), which its
+    /// inactive XML does not name. A typed store (a block device, a network store) is not a
+    /// file to read: None, like no store at all.
+    pub fn var_store(&self) -> Option<VarStore> {
+        if let Some(n) = &self.nvram
+            && n.path.is_some()
+        {
+            return n.classic_file().map(|p| VarStore {
+                path: p.to_string(),
+                derived: false,
+            });
+        }
+        // `<nvram/>` (a template only) also leaves the path to libvirt.
+        let efi = self.firmware.as_deref() == Some("efi") || self.nvram.is_some();
+        let name = self
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty() && !n.contains('/'))?;
+        efi.then(|| VarStore {
+            path: format!("{NVRAM_DIR}/{name}_VARS.fd"),
+            derived: true,
+        })
+    }
+
     /// Every `<interface><mac address=…>`, lower-cased, in document order.
     pub fn macs(&self) -> Vec<String> {
         self.nics
@@ -109,6 +135,20 @@ impl Nvram {
     pub fn classic_file(&self) -> Option<&str> {
         self.path.as_deref().filter(|_| !self.typed)
     }
+}
+
+/// Where libvirt's system daemon keeps the variable stores it names itself.
+pub const NVRAM_DIR: &str = "/var/lib/libvirt/qemu/nvram";
+
+/// The UEFI variable store a copy of a domain must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarStore {
+    pub path: String,
+    /// libvirt derives the path (`firmware='efi'` with no `<nvram>`, whose
+    /// inactive XML names none): the file exists only once the domain has
+    /// run. Until then there is nothing to copy; libvirt makes one from its
+    /// template at the first start.
+    pub derived: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

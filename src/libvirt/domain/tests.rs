@@ -175,6 +175,37 @@ fn bios_guest_without_devices_extras() {
     assert_eq!(d.nvram, None);
 }
 
+/// The variable store a copy carries: the one `<nvram>` names, else for
+/// `firmware='efi'` (whose inactive XML names none, libvirt 9) the one
+/// libvirt derives from the name; none for a BIOS guest.
+#[test]
+fn the_variable_store_named_or_derived() {
+    let efi = "<domain type='qemu'><name>fw1</name><os firmware='efi'><type>hvm</type></os>\
+               <devices/></domain>";
+    let d = parse_domain(efi).unwrap();
+    assert_eq!(
+        d.var_store(),
+        Some(VarStore {
+            path: "/var/lib/libvirt/qemu/nvram/fw1_VARS.fd".into(),
+            derived: true
+        })
+    );
+    let named = efi.replace(
+        "<type>hvm</type>",
+        "<type>hvm</type><nvram>/p/x_VARS.fd</nvram>",
+    );
+    let d = parse_domain(&named).unwrap();
+    assert_eq!(
+        d.var_store(),
+        Some(VarStore {
+            path: "/p/x_VARS.fd".into(),
+            derived: false
+        })
+    );
+    let bios = "<domain type='qemu'><name>tiny</name><os><type>hvm</type></os><devices/></domain>";
+    assert_eq!(parse_domain(bios).unwrap().var_store(), None);
+}
+
 #[test]
 fn rejects_garbage_and_other_documents() {
     assert!(matches!(

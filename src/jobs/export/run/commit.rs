@@ -361,7 +361,7 @@ impl Job<'_> {
 
         // NVRAM: a small file, stored whole as one chunk.
         let nvram = match &p.nvram {
-            Some(path) => Some(self.store_nvram(&p.repo, path).await?),
+            Some(v) => self.store_nvram(&p.repo, v).await?,
             None => None,
         };
 
@@ -478,25 +478,18 @@ impl Job<'_> {
     }
 
     /// Reads the NVRAM file over SSH and stores it as one chunk (none when
-    /// all zero). Returns the copy and the bytes it added to the repository.
+    /// all zero). Returns the copy and the bytes it added to the repository;
+    /// None when libvirt has not made the store yet.
     pub(super) async fn store_nvram(
         &self,
         repo: &Arc<Repo>,
-        path: &str,
-    ) -> Result<(NvramCopy, u64), ExportError> {
-        let from = RemotePath::new(path).map_err(step("reading NVRAM"))?;
-        let host = self.host.fresh().await.map_err(step("reading NVRAM"))?;
-        let cmd = crate::transport::quote::Command::new("cat")
-            .arg("--")
-            .arg(from.as_str())
-            .build();
-        let data = host
-            .session
-            .exec(&cmd)
-            .await
-            .and_then(|o| o.check(&cmd))
-            .map_err(step("reading NVRAM"))?
-            .stdout;
+        store: &crate::libvirt::domain::VarStore,
+    ) -> Result<Option<(NvramCopy, u64)>, ExportError> {
+        let path = store.path.as_str();
+        let Some(data) = crate::jobs::nvram::read_nvram(self.host, path, store.derived).await?
+        else {
+            return Ok(None);
+        };
         let size = data.len() as u64;
         let repo = repo.clone();
         let stored = blocking("storing NVRAM", move || {
@@ -506,13 +499,13 @@ impl Job<'_> {
             repo.store_chunk(&data).map(Some)
         })
         .await?;
-        Ok((
+        Ok(Some((
             NvramCopy {
                 path: path.to_string(),
                 size,
                 chunk: stored.as_ref().map(|s| s.id),
             },
             stored.map_or(0, |s| s.stored_bytes),
-        ))
+        )))
     }
 }

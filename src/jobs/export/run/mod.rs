@@ -94,7 +94,7 @@ struct Prepared {
     vm_uuid: String,
     live: bool,
     disks: Vec<DiskJob>,
-    nvram: Option<String>,
+    nvram: Option<crate::libvirt::domain::VarStore>,
     parent: Option<SnapshotInfo>,
     warnings: Vec<String>,
 }

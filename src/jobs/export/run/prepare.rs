@@ -92,12 +92,8 @@ impl Job<'_> {
             live,
             disks,
             // A typed store may be a block device or on the network: only
-            // the classic file is read.
-            nvram: parsed
-                .nvram
-                .as_ref()
-                .and_then(|n| n.classic_file())
-                .map(str::to_string),
+            // a file is read, the one the XML names or libvirt derives.
+            nvram: parsed.var_store(),
             parent,
             warnings,
         })
