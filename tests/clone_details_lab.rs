@@ -28,12 +28,16 @@ fn define_on_alpha(name: &str, devices: &str) -> Cleanup {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    define_xml_on_alpha(name, &xml);
+    guard
+}
+
+fn define_xml_on_alpha(name: &str, xml: &str) {
     let file = std::env::temp_dir().join(format!("{name}.xml"));
     std::fs::write(&file, xml).unwrap();
     lab().virsh("alpha", &["define", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     lab().virsh("alpha", &["pool-refresh", "default"]);
-    guard
 }
 
 #[test]
@@ -278,11 +282,7 @@ fn define_efi_on_alpha(name: &str) -> Cleanup {
          <source file='/var/lib/libvirt/images/{name}-disk.raw'/><target dev='vda' bus='virtio'/></disk>\
          </devices></domain>"
     );
-    let file = std::env::temp_dir().join(format!("{name}.xml"));
-    std::fs::write(&file, xml).unwrap();
-    lab().virsh("alpha", &["define", file.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&file);
-    lab().virsh("alpha", &["pool-refresh", "default"]);
+    define_xml_on_alpha(name, &xml);
     guard
 }
 
