@@ -15,6 +15,7 @@ fn host(name: &str, state: ConnState) -> HostView {
 fn job(id: u64, phase: JobPhase) -> JobView {
     JobView {
         id,
+        number: 0,
         kind: JobKind::Export,
         vm: "web01".into(),
         from: "alpha".into(),

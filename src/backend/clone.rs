@@ -48,6 +48,7 @@ pub(super) async fn run_job(
     ctx: RunContext,
 ) {
     let RunContext {
+        number,
         cancel,
         events,
         history,
@@ -66,7 +67,7 @@ pub(super) async fn run_job(
         "clone of {} from {} to {} as {}, profile {}",
         req.vm, req.from, req.to, req.new_name, req.profile
     );
-    let track = Tracking::start(job, first, events, history).await;
+    let track = Tracking::start(job, number, first, events, history).await;
     profile.start |= req.start;
     let webhook_url = profile.webhook.clone();
     let journal_dir = crate::paths::data_dir()

@@ -120,13 +120,14 @@ pub(super) async fn run_job(
     ctx: RunContext,
 ) {
     let RunContext {
+        number,
         cancel,
         events,
         history,
         repos,
     } = ctx;
     let clock = std::time::Instant::now();
-    let watch = super::job_watch::Watch::start(id, events.clone());
+    let watch = super::job_watch::Watch::start(id, number, events.clone());
     let record = Arc::new(Mutex::new(JobRecord::default()));
     let note = |text: String| record.lock().unwrap_or_else(|p| p.into_inner()).note(text);
     let repo = req.repo.display().to_string();

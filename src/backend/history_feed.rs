@@ -56,6 +56,16 @@ impl HistoryFeed {
         }
     }
 
+    /// A feed without a store, as when the data directory cannot be used.
+    #[cfg(test)]
+    pub(super) fn none(events: EventBus) -> HistoryFeed {
+        HistoryFeed {
+            history: None,
+            filter: Arc::new(Mutex::new(HistoryFilter::default())),
+            events,
+        }
+    }
+
     /// Sends the page of the current filter.
     pub(super) async fn publish(&self) {
         let Some(h) = &self.history else { return };

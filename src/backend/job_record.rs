@@ -50,6 +50,7 @@ mod tests {
     fn view(phase: JobPhase, done: u64) -> JobView {
         JobView {
             id: 1,
+            number: 1,
             kind: crate::model::JobKind::Clone,
             vm: "vm".into(),
             from: "a".into(),

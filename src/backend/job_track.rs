@@ -26,16 +26,17 @@ pub(super) struct Tracking {
 }
 
 impl Tracking {
-    /// Starts watching job `job.job` and writes its history row, with
-    /// `first` as the row's first log line.
+    /// Starts watching job `job.job` (numbered `number`) and writes its
+    /// history row, with `first` as the row's first log line.
     pub(super) async fn start(
         job: NewJob,
+        number: u32,
         first: String,
         events: EventBus,
         history: HistoryFeed,
     ) -> Tracking {
         let id = job.job;
-        let watch = Watch::start(id, events.clone());
+        let watch = Watch::start(id, number, events.clone());
         let record = Arc::new(Mutex::new(JobRecord::default()));
         let t = Tracking {
             id,

@@ -22,7 +22,7 @@ pub(super) fn send(events: &EventBus, id: u64, update: DetailUpdate) {
 
 /// The view of any kind of job waiting in the queue.
 pub(super) fn queued_view_of(
-    id: u64,
+    (id, number): (u64, u32),
     kind: JobKind,
     vm: &str,
     from: &str,
@@ -31,6 +31,7 @@ pub(super) fn queued_view_of(
 ) -> JobView {
     JobView {
         id,
+        number,
         kind,
         vm: vm.into(),
         from: from.into(),
@@ -89,6 +90,7 @@ struct State {
 
 pub(super) struct Watch {
     id: u64,
+    number: u32,
     events: EventBus,
     state: Arc<Mutex<State>>,
     stop: CancellationToken,
@@ -101,7 +103,7 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 
 impl Watch {
     /// Starts the once-a-second sampler; it ends with [`Watch::finish`].
-    pub(super) fn start(id: u64, events: EventBus) -> Watch {
+    pub(super) fn start(id: u64, number: u32, events: EventBus) -> Watch {
         let state = Arc::new(Mutex::new(State::default()));
         let stop = CancellationToken::new();
         let sampler = {
@@ -119,6 +121,7 @@ impl Watch {
         };
         Watch {
             id,
+            number,
             events,
             state,
             stop,
@@ -126,11 +129,14 @@ impl Watch {
         }
     }
 
-    /// The callback the clone reports through.
+    /// The callback the clone reports through. Every view leaves with the
+    /// job's number: the job's own code (crate::jobs) knows only its id.
     pub(super) fn report(&self) -> Report {
-        let (id, events, state) = (self.id, self.events.clone(), self.state.clone());
+        let (id, number) = (self.id, self.number);
+        let (events, state) = (self.events.clone(), self.state.clone());
         Arc::new(move |u| match u {
             Update::View(mut v) => {
+                v.number = number;
                 let mut st = lock(&state);
                 // Phase changes carry no disks: keep showing how far they got.
                 if v.disks.is_empty()
@@ -220,5 +226,30 @@ fn forward_log(id: u64, state: &Mutex<State>, events: &EventBus) {
     drop(st);
     if !lines.is_empty() {
         send(events, id, DetailUpdate::Log(lines));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobKind;
+
+    /// The job's code knows only its id: its views leave with the number.
+    #[tokio::test]
+    async fn every_view_of_a_running_job_carries_its_number() {
+        let bus = EventBus::new();
+        let mut rx = bus.attach();
+        let watch = Watch::start(11, 4, bus.clone());
+        let mut view = queued_view_of((11, 0), JobKind::Clone, "web01", "alpha", "beta", 1);
+        view.phase = JobPhase::Copying;
+        (watch.report())(Update::View(view));
+        watch.finish(&JobResult::Cancelled).await;
+        let views: Vec<(u32, JobPhase)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|ev| match ev {
+                Event::Job(v) => Some((v.number, v.phase)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(views, [(4, JobPhase::Copying), (4, JobPhase::Cancelled)]);
     }
 }

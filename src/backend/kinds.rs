@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 /// What every running job gets from the backend besides its request.
 pub(super) struct RunContext {
+    /// The job's number, which every view of it carries.
+    pub number: u32,
     pub cancel: CancellationToken,
     pub events: EventBus,
     pub history: HistoryFeed,

@@ -132,6 +132,7 @@ fn vm() -> VmInfo {
 fn job_view() -> JobView {
     JobView {
         id: 7,
+        number: 3,
         kind: JobKind::Export,
         vm: "web01".into(),
         from: "alpha".into(),
@@ -577,4 +578,22 @@ fn secrets_never_show_in_debug() {
     let text = format!("{:?} {:?}", actions(), export_request());
     assert!(!text.contains("\"pw\""), "{text}");
     assert!(!text.contains("\"k\""), "{text}");
+}
+
+/// A front end attached to a daemon that predates job numbers reads its
+/// views as unnumbered.
+#[test]
+fn a_job_view_without_a_number_reads_as_unnumbered() {
+    let mut json = serde_json::to_value(job_view()).expect("serialises");
+    json.as_object_mut().map(|o| o.remove("number"));
+    let read: JobView = serde_json::from_value(json).expect("reads");
+    assert_eq!(read.number, 0);
+    assert_eq!(read.label(), "…00007");
+    assert_eq!(
+        JobView {
+            number: 0,
+            ..job_view()
+        },
+        read
+    );
 }

@@ -54,6 +54,7 @@ pub(super) async fn run_job(
     ctx: RunContext,
 ) {
     let RunContext {
+        number,
         cancel,
         events,
         history,
@@ -89,7 +90,7 @@ pub(super) async fn run_job(
         },
         req.profile
     );
-    let track = Tracking::start(job, first, events, history).await;
+    let track = Tracking::start(job, number, first, events, history).await;
     let webhook_url = profile.webhook.clone();
     let spec = spec(id, req, profile);
     let result = restore::run(&spec, opened, &dest, track.report(), cancel).await;

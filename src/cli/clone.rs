@@ -21,20 +21,22 @@ pub mod exit {
 struct CloneJson<'a> {
     ok: bool,
     job_id: Option<u64>,
+    job_number: Option<u32>,
     result: Option<&'a kvm_clone::model::CloneReport>,
     error: Option<&'a str>,
     validation: Option<&'a kvm_clone::model::Checklist>,
 }
 
 fn print_clone_json(
-    job_id: Option<u64>,
+    job: Option<Job>,
     result: Option<&kvm_clone::model::CloneReport>,
     error: Option<&str>,
     validation: Option<&kvm_clone::model::Checklist>,
 ) -> Result<()> {
     let doc = CloneJson {
         ok: result.is_some(),
-        job_id,
+        job_id: job.map(|j| j.id),
+        job_number: job.map(|j| j.number),
         result,
         error,
         validation: validation.or(result.map(|r| &r.checklist)),
@@ -88,11 +90,11 @@ pub async fn clone(
         hosts: &hosts,
         earlier: &earlier_jobs,
     };
-    let code = follow_job(&actions, &mut events, json, &ours, |id, result| {
+    let code = follow_job(&actions, &mut events, json, &ours, |job, result| {
         Ok(match &result {
             JobResult::Cloned(r) => {
                 if json {
-                    print_clone_json(Some(id), Some(r), None, None)?;
+                    print_clone_json(Some(job), Some(r), None, None)?;
                 } else {
                     println!(
                         "cloned {} from {} to {} as {} ({}): {} moved{}{}",
@@ -113,7 +115,7 @@ pub async fn clone(
             }
             JobResult::Failed { message, checklist } => {
                 if json {
-                    print_clone_json(Some(id), None, Some(message), checklist.as_ref())?;
+                    print_clone_json(Some(job), None, Some(message), checklist.as_ref())?;
                 } else {
                     if let Some(c) = checklist {
                         print!("{}", c.render_text());
@@ -130,7 +132,7 @@ pub async fn clone(
             JobResult::Restored(_) | JobResult::Exported(_) => exit::FAILED,
             JobResult::Cancelled => {
                 if json {
-                    print_clone_json(Some(id), None, Some("cancelled"), None)?;
+                    print_clone_json(Some(job), None, Some("cancelled"), None)?;
                 } else {
                     eprintln!("kvm-clone: cancelled; nothing was left on {}", request.to);
                 }
@@ -217,9 +219,31 @@ impl Ours<'_> {
     }
 }
 
-/// One progress line on stderr: phase, bytes, rate, ETA.
-pub(super) fn progress_line(v: &kvm_clone::model::JobView) {
-    eprintln!(
+/// The command's job, once its first view has come: its id (the key in
+/// the JSON, the logs and the history) and the number the backend gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Job {
+    pub id: u64,
+    pub number: u32,
+}
+
+impl Job {
+    pub(super) fn of(v: &kvm_clone::model::JobView) -> Job {
+        Job {
+            id: v.id,
+            number: v.number,
+        }
+    }
+
+    /// "#3", as the TUI names it.
+    pub(super) fn label(&self) -> String {
+        kvm_clone::model::job_label(self.id, self.number)
+    }
+}
+
+/// Phase, bytes, rate, ETA: "Copying: 1.2 GiB of 3 GiB at 12 MiB/s, ETA 65s".
+pub(super) fn progress_text(v: &kvm_clone::model::JobView) -> String {
+    format!(
         "{:?}: {} of {} at {}/s{}",
         v.phase,
         headless::size(v.bytes_done()),
@@ -228,7 +252,26 @@ pub(super) fn progress_line(v: &kvm_clone::model::JobView) {
         v.eta_secs
             .map(|s| format!(", ETA {s}s"))
             .unwrap_or_default()
-    );
+    )
+}
+
+/// A line about a job, named as the TUI names it: "job #3: Copying: …".
+fn about(job: Job, what: &str) -> String {
+    format!("job {}: {what}", job.label())
+}
+
+/// One line about the job on stderr (stdout stays for the result).
+pub(super) fn job_line(v: &kvm_clone::model::JobView, what: &str) {
+    eprintln!("{}", about(Job::of(v), what));
+}
+
+fn cancelling_text(job: Job) -> String {
+    format!("kvm-clone: cancelling job {}; cleaning up…", job.label())
+}
+
+/// Ctrl-C cancels the job: said on stderr.
+pub(super) fn cancelling(job: Job) {
+    eprintln!("{}", cancelling_text(job));
 }
 
 /// Follows the job a start action created until it ends: a progress line a
@@ -239,9 +282,10 @@ pub(super) async fn follow_job(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
     json: bool,
     ours: &Ours<'_>,
-    mut done: impl FnMut(u64, kvm_clone::backend::messages::JobResult) -> Result<u8>,
+    mut done: impl FnMut(Job, kvm_clone::backend::messages::JobResult) -> Result<u8>,
 ) -> Result<u8> {
-    let mut job_id = None;
+    let mut job: Option<Job> = None;
+    let job_id = |job: Option<Job>| job.map(|j| j.id);
     // A Ctrl-C before the job's first view cancels it once its id is known.
     let mut interrupted = false;
     let mut sigint = super::interrupt::interrupts()?;
@@ -250,35 +294,66 @@ pub(super) async fn follow_job(
         tokio::select! {
             _ = sigint.recv() => {
                 interrupted = true;
-                if let Some(id) = job_id {
-                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
-                    let _ = actions.send(Action::CancelJob(id));
+                if let Some(j) = job {
+                    cancelling(j);
+                    let _ = actions.send(Action::CancelJob(j.id));
                 }
             }
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => return Ok(exit::FAILED),
                 // A daemon's other jobs are not this command's.
-                Some(Event::Job(v)) if !ours.is(job_id, &v) => {}
-                Some(Event::JobDone { id, .. }) if job_id != Some(id) => {}
+                Some(Event::Job(v)) if !ours.is(job_id(job), &v) => {}
+                Some(Event::JobDone { id, .. }) if job_id(job) != Some(id) => {}
                 Some(Event::Job(v)) => {
-                    if interrupted && job_id.is_none() {
-                        eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
+                    if interrupted && job.is_none() {
+                        cancelling(Job::of(&v));
                         let _ = actions.send(Action::CancelJob(v.id));
                     }
-                    job_id = Some(v.id);
+                    job = Some(Job::of(&v));
                     // stdout stays for the result.
                     if !json && last_line.elapsed() >= Duration::from_secs(1) {
                         last_line = std::time::Instant::now();
-                        progress_line(&v);
+                        job_line(&v, &progress_text(&v));
                     }
                 }
-                Some(Event::Error { host, message }) if job_id.is_none() && ours.concerns(host.as_deref()) => {
+                Some(Event::Error { host, message }) if job.is_none() && ours.concerns(host.as_deref()) => {
                     eprintln!("kvm-clone: {}{message}", host.map(|h| format!("{h}: ")).unwrap_or_default());
                     return Ok(exit::FAILED);
                 }
-                Some(Event::JobDone { id, result }) => return done(id, result),
+                Some(Event::JobDone { id, result }) => {
+                    return done(job.unwrap_or(Job { id, number: 0 }), result);
+                }
                 Some(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14: the headless lines named the job by its 16-digit id; they
+    /// use the number the TUI shows.
+    #[test]
+    fn progress_and_cancel_lines_name_the_job_by_its_number() {
+        let job = Job {
+            id: 1_838_000_000_123_001,
+            number: 3,
+        };
+        assert_eq!(
+            about(job, "Copying: 1 MiB of 2 MiB at 0 B/s"),
+            "job #3: Copying: 1 MiB of 2 MiB at 0 B/s"
+        );
+        assert_eq!(
+            cancelling_text(job),
+            "kvm-clone: cancelling job #3; cleaning up…"
+        );
+        // A daemon too old to number its jobs: the id's last digits.
+        let old = Job { number: 0, ..job };
+        assert_eq!(
+            cancelling_text(old),
+            "kvm-clone: cancelling job …23001; cleaning up…"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `kvm-clone export`: one export job, headless.
 
-use super::clone::exit;
+use super::clone::{Job, cancelling, exit, job_line, progress_text};
 use super::load;
 use super::unlock::{RepoArgs, unlock};
 use color_eyre::eyre::{Result, eyre};
@@ -39,6 +39,7 @@ pub struct ExportArgs {
 struct ExportJson<'a> {
     ok: bool,
     job_id: Option<u64>,
+    job_number: Option<u32>,
     result: Option<&'a ExportReport>,
     error: Option<&'a str>,
     /// The pre-flight checklist, when a failed check stopped the export
@@ -48,14 +49,15 @@ struct ExportJson<'a> {
 }
 
 fn print_json(
-    job_id: Option<u64>,
+    job: Option<Job>,
     result: Option<&ExportReport>,
     error: Option<&str>,
     checklist: Option<&Checklist>,
 ) -> Result<()> {
     let doc = ExportJson {
         ok: result.is_some(),
-        job_id,
+        job_id: job.map(|j| j.id),
+        job_number: job.map(|j| j.number),
         result,
         error,
         validation: checklist,
@@ -128,7 +130,8 @@ pub async fn export(
         hosts: &hosts,
         earlier: &earlier_jobs,
     };
-    let mut job_id = None;
+    let mut job: Option<Job> = None;
+    let job_id = |job: Option<Job>| job.map(|j| j.id);
     // A Ctrl-C before the job's first view cancels it once its id is known.
     let mut interrupted = false;
     let mut sigint = super::interrupt::interrupts()?;
@@ -137,37 +140,30 @@ pub async fn export(
         tokio::select! {
             _ = sigint.recv() => {
                 interrupted = true;
-                if let Some(id) = job_id {
-                    eprintln!("kvm-clone: cancelling job {id}; cleaning up…");
-                    let _ = actions.send(Action::CancelJob(id));
+                if let Some(j) = job {
+                    cancelling(j);
+                    let _ = actions.send(Action::CancelJob(j.id));
                 }
             }
             ev = events.recv() => match ev {
                 None | Some(Event::Stopped) => break exit::FAILED,
                 // A daemon's other jobs are not this command's.
-                Some(Event::Job(v)) if !ours.is(job_id, &v) => {}
-                Some(Event::JobDone { id, .. }) if job_id != Some(id) => {}
+                Some(Event::Job(v)) if !ours.is(job_id(job), &v) => {}
+                Some(Event::JobDone { id, .. }) if job_id(job) != Some(id) => {}
                 Some(Event::Job(v)) => {
-                    if interrupted && job_id.is_none() {
-                        eprintln!("kvm-clone: cancelling job {}; cleaning up…", v.id);
+                    if interrupted && job.is_none() {
+                        cancelling(Job::of(&v));
                         let _ = actions.send(Action::CancelJob(v.id));
                     }
-                    job_id = Some(v.id);
+                    job = Some(Job::of(&v));
                     if let Some(m) = v.message.as_ref().filter(|_| !json) {
-                        eprintln!("{:?}: {m}", v.phase);
+                        job_line(&v, &format!("{:?}: {m}", v.phase));
                     } else if !json && last_line.elapsed() >= Duration::from_secs(1) {
                         last_line = std::time::Instant::now();
-                        eprintln!(
-                            "{:?}: {} of {} at {}/s{}",
-                            v.phase,
-                            headless::size(v.bytes_done()),
-                            headless::size(v.bytes_total()),
-                            headless::size(v.rate_bytes_per_sec as u64),
-                            v.eta_secs.map(|s| format!(", ETA {s}s")).unwrap_or_default()
-                        );
+                        job_line(&v, &progress_text(&v));
                     }
                 }
-                Some(Event::Error { host, message }) if job_id.is_none() && ours.concerns(host.as_deref()) => {
+                Some(Event::Error { host, message }) if job.is_none() && ours.concerns(host.as_deref()) => {
                     if json {
                         print_json(None, None, Some(&message), None)?;
                     } else {
@@ -176,10 +172,11 @@ pub async fn export(
                     break exit::FAILED;
                 }
                 Some(Event::JobDone { id, result }) => {
+                    let job = job.unwrap_or(Job { id, number: 0 });
                     break match &result {
                         JobResult::Exported(r) => {
                             if json {
-                                print_json(Some(id), Some(r), None, None)?;
+                                print_json(Some(job), Some(r), None, None)?;
                             } else {
                                 print_summary(r);
                             }
@@ -187,7 +184,7 @@ pub async fn export(
                         }
                         JobResult::Failed { message, checklist } => {
                             if json {
-                                print_json(Some(id), None, Some(message), checklist.as_ref())?;
+                                print_json(Some(job), None, Some(message), checklist.as_ref())?;
                             } else {
                                 if let Some(c) = checklist {
                                     print!("{}", c.render_text_for("export"));
@@ -200,7 +197,7 @@ pub async fn export(
                         JobResult::Cloned(_) | JobResult::Restored(_) => exit::FAILED,
                         JobResult::Cancelled => {
                             if json {
-                                print_json(Some(id), None, Some("cancelled"), None)?;
+                                print_json(Some(job), None, Some("cancelled"), None)?;
                             } else {
                                 eprintln!("kvm-clone: cancelled; no snapshot was written");
                             }

@@ -1,7 +1,7 @@
 //! `kvm-clone restore` (a snapshot back onto a host, through the backend's
 //! job queue) and `kvm-clone extract` (one disk to a local file, no host).
 
-use super::clone::{Ours, exit, follow_job, progress_line};
+use super::clone::{Job, Ours, exit, follow_job, progress_text};
 use super::load;
 use super::unlock::{RepoArgs, unlock};
 use clap::Args;
@@ -77,20 +77,22 @@ pub struct ExtractArgs {
 struct RestoreJson<'a> {
     ok: bool,
     job_id: Option<u64>,
+    job_number: Option<u32>,
     result: Option<&'a RestoreReport>,
     error: Option<&'a str>,
     validation: Option<&'a Checklist>,
 }
 
 fn print_json(
-    job_id: Option<u64>,
+    job: Option<Job>,
     result: Option<&RestoreReport>,
     error: Option<&str>,
     validation: Option<&Checklist>,
 ) -> Result<()> {
     let doc = RestoreJson {
         ok: result.is_some(),
-        job_id,
+        job_id: job.map(|j| j.id),
+        job_number: job.map(|j| j.number),
         result,
         error,
         validation: validation.or(result.map(|r| &r.checklist)),
@@ -153,8 +155,8 @@ pub async fn restore(
             hosts: &hosts,
             earlier: &earlier_jobs,
         };
-        follow_job(&actions, &mut events, json, &ours, |id, result| {
-            report(id, &request, result, json)
+        follow_job(&actions, &mut events, json, &ours, |job, result| {
+            report(job, &request, result, json)
         })
         .await?
     };
@@ -164,11 +166,11 @@ pub async fn restore(
     Ok(std::process::ExitCode::from(code))
 }
 
-fn report(id: u64, request: &RestoreRequest, result: JobResult, json: bool) -> Result<u8> {
+fn report(job: Job, request: &RestoreRequest, result: JobResult, json: bool) -> Result<u8> {
     Ok(match &result {
         JobResult::Restored(r) => {
             if json {
-                print_json(Some(id), Some(r), None, None)?;
+                print_json(Some(job), Some(r), None, None)?;
             } else {
                 println!(
                     "restored snapshot {} of {} to {} as {} ({}): {} written{}{}",
@@ -189,7 +191,7 @@ fn report(id: u64, request: &RestoreRequest, result: JobResult, json: bool) -> R
         }
         JobResult::Failed { message, checklist } => {
             if json {
-                print_json(Some(id), None, Some(message), checklist.as_ref())?;
+                print_json(Some(job), None, Some(message), checklist.as_ref())?;
             } else {
                 if let Some(c) = checklist {
                     print!("{}", c.render_text());
@@ -206,7 +208,7 @@ fn report(id: u64, request: &RestoreRequest, result: JobResult, json: bool) -> R
         JobResult::Cloned(_) | JobResult::Exported(_) => exit::FAILED,
         JobResult::Cancelled => {
             if json {
-                print_json(Some(id), None, Some("cancelled"), None)?;
+                print_json(Some(job), None, Some("cancelled"), None)?;
             } else {
                 eprintln!("kvm-clone: cancelled; nothing was left on {}", request.to);
             }
@@ -292,8 +294,10 @@ pub async fn extract(args: ExtractArgs) -> Result<std::process::ExitCode> {
                 if !args.json {
                     let s = progress.snapshot();
                     rate.update(std::time::Instant::now(), s.bytes_done);
-                    progress_line(&kvm_clone::model::JobView {
+                    // Not a backend job: no number to name it by.
+                    let line = progress_text(&kvm_clone::model::JobView {
                         id: 0,
+                        number: 0,
                         kind: kvm_clone::model::JobKind::Extract,
                         vm: String::new(),
                         from: String::new(),
@@ -309,6 +313,7 @@ pub async fn extract(args: ExtractArgs) -> Result<std::process::ExitCode> {
                         message: None,
                         queue_position: None,
                     });
+                    eprintln!("{line}");
                 }
             }
         }

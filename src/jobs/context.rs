@@ -38,6 +38,8 @@ impl JobContext {
             tag: format!("{letter}{id}"),
             base: JobView {
                 id,
+                // The backend's watch gives each view the job's number.
+                number: 0,
                 kind,
                 vm,
                 from,

@@ -220,7 +220,14 @@ pub struct DiskProgress {
 /// A job as the jobs pane shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
+    /// The key of the job's journal, run directories and history row.
     pub id: u64,
+    /// What people call the job: 1, 2, 3… in the order the backend made
+    /// its jobs, unique for that backend's life (one TUI session, or a
+    /// daemon's), so every front end shows the same "#3". 0 from a
+    /// backend that predates numbers.
+    #[serde(default)]
+    pub number: u32,
     pub kind: JobKind,
     pub vm: String,
     pub from: String,
@@ -237,11 +244,27 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// "#3"; see [`job_label`].
+    pub fn label(&self) -> String {
+        job_label(self.id, self.number)
+    }
+
     pub fn bytes_done(&self) -> u64 {
         self.disks.iter().map(|d| d.bytes_done).sum()
     }
     pub fn bytes_total(&self) -> u64 {
         self.disks.iter().map(|d| d.bytes_total).sum()
+    }
+}
+
+/// How a job is named to people: "#3" by its number; without one (a
+/// backend that predates numbers) the last five digits of its id, which
+/// differ between jobs where the first ones do not.
+pub fn job_label(id: u64, number: u32) -> String {
+    if number > 0 {
+        format!("#{number}")
+    } else {
+        format!("…{:05}", id % 100_000)
     }
 }
 

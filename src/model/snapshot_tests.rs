@@ -45,6 +45,7 @@ fn vm(name: &str) -> VmInfo {
 fn job(id: u64, phase: JobPhase) -> JobView {
     JobView {
         id,
+        number: 0,
         kind: JobKind::Clone,
         vm: "web01".into(),
         from: "alpha".into(),

@@ -116,7 +116,8 @@ impl Env {
         let start = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) if line.starts_with("Copying: ") && !line.starts_with("Copying: 0 B") => {
+                // "job #1: Copying: 5 MiB of …"
+                Ok(line) if copied(&line) => {
                     // Keep draining stderr so the child never blocks on it.
                     std::thread::spawn(move || while rx.recv().is_ok() {});
                     return child;
@@ -129,6 +130,15 @@ impl Env {
             }
         }
     }
+}
+
+/// A progress line that reports copied bytes.
+fn copied(line: &str) -> bool {
+    let progress = line
+        .split_once(": ")
+        .filter(|(job, _)| job.starts_with("job "))
+        .map_or(line, |(_, rest)| rest);
+    progress.starts_with("Copying: ") && !progress.starts_with("Copying: 0 B")
 }
 
 /// Waits for a kvm-clone child to exit, killing it after `bound`.

@@ -22,10 +22,20 @@ const REQUESTS_KEPT: usize = 200;
 /// be up a moment before libvirt is).
 const LINK_WAIT: Duration = Duration::from_secs(30);
 
+/// A job of this run: its number, what it was asked and the profile
+/// settings it runs with, for its start and a retry.
+#[derive(Clone)]
+pub(super) struct Known {
+    pub number: u32,
+    pub req: JobRequest,
+    pub profile: Profile,
+}
+
 /// The view of a job that has not run (yet), at `place` in the queue.
-fn queued_view(id: u64, req: &JobRequest, place: usize) -> JobView {
-    let (vm, from, to) = req.vm_from_to();
-    job_watch::queued_view_of(id, req.kind(), &vm, &from, &to, place)
+fn queued_view(id: u64, job: &Known, place: usize) -> JobView {
+    let (vm, from, to) = job.req.vm_from_to();
+    let kind = job.req.kind();
+    job_watch::queued_view_of((id, job.number), kind, &vm, &from, &to, place)
 }
 
 impl Backend {
@@ -164,18 +174,26 @@ impl Backend {
     }
 
     /// Puts a new job in the line for its hosts and lists it as queued
-    /// first; if it starts at once, its progress follows.
+    /// first; if it starts at once, its progress follows. The job gets the
+    /// next number here, in the backend, so every attached front end
+    /// shows the same one; a retry is a new job with a new number.
     fn enqueue(&mut self, req: JobRequest, profile: Profile) {
         let id = crate::backend::job_id::next();
-        self.queue.push(id, req.hosts());
+        self.last_number = self.last_number.saturating_add(1);
+        let job = Known {
+            number: self.last_number,
+            req,
+            profile,
+        };
+        self.queue.push(id, job.req.hosts());
         let place = self.queue.positions().len();
         self.positions.insert(id, place);
-        self.events.send(Event::Job(queued_view(id, &req, place)));
+        self.events.send(Event::Job(queued_view(id, &job, place)));
         job_watch::stamp(&self.events, id, JobPhase::Queued);
-        if let JobRequest::Clone(r) = &req {
+        if let JobRequest::Clone(r) = &job.req {
             job_watch::send(&self.events, id, DetailUpdate::Request(r.clone()));
         }
-        self.known.insert(id, (req, profile));
+        self.known.insert(id, job);
         while self.known.len() > REQUESTS_KEPT {
             self.known.pop_first();
         }
@@ -195,18 +213,18 @@ impl Backend {
             if self.positions.insert(id, place) == Some(place) {
                 continue;
             }
-            if let Some((req, _)) = self.known.get(&id) {
-                self.events.send(Event::Job(queued_view(id, req, place)));
+            if let Some(job) = self.known.get(&id) {
+                self.events.send(Event::Job(queued_view(id, job, place)));
             }
         }
     }
 
     /// Starts a queued job in its own task, once its hosts' links are up.
     fn spawn(&mut self, id: u64) {
-        let Some((req, profile)) = self.known.get(&id).cloned() else {
+        let Some(job) = self.known.get(&id).cloned() else {
             return;
         };
-        let slots = match self.slots(&req.hosts()) {
+        let slots = match self.slots(&job.req.hosts()) {
             Ok(s) => s,
             Err(message) => {
                 self.queue.finish(id);
@@ -214,12 +232,13 @@ impl Backend {
                     message: message.clone(),
                     checklist: None,
                 };
-                let view = queued_view(id, &req, 0);
+                let view = queued_view(id, &job, 0);
                 return job_watch::unstarted_view(&self.events, view, message, failed);
             }
         };
         let cancel = CancellationToken::new();
         let ctx = RunContext {
+            number: job.number,
             cancel: cancel.clone(),
             events: self.events.clone(),
             history: self.history.clone(),
@@ -228,14 +247,14 @@ impl Backend {
         let ended = self.job_ended.clone();
         let task = async move {
             match live_links(&slots).await {
-                Ok(links) => kinds::run(id, req, profile, links, ctx).await,
+                Ok(links) => kinds::run(id, job.req, job.profile, links, ctx).await,
                 Err(why) => {
-                    let message = kinds::cannot_start(&req, &why);
+                    let message = kinds::cannot_start(&job.req, &why);
                     let failed = JobResult::Failed {
                         message: message.clone(),
                         checklist: None,
                     };
-                    let view = queued_view(id, &req, 0);
+                    let view = queued_view(id, &job, 0);
                     job_watch::unstarted_view(&ctx.events, view, message, failed);
                 }
             }
@@ -252,15 +271,23 @@ impl Backend {
         if self.queue.remove(id) {
             self.positions.remove(&id);
             let message = "cancelled before it started".to_string();
-            if let Some((req, _)) = self.known.get(&id) {
-                let view = queued_view(id, req, 0);
+            if let Some(job) = self.known.get(&id) {
+                let view = queued_view(id, job, 0);
                 job_watch::unstarted_view(&self.events, view, message, JobResult::Cancelled);
             }
             return self.schedule();
         }
         match self.jobs.get(&id) {
             Some((token, _)) => token.cancel(),
-            None => self.error(None, format!("no running job {id}")),
+            None => self.error(None, format!("no running job {}", self.label(id))),
+        }
+    }
+
+    /// "#3" for a job of this run; the id for one it does not know.
+    fn label(&self, id: u64) -> String {
+        match self.known.get(&id) {
+            Some(job) => crate::model::job_label(id, job.number),
+            None => id.to_string(),
         }
     }
 
@@ -268,12 +295,13 @@ impl Backend {
     /// the profile settings it ran with.
     pub(super) fn retry_job(&mut self, id: u64) {
         if self.queue.is_waiting(id) || self.jobs.contains_key(&id) {
-            return self.error(None, format!("job {id} has not ended; nothing to retry"));
+            let job = self.label(id);
+            return self.error(None, format!("job {job} has not ended; nothing to retry"));
         }
         match self.known.get(&id).cloned() {
-            Some((req, profile)) => {
-                tracing::info!(job = id, "retrying as a new job");
-                self.enqueue(req, profile);
+            Some(job) => {
+                tracing::info!(job = id, number = job.number, "retrying as a new job");
+                self.enqueue(job.req, job.profile);
             }
             None => self.error(
                 None,
@@ -302,3 +330,7 @@ pub(super) async fn live_links(slots: &[(String, LiveSlot)]) -> Result<Vec<HostL
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;

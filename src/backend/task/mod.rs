@@ -8,7 +8,6 @@ use super::bus::EventBus;
 use super::history_feed::HistoryFeed;
 use super::host::{self, HostHandle};
 use super::messages::{Action, Event};
-use crate::config::profile::Profile;
 use crate::config::{self, HostConfig, LoadedConfig};
 use crate::jobs::journal::Journal;
 use crate::jobs::queue::Queue;
@@ -35,9 +34,11 @@ struct Backend {
     job_ended: mpsc::UnboundedSender<u64>,
     /// Jobs waiting for the limits, and those running under them.
     queue: Queue,
-    /// What each job of this run was asked to do, whatever its kind, for
-    /// its start and a retry; the newest [`REQUESTS_KEPT`].
-    known: std::collections::BTreeMap<u64, (JobRequest, Profile)>,
+    /// Each job of this run, whatever its kind, for its start and a
+    /// retry; the newest [`REQUESTS_KEPT`].
+    known: std::collections::BTreeMap<u64, jobs::Known>,
+    /// The number the newest job got; the next gets one more.
+    last_number: u32,
     /// Queue places last sent, so only changes are sent again.
     positions: HashMap<u64, usize>,
     history: HistoryFeed,
@@ -64,6 +65,7 @@ pub(super) async fn run(
         job_ended: ended_tx,
         queue: Queue::default(),
         known: Default::default(),
+        last_number: 0,
         positions: HashMap::new(),
         history,
         repos: Default::default(),

@@ -188,6 +188,7 @@ pub fn jobs() -> Vec<JobView> {
     vec![
         JobView {
             id: 7,
+            number: 1,
             kind: crate::model::JobKind::Clone,
             vm: "web01".into(),
             from: "alpha".into(),
@@ -205,6 +206,7 @@ pub fn jobs() -> Vec<JobView> {
         },
         JobView {
             id: 8,
+            number: 2,
             kind: crate::model::JobKind::Clone,
             vm: "multi01".into(),
             from: "alpha".into(),
@@ -313,6 +315,7 @@ pub fn profiles() -> Vec<crate::config::profile::ProfileSummary> {
 pub fn two_disk_job() -> JobView {
     JobView {
         id: 9,
+        number: 3,
         kind: crate::model::JobKind::Clone,
         vm: "multi01".into(),
         from: "alpha".into(),
