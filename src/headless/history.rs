@@ -31,7 +31,8 @@ pub fn render_table(entries: &[HistoryEntry], utc: bool) -> String {
         .collect();
     table::render(
         &[
-            "ID", "STARTED", "RESULT", "KIND", "VM", "FROM", "TO", "MOVED", "TOOK", "RATE", "ERROR",
+            "ROW", "STARTED", "RESULT", "KIND", "VM", "FROM", "TO", "MOVED", "TOOK", "RATE",
+            "ERROR",
         ],
         &rows,
     )
@@ -132,9 +133,9 @@ mod tests {
         let t = render_table(&[entry()], true);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with("ID  STARTED"), "{t}");
+        assert!(lines[0].starts_with("ROW  STARTED"), "{t}");
         assert!(
-            lines[1].starts_with("3   2025-06-15 15:06:40  failed"),
+            lines[1].starts_with("3    2025-06-15 15:06:40  failed"),
             "{t}"
         );
         assert!(

@@ -7,12 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, kind: &str, vm: &str, to: &str) {
+/// `what`: "job #3 (clone of web01 to beta)".
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, what: &str, to: &str) {
     let text = vec![
-        Line::styled(
-            format!("cancel {kind} of {vm} to {to}? y/n"),
-            state.theme.warn(),
-        ),
+        Line::styled(format!("cancel {what}? y/n"), state.theme.warn()),
         Line::from(format!("The job removes what it created on {to}.")),
         Line::from(""),
         Line::from("y cancel the job · n / esc keep it running"),

@@ -66,7 +66,12 @@ fn lines(state: &AppState, id: u64) -> Vec<Line<'static>> {
             format!("{} (sparse or zero)", size(e.bytes_skipped)),
         ),
         field("avg rate", rate(e.rate_bytes_per_sec.unwrap_or(0.0))),
-        field("job id", format!("{} (history row {})", e.job, e.id)),
+        // The row id is what `history delete --id` takes; the number only
+        // exists for jobs of this session.
+        match state.job_number(e.job) {
+            Some(n) => field("job", format!("#{n} (id {}, history row {})", e.job, e.id)),
+            None => field("job id", format!("{} (history row {})", e.job, e.id)),
+        },
     ];
     if let Some(err) = &e.error {
         out.push(Line::styled(

@@ -77,7 +77,8 @@ fn body_lines(
     let theme = &state.theme;
     let empty = JobDetail::default();
     let d = d.unwrap_or(&empty);
-    let mut out = Vec::new();
+    // The id names the job's log lines, journal and history row.
+    let mut out = vec![Line::styled(format!("job id {}", job.id), theme.dim())];
     if let Some(r) = &d.request {
         out.push(Line::from(format!(
             "{} {} → {} as {} · profile {}{}",
@@ -179,14 +180,19 @@ pub fn max_scroll(state: &AppState, id: u64, area: Rect) -> u16 {
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, id: u64, scroll: u16) {
     let Some(j) = job(state, id) else {
-        let inner = frame_box(frame, rect(area), &format!("Job {id}"), &state.theme);
+        let title = format!("Job {}", state.job_label(id));
+        let inner = frame_box(frame, rect(area), &title, &state.theme);
         let text = Line::styled("This job is no longer listed.", state.theme.warn());
         frame.render_widget(Paragraph::new(text), inner);
         return;
     };
     let title = format!(
-        "Job {id}: {} {} {}→{} (esc closes, ↑↓ scroll)",
-        j.kind, j.vm, j.from, j.to
+        "Job {}: {} {} {}→{} (esc closes, ↑↓ scroll)",
+        j.label(),
+        j.kind,
+        j.vm,
+        j.from,
+        j.to
     );
     frame_box(frame, rect(area), &title, &state.theme);
     let detail = state.job_details.get(&id);

@@ -50,8 +50,13 @@ fn draw_one(frame: &mut Frame, area: Rect, state: &AppState, ov: &Overlay) {
         Overlay::AddHost(form) => add_host::draw(frame, area, state, form),
         Overlay::Clone(d) => clone::draw(frame, area, state, d),
         Overlay::Profiles(m) => profiles::draw(frame, area, state, m),
-        Overlay::ConfirmCancel { kind, vm, to, .. } => {
-            confirm_cancel::draw(frame, area, state, kind.label(), vm, to)
+        Overlay::ConfirmCancel { id, kind, vm, to } => {
+            let what = format!(
+                "job {} ({} of {vm} to {to})",
+                state.job_label(*id),
+                kind.label()
+            );
+            confirm_cancel::draw(frame, area, state, &what, to)
         }
         Overlay::Repository(b) => repository::draw(frame, area, state, b),
         Overlay::Export(d) => export::draw(frame, area, state, d),

@@ -1,6 +1,8 @@
 //! History pane: jobs newest first (running ones too), filtered by the
 //! pane's `/` filter, with the totals of everything the filter matches on
-//! the bottom border.
+//! the bottom border. Rows of jobs this front end saw start show their
+//! number ("#3", as the jobs pane does); older rows have none, and the
+//! column is left out while no row has one.
 
 use super::{Col, below_header, block, inner, render_table, width_of};
 use crate::model::format::{datetime, duration, percent, rate, size};
@@ -18,21 +20,41 @@ fn route(e: &HistoryEntry) -> String {
     format!("{}→{}", e.from, e.to)
 }
 
-fn cols(entries: &[HistoryEntry]) -> [Col; 9] {
+/// Each row's job number ("#3", or "" for a job this front end never
+/// saw); None when no row has one, and the column is left out.
+fn numbers(state: &AppState) -> Option<Vec<String>> {
+    let numbers: Vec<String> = state
+        .history
+        .iter()
+        .map(|e| {
+            state
+                .job_number(e.job)
+                .map(|n| format!("#{n}"))
+                .unwrap_or_default()
+        })
+        .collect();
+    numbers.iter().any(|n| !n.is_empty()).then_some(numbers)
+}
+
+fn cols(entries: &[HistoryEntry], numbers: Option<&[String]>) -> Vec<Col> {
     let vm = width_of("VM", entries.iter().map(|e| e.vm.as_str()), 24);
     let routes: Vec<String> = entries.iter().map(route).collect();
     let route_w = width_of("From→To", routes.iter().map(String::as_str), 30);
-    [
-        Col::new("Result", 11, 0),
-        Col::new("Kind", 7, 4),
-        Col::new("VM", vm, 0),
-        Col::new("From→To", route_w, 1),
-        Col::new("Started", 16, 3),
-        Col::new("Moved", 10, 1),
-        Col::new("Took", 6, 2),
-        Col::new("Rate", 12, 3),
-        Col::fill("Error", 10, 2),
-    ]
+    let number = numbers.map(|n| Col::new("#", width_of("#", n.iter().map(String::as_str), 6), 2));
+    number
+        .into_iter()
+        .chain([
+            Col::new("Result", 11, 0),
+            Col::new("Kind", 7, 4),
+            Col::new("VM", vm, 0),
+            Col::new("From→To", route_w, 1),
+            Col::new("Started", 16, 3),
+            Col::new("Moved", 10, 1),
+            Col::new("Took", 6, 2),
+            Col::new("Rate", 12, 3),
+            Col::fill("Error", 10, 2),
+        ])
+        .collect()
 }
 
 pub fn rows_area(area: Rect, _state: &AppState) -> Rect {
@@ -114,11 +136,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         frame.render_widget(Paragraph::new(text).style(state.theme.dim()), inner(area));
         return;
     }
-    let rows = state.history.iter().map(|e| row(e, state)).collect();
+    let numbers = numbers(state);
+    let cols = cols(&state.history, numbers.as_deref());
+    let rows = state
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let number = numbers.as_ref().and_then(|n| n.get(i));
+            let number = number.map(|n| Cell::from(n.clone()));
+            number.into_iter().chain(row(e, state)).collect()
+        })
+        .collect();
     render_table(
         frame,
         inner(area),
-        &cols(&state.history),
+        &cols,
         rows,
         state.selection.history,
         focused,

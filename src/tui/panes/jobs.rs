@@ -1,11 +1,13 @@
 //! Jobs pane: running and just-finished jobs, one total line each, and the
 //! selected job's disks below them. A finished job stays until the history
-//! lists it.
+//! lists it. Jobs are named by the backend's number ("#3"), and at 80
+//! columns the number, VM and route always show; the kind, the byte
+//! counts, the ETA and the rate give way first.
 
-use super::{Col, below_header, block, inner, render_table, width_of};
+use super::{Col, MARK_W, below_header, block, inner, offset, render_table, width_of};
 use crate::model::format::{bar, duration, of, phase_label, rate, ratio, size};
 use crate::model::{DiskProgress, JobPhase, JobView};
-use crate::tui::state::{AppState, Pane};
+use crate::tui::state::{AppState, Pane, at_work};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -19,33 +21,69 @@ fn route(j: &JobView) -> String {
     format!("{}→{}", j.from, j.to)
 }
 
-fn cols(jobs: &[JobView]) -> [Col; 10] {
+const PHASE_W: u16 = 10;
+/// Bar, space, "100%".
+const PROGRESS_W: u16 = BAR as u16 + 5;
+/// Neither VM nor route is squeezed below this.
+const NAME_MIN: u16 = 8;
+
+/// Widths of the VM and route columns that fit in `room`, the longer
+/// one shortened first.
+fn squeeze(mut vm: u16, mut route: u16, room: u16) -> (u16, u16) {
+    while vm + route > room && vm.max(route) > NAME_MIN {
+        if vm > route {
+            vm -= 1;
+        } else {
+            route -= 1;
+        }
+    }
+    (vm, route)
+}
+
+/// The columns for a table `width` wide. Number, VM, route, phase and
+/// progress always show (the VM and route shortened if they must).
+fn cols(jobs: &[JobView], width: u16) -> [Col; 10] {
+    let labels: Vec<String> = jobs.iter().map(JobView::label).collect();
+    let number = width_of("#", labels.iter().map(String::as_str), 6);
     let vm = width_of("VM", jobs.iter().map(|j| j.vm.as_str()), 24);
     let routes: Vec<String> = jobs.iter().map(route).collect();
     let route_w = width_of("From→To", routes.iter().map(String::as_str), 30);
+    // Four gaps between the five columns that always show.
+    let fixed = number + PHASE_W + PROGRESS_W + 4;
+    let room = width.saturating_sub(MARK_W + fixed);
+    let (vm, route_w) = squeeze(vm, route_w, room);
     [
-        Col::new("#", 3, 5),
+        Col::new("#", number, 0),
         Col::new("Kind", 7, 4),
         Col::fill("VM", vm, 0),
-        Col::new("From→To", route_w, 2),
-        Col::new("Phase", 10, 0),
-        Col::new("Done/Total", 15, 1),
+        Col::new("From→To", route_w, 0),
+        Col::new("Phase", PHASE_W, 0),
+        // The progress column's percentage and the disk lines say as much.
+        Col::new("Done/Total", 15, 3),
         // "999.9 MiB/s" is 11 wide.
         Col::new("Rate", 11, 1),
-        Col::new("ETA", 6, 1),
-        // Bar, space, "100%".
-        Col::new("Progress", BAR as u16 + 5, 0),
+        Col::new("ETA", 6, 2),
+        Col::new("Progress", PROGRESS_W, 0),
         Col::fill("Message", 20, 6),
     ]
 }
 
+/// Whether the selection is away from the jobs at work while one runs:
+/// then the table keeps a line for the first of them (see [`shown`]).
+fn keeps_a_running_job(state: &AppState) -> bool {
+    let working = state.jobs.first().is_some_and(|j| at_work(j.phase));
+    working && state.selected_job().is_some_and(|j| !at_work(j.phase))
+}
+
 /// The job table (header plus one line per job) and, below it, the selected
 /// job's disk lines. The table keeps its header and one row however small the
-/// pane, so the selected job's total line always shows.
+/// pane, so the selected job's total line always shows, and one more for a
+/// running job when another is selected.
 fn split(area: Rect, state: &AppState) -> (Rect, Rect) {
     let inner = inner(area);
     let disks = state.selected_job().map_or(0, |j| j.disks.len()) as u16;
-    let disk_h = disks.min(inner.height.saturating_sub(2));
+    let table_min = if keeps_a_running_job(state) { 3 } else { 2 };
+    let disk_h = disks.min(inner.height.saturating_sub(table_min));
     let table_h = (state.jobs.len() as u16 + 1).clamp(2, inner.height.saturating_sub(disk_h));
     let [table, disks, _] = inner.layout(&Layout::vertical([
         Constraint::Length(table_h),
@@ -57,6 +95,25 @@ fn split(area: Rect, state: &AppState) -> (Rect, Rect) {
 
 pub fn rows_area(area: Rect, state: &AppState) -> Rect {
     below_header(split(area, state).0)
+}
+
+/// The jobs the table shows on its `lines` data lines, by index: the
+/// window that keeps the selection in view, except that when that window
+/// holds no job at work, the first one (the newest, as the list is
+/// sorted) keeps the top line, so a running job is never scrolled away.
+/// Drawing and mouse hit-testing both use it.
+pub fn shown(state: &AppState, lines: u16) -> Vec<usize> {
+    let n = state.jobs.len();
+    let sel = state.selection.jobs.min(n.saturating_sub(1));
+    let first = offset(sel, lines);
+    let end = (first + lines as usize).min(n);
+    let working = |i: usize| state.jobs.get(i).is_some_and(|j| at_work(j.phase));
+    if first == 0 || lines < 2 || !working(0) || (first..end).any(working) {
+        return (first..end).collect();
+    }
+    std::iter::once(0)
+        .chain(sel + 2 - lines as usize..=sel)
+        .collect()
 }
 
 fn phase_style(p: JobPhase, theme: &Theme) -> Style {
@@ -80,7 +137,7 @@ fn row(j: &JobView, theme: &Theme) -> Vec<Cell<'static>> {
     let (done, total) = (j.bytes_done(), j.bytes_total());
     let r = ratio(done, total);
     vec![
-        Cell::from(j.id.to_string()),
+        Cell::from(j.label()),
         Cell::from(j.kind.label()),
         Cell::from(j.vm.clone()),
         Cell::from(route(j)),
@@ -137,13 +194,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         return;
     }
     let (table, disks) = split(area, state);
-    let rows = state.jobs.iter().map(|j| row(j, &state.theme)).collect();
+    let lines = shown(state, below_header(table).height);
+    let rows = lines
+        .iter()
+        .filter_map(|i| state.jobs.get(*i))
+        .map(|j| row(j, &state.theme))
+        .collect();
+    let selected = lines
+        .iter()
+        .position(|i| *i == state.selection.jobs)
+        .unwrap_or(0);
     render_table(
         frame,
         table,
-        &cols(&state.jobs),
+        &cols(&state.jobs, table.width),
         rows,
-        state.selection.jobs,
+        selected,
         focused,
         &state.theme,
     );

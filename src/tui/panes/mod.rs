@@ -15,7 +15,7 @@ use ratatui::widgets::{Block, BorderType, Cell, HighlightSpacing, Row, Table, Ta
 
 /// Marker before the selected row; keeps the selection visible without colour.
 const MARK: &str = "> ";
-const MARK_W: u16 = 2;
+pub(crate) const MARK_W: u16 = 2;
 
 /// A table column: minimum width and how soon it is dropped when the pane is
 /// narrow (0 = never).
@@ -169,7 +169,12 @@ pub fn row_at(pane: Pane, area: Rect, state: &AppState, pos: Position) -> Option
     if !rows.contains(pos) {
         return None;
     }
-    let row = offset(state.selection.get(pane), rows.height) + (pos.y - rows.y) as usize;
+    let line = (pos.y - rows.y) as usize;
+    let row = match pane {
+        // The jobs table may keep a running job on its top line.
+        Pane::Jobs => jobs::shown(state, rows.height).get(line).copied()?,
+        _ => offset(state.selection.get(pane), rows.height) + line,
+    };
     (row < state.len(pane)).then_some(row)
 }
 

@@ -141,7 +141,7 @@ impl AppState {
         if !is_running(job.phase) {
             let msg = format!(
                 "job {} has already ended ({})",
-                job.id,
+                job.label(),
                 phase_label(job.phase)
             );
             self.set_status(msg);
@@ -161,14 +161,14 @@ impl AppState {
             self.set_status("no job to retry");
             return;
         };
-        let (id, phase) = (job.id, job.phase);
+        let (id, phase, job) = (job.id, job.phase, job.label());
         match phase {
             JobPhase::Failed | JobPhase::Cancelled => {
-                self.set_status(format!("retrying job {id} as a new job…"));
+                self.set_status(format!("retrying job {job} as a new job…"));
                 out.push(Action::RetryJob(id));
             }
-            JobPhase::Done => self.set_status(format!("job {id} succeeded; nothing to retry")),
-            _ => self.set_status(format!("job {id} is still {}", phase_label(phase))),
+            JobPhase::Done => self.set_status(format!("job {job} succeeded; nothing to retry")),
+            _ => self.set_status(format!("job {job} is still {}", phase_label(phase))),
         }
     }
 
@@ -184,11 +184,12 @@ impl AppState {
         };
         match plain_code(key) {
             KeyCode::Char('y' | 'Y') => {
+                let job = self.job_label(*id);
                 if self.jobs.iter().any(|j| j.id == *id && is_running(j.phase)) {
-                    self.set_status(format!("cancelling {kind} of {vm} to {to}…"));
+                    self.set_status(format!("cancelling job {job} ({kind} of {vm} to {to})…"));
                     out.push(Action::CancelJob(*id));
                 } else {
-                    self.set_status(format!("job {id} has already ended"));
+                    self.set_status(format!("job {job} has already ended"));
                 }
                 None
             }

@@ -7,6 +7,7 @@ mod clone_keys;
 mod export;
 mod help;
 mod history;
+mod job_list;
 mod keys;
 mod mouse;
 mod overlay;
@@ -119,7 +120,11 @@ pub struct AppState {
     pub hosts: Vec<HostView>,
     /// VMs by host name.
     pub vms: BTreeMap<String, Vec<VmInfo>>,
+    /// In the order the jobs pane shows them (see `job_list`).
     pub jobs: Vec<JobView>,
+    /// The backend's number of each job seen, by id, for the history rows
+    /// of jobs that have left the jobs pane.
+    job_numbers: BTreeMap<u64, u32>,
     /// What the job detail view shows, by job id, for the jobs listed.
     pub job_details: BTreeMap<u64, JobDetail>,
     /// Newest first: the backend's page for the history filter.
@@ -170,6 +175,7 @@ impl AppState {
             hosts: Vec::new(),
             vms: BTreeMap::new(),
             jobs: Vec::new(),
+            job_numbers: BTreeMap::new(),
             job_details: BTreeMap::new(),
             history: Vec::new(),
             history_stats: None,
@@ -332,6 +338,11 @@ impl AppState {
 
 /// Ended jobs kept in the jobs pane (for details and retry); older ones leave.
 pub const ENDED_JOBS_KEPT: usize = 10;
+
+/// Running and past the queue: what the jobs pane lists first.
+pub(crate) fn at_work(phase: JobPhase) -> bool {
+    is_running(phase) && phase != JobPhase::Queued
+}
 
 pub(crate) fn is_running(phase: JobPhase) -> bool {
     !matches!(

@@ -1,6 +1,6 @@
 //! Backend events into view state.
 
-use super::{AppState, CheckState, ENDED_JOBS_KEPT, Overlay, PassphrasePrompt, is_running};
+use super::{AppState, CheckState, Overlay, PassphrasePrompt};
 use crate::backend::messages::{Event, JobResult};
 use crate::model::snapshot::StateSnapshot;
 use crate::model::{ConnState, HostView};
@@ -57,33 +57,30 @@ impl AppState {
                     self.selection.vms = i;
                 }
             }
-            Event::JobDone { id, result } => match result {
-                JobResult::Cloned(r) => {
-                    self.set_status(format!(
-                        "job {id}: cloned as {} ({})",
-                        r.new_name, r.new_uuid
-                    ));
+            Event::JobDone { id, result } => {
+                let job = self.job_label(id);
+                match result {
+                    JobResult::Cloned(r) => {
+                        self.set_status(format!(
+                            "job {job}: cloned as {} ({})",
+                            r.new_name, r.new_uuid
+                        ));
+                    }
+                    JobResult::Restored(r) => {
+                        self.set_status(format!("job {job}: restored as {} ({})", r.name, r.uuid));
+                    }
+                    JobResult::Exported(r) => {
+                        self.set_status(format!("job {job}: exported as snapshot {}", r.snapshot));
+                    }
+                    JobResult::Failed { message, .. } => {
+                        self.set_error(format!("job {job} failed: {message}"))
+                    }
+                    JobResult::Cancelled => {
+                        self.set_status(format!("job {job} cancelled; nothing left behind"))
+                    }
                 }
-                JobResult::Restored(r) => {
-                    self.set_status(format!("job {id}: restored as {} ({})", r.name, r.uuid));
-                }
-                JobResult::Exported(r) => {
-                    self.set_status(format!("job {id}: exported as snapshot {}", r.snapshot));
-                }
-                JobResult::Failed { message, .. } => {
-                    self.set_error(format!("job {id} failed: {message}"))
-                }
-                JobResult::Cancelled => {
-                    self.set_status(format!("job {id} cancelled; nothing left behind"))
-                }
-            },
-            Event::Job(job) => {
-                match self.jobs.iter_mut().find(|j| j.id == job.id) {
-                    Some(j) => *j = job,
-                    None => self.jobs.push(job),
-                }
-                self.forget_old_jobs();
             }
+            Event::Job(job) => self.job_view(job),
             Event::JobDetail { id, update } => {
                 self.job_details.entry(id).or_default().apply(update);
             }
@@ -150,33 +147,15 @@ impl AppState {
         self.jobs.clear();
         self.job_details.clear();
         for (id, j) in snapshot.jobs {
+            self.note_number(&j.view);
             self.jobs.push(j.view);
             self.job_details.insert(id, j.detail);
         }
-        self.forget_old_jobs();
-        if let Some(i) = job.and_then(|id| self.jobs.iter().position(|j| j.id == id)) {
-            self.selection.jobs = i;
-        }
+        self.list_jobs(job);
         if let Some(page) = snapshot.history {
             self.history_page(page);
         }
         self.profiles = snapshot.profiles;
-    }
-
-    /// Ended jobs stay in the jobs pane, for their details and a retry,
-    /// until [`ENDED_JOBS_KEPT`] newer ones have ended.
-    fn forget_old_jobs(&mut self) {
-        let ended = self.jobs.iter().filter(|j| !is_running(j.phase)).count();
-        let mut drop = ended.saturating_sub(ENDED_JOBS_KEPT);
-        self.jobs.retain(|j| {
-            let old = drop > 0 && !is_running(j.phase);
-            if old {
-                drop -= 1;
-            }
-            !old
-        });
-        let ids: Vec<u64> = self.jobs.iter().map(|j| j.id).collect();
-        self.job_details.retain(|id, _| ids.contains(id));
     }
 
     /// Lift prompt holds when the backend reports back on a host.

@@ -59,7 +59,8 @@ fn a_snapshot_fills_an_empty_tui() {
         names(&s.visible_vms(), |v| &v.name),
         names(&alpha_vms(), |v| &v.name)
     );
-    assert_eq!(s.jobs, jobs());
+    // Both at work: the newest first.
+    assert_eq!(s.jobs, jobs().into_iter().rev().collect::<Vec<_>>());
     assert_eq!(s.job_details[&7].log, ["copying vda"]);
     assert_eq!(s.job_details[&7].entered(JobPhase::Copying), Some(5));
     assert_eq!(s.history, history());
@@ -99,7 +100,7 @@ fn a_snapshot_replaces_what_was_shown_and_keeps_the_selection_by_name() {
     assert_eq!(names(&s.hosts, |h| &h.name), ["alpha", "beta"]);
     assert_eq!(s.selected_host().map(|h| h.name.as_str()), Some("alpha"));
     assert_eq!(s.selected_vm().map(|v| v.name.as_str()), Some("multi01"));
-    assert_eq!(s.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3, 7, 8]);
+    assert_eq!(s.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [8, 7, 3]);
     assert_eq!(s.selected_job().map(|j| j.id), Some(8));
     assert_eq!(s.profiles.len(), 1);
 }
@@ -192,6 +193,8 @@ fn a_tui_attached_late_shows_what_one_attached_at_the_start_shows() {
     }
     assert_eq!(b.hosts.len(), 2);
     assert_eq!(b.hosts[1].state, ConnState::Up);
-    assert_eq!(b.jobs[0].phase, JobPhase::Done);
+    // Job 7 ended: it is listed after the job still at work.
+    assert_eq!(b.jobs[1].id, 7);
+    assert_eq!(b.jobs[1].phase, JobPhase::Done);
     assert_eq!(shown(&b), shown(&a));
 }

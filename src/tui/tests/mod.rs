@@ -7,6 +7,7 @@ mod clone_flow;
 pub(crate) mod fixtures;
 mod help;
 mod history;
+mod job_list;
 mod jobs_detail;
 mod keymap_drift;
 mod profile_menu;
