@@ -210,3 +210,84 @@ async fn a_client_that_falls_behind_gets_a_fresh_snapshot() {
     assert!(snapshots >= 1, "no fresh snapshot ({errors} errors read)");
     assert!(errors < ASKED, "every event was queued: {errors}");
 }
+
+/// Under systemd (`Type=notify`, assets/kvm-clone.service): READY=1 once
+/// clients can connect, STOPPING=1 on SIGTERM, on the socket NOTIFY_SOCKET
+/// names, as systemd reads it.
+#[test]
+fn the_daemon_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let notify = dir.path().join("notify");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    std::fs::write(home.path().join("config.toml"), "").unwrap();
+    let socket = dir.path().join("run/daemon.sock");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-clone"));
+    c.args(["daemon", "--socket"])
+        .arg(&socket)
+        .env("KVM_CLONE_CONFIG", home.path().join("config.toml"))
+        .env("KVM_CLONE_DATA_DIR", home.path().join("data"))
+        .env("NOTIFY_SOCKET", &notify);
+    let mut daemon = Daemon::start(c, socket.clone());
+    let mut buf = [0u8; 4096];
+    let n = listener.recv(&mut buf).expect("a READY message");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(
+        ready.contains(&format!("STATUS=listening on {}", socket.display())),
+        "{ready}"
+    );
+    // Ready means ready: a client is served now.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(client::connect(&socket, "test")).is_ok());
+    assert!(daemon.stop(Duration::from_secs(60)).success());
+    let n = listener.recv(&mut buf).expect("a STOPPING message");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "STOPPING=1");
+}
+
+/// The unit file is one systemd accepts, and runs the daemon the way this
+/// test does (`Type=notify`, `kvm-clone daemon`).
+#[test]
+fn the_systemd_unit_is_valid() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/kvm-clone.service"
+    ))
+    .unwrap();
+    assert!(unit.lines().any(|l| l == "Type=notify"), "{unit}");
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with("ExecStart=") && l.ends_with("/kvm-clone daemon")),
+        "{unit}"
+    );
+    // systemd's own check, with ExecStart pointing at this build.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("kvm-clone.service");
+    let exec = format!("ExecStart={} daemon", env!("CARGO_BIN_EXE_kvm-clone"));
+    let text: Vec<String> = unit
+        .lines()
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                exec.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&local, text.join("\n")).unwrap();
+    match Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        // No systemd on this machine: the lines above are the check.
+        Err(e) => eprintln!("systemd-analyze not run: {e}"),
+    }
+}

@@ -30,6 +30,15 @@ pub async fn run(
     let Backend { actions, task, .. } = started;
     tracing::info!("daemon: listening on {}", socket_path.display());
     eprintln!("kvm-clone daemon: listening on {}", socket_path.display());
+    // Under systemd (Type=notify): ready once clients can connect. Without
+    // NOTIFY_SOCKET this does nothing.
+    let status = format!("listening on {}", socket_path.display());
+    if let Err(e) = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]) {
+        tracing::warn!("daemon: cannot tell systemd it is ready: {e}");
+    }
     let stop = CancellationToken::new();
     let serving = tokio::spawn(server::serve(
         listener,
@@ -42,6 +51,7 @@ pub async fn run(
         _ = int.recv() => {}
     }
     eprintln!("kvm-clone daemon: stopping; running jobs are cancelled and cleaned up");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop.cancel();
     let _ = serving.await;
     let _ = actions.send(Action::Quit);
