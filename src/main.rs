@@ -49,7 +49,7 @@ fn one_line(e: &color_eyre::eyre::Report) -> String {
 }
 
 fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
-    let daemon = matches!(cli.command, Some(Command::Daemon));
+    let daemon = matches!(cli.command, Some(Command::Daemon { .. }));
     let _log = logging::init(daemon).wrap_err("cannot set up logging")?;
     let via = cli.via();
     // Said at once, rather than running the job here after all.
@@ -83,8 +83,8 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
                 cli::vms(cli.config.as_deref(), host.as_deref(), json).await
             }
             Some(Command::Restore(args)) => cli::restore(cli.config.as_deref(), &via, args).await,
-            Some(Command::Daemon) => {
-                ok(cli::daemon(cli.config.as_deref(), cli.socket.as_deref()).await)
+            Some(Command::Daemon { idle_exit }) => {
+                ok(cli::daemon(cli.config.as_deref(), cli.socket.as_deref(), idle_exit).await)
             }
             Some(Command::Extract(args)) => cli::extract(args).await,
             Some(Command::Clone {

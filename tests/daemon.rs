@@ -291,3 +291,40 @@ fn the_systemd_unit_is_valid() {
         Err(e) => eprintln!("systemd-analyze not run: {e}"),
     }
 }
+
+/// `--idle-exit`: the daemon stays while a client is attached, then exits
+/// on its own (cleanly, socket gone) once nobody has been attached and no
+/// job has run for that long.
+#[test]
+fn an_idle_daemon_exits_on_its_own() {
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(home.path().join("config.toml"), "").unwrap();
+    let socket = dir.path().join("run/daemon.sock");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-clone"));
+    c.args(["daemon", "--idle-exit", "2s", "--socket"])
+        .arg(&socket)
+        .env("KVM_CLONE_CONFIG", home.path().join("config.toml"))
+        .env("KVM_CLONE_DATA_DIR", home.path().join("data"));
+    let mut daemon = Daemon::start(c, socket.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let link = rt.block_on(client::connect(&socket, "test")).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "it left while a client was attached"
+    );
+    drop(link);
+    let start = std::time::Instant::now();
+    let st = loop {
+        if let Some(st) = daemon.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still running 20 s after the last client left"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(st.success(), "{st:?}");
+    assert!(!socket.exists());
+}

@@ -146,7 +146,12 @@ pub enum Command {
     /// Run the backend as a daemon in the foreground: hosts, jobs and
     /// history live on while front ends attach and leave (docs/daemon.md).
     /// SIGTERM or SIGINT stops it (running jobs are cancelled and cleaned up).
-    Daemon,
+    Daemon {
+        /// Exit after this long with no client attached and no job running
+        /// ("30m", "1h"); by default it runs until stopped.
+        #[arg(long, value_name = "DURATION", value_parser = idle_duration)]
+        idle_exit: Option<Duration>,
+    },
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -176,11 +181,20 @@ impl Cli {
     }
 }
 
+fn idle_duration(text: &str) -> std::result::Result<Duration, String> {
+    kvm_clone::config::parse_duration(text)
+}
+
 /// `kvm-clone daemon`.
-pub async fn daemon(config: Option<&Path>, socket: Option<&Path>) -> Result<()> {
+pub async fn daemon(
+    config: Option<&Path>,
+    socket: Option<&Path>,
+    idle_exit: Option<Duration>,
+) -> Result<()> {
     let loaded = load(config)?;
     let socket = kvm_clone::daemon::socket::resolve(socket)?;
-    kvm_clone::daemon::run::run(loaded, &socket, kvm_clone::backend::Options::default()).await?;
+    let options = kvm_clone::backend::Options::default();
+    kvm_clone::daemon::run::run(loaded, &socket, options, idle_exit).await?;
     Ok(())
 }
 

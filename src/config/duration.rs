@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Parses a sequence of `<number><unit>` parts (units ms, s, m, h).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("{text:?} is not a duration; write e.g. \"500ms\", \"30s\", \"2m\" or \"1m30s\"")
     };

@@ -20,6 +20,7 @@ mod validate;
 
 pub use append::append_host;
 pub(crate) use duration::format_duration;
+pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
 pub use parse::parse;

@@ -8,6 +8,8 @@
 //! fresh snapshot; a client that takes longer than [`WRITE_TIMEOUT`] to
 //! take one frame is disconnected.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::UnixStream;
@@ -28,12 +30,14 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client has for its hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts clients until `stop`.
+/// Accepts clients until `stop`. `attached` counts the clients past
+/// their handshake (the idle exit reads it).
 pub async fn serve(
     listener: tokio::net::UnixListener,
     attach: Attach,
     actions: UnboundedSender<Action>,
     stop: CancellationToken,
+    attached: Arc<AtomicUsize>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -43,8 +47,9 @@ pub async fn serve(
         match accepted {
             Ok((stream, _)) => {
                 let (attach, actions) = (attach.clone(), actions.clone());
+                let attached = attached.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = client(stream, attach, actions).await {
+                    if let Err(e) = client(stream, attach, actions, attached).await {
                         tracing::info!("daemon client: {e}");
                     }
                 });
@@ -62,10 +67,27 @@ async fn refuse(wr: &mut OwnedWriteHalf, reason: String) -> Result<(), DaemonErr
     frame::write(wr, &ServerFrame::Refused { reason }).await
 }
 
+/// Counts a client while it is attached.
+struct Attached(Arc<AtomicUsize>);
+
+impl Attached {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn client(
     stream: UnixStream,
     attach: Attach,
     actions: UnboundedSender<Action>,
+    attached: Arc<AtomicUsize>,
 ) -> Result<(), DaemonError> {
     let peer = stream.peer_cred().map_err(DaemonError::Io)?;
     let (mut rd, mut wr) = stream.into_split();
@@ -91,6 +113,7 @@ async fn client(
         }
     };
     tracing::info!(pid = ?peer.pid(), uid = peer.uid(), "daemon: {who} attached");
+    let _counted = Attached::new(attached);
     frame::write(
         &mut wr,
         &ServerFrame::Welcome {
