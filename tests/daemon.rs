@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod daemon_util;
+mod tmux_util;
 
 use daemon_util::Daemon;
 
@@ -327,4 +328,51 @@ fn an_idle_daemon_exits_on_its_own() {
     };
     assert!(st.success(), "{st:?}");
     assert!(!socket.exists());
+}
+
+/// `kvm-clone --daemon` with no daemon running starts one in the
+/// background: the TUI attaches to it, the daemon outlives the TUI, and it
+/// exits on its own once idle (KVM_CLONE_IDLE_EXIT, here 3 s).
+#[test]
+fn the_tui_starts_a_daemon_that_outlives_it_and_then_idles_out() {
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let socket = dir.path().join("run/daemon.sock");
+    let cmd = format!(
+        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} XDG_CONFIG_HOME={} \
+         KVM_CLONE_IDLE_EXIT=3s {} --daemon --socket {}",
+        config.display(),
+        home.path().join("data").display(),
+        home.path().display(),
+        env!("CARGO_BIN_EXE_kvm-clone"),
+        socket.display()
+    );
+    let tmux = tmux_util::Tmux::start(100, 30, &cmd);
+    tmux.wait_for("the TUI", |s| s.contains("Hosts"));
+    assert!(socket.exists(), "no daemon was started");
+    tmux.keys(&["q"]);
+    let start = std::time::Instant::now();
+    while tmux.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the TUI did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The daemon outlived the TUI; attached, it stays.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let link = rt.block_on(client::connect(&socket, "test"));
+    assert!(link.is_ok(), "the daemon went with the TUI");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(socket.exists(), "it left while a client was attached");
+    drop(link);
+    let start = std::time::Instant::now();
+    while socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the started daemon never idled out"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

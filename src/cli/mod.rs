@@ -177,6 +177,10 @@ impl Cli {
         link::Via {
             daemon: self.daemon,
             socket: self.socket.clone(),
+            // The TUI starts a daemon when none answers; commands do not.
+            start: self.command.is_none().then(|| link::Start {
+                config: self.config.clone(),
+            }),
         }
     }
 }
