@@ -58,3 +58,12 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `done` every 100 ms; fails the test naming `what` after `bound`.
+pub fn wait_until(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
