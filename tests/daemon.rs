@@ -352,14 +352,7 @@ fn the_tui_starts_a_daemon_that_outlives_it_and_then_idles_out() {
     tmux.wait_for("the TUI", |s| s.contains("Hosts"));
     assert!(socket.exists(), "no daemon was started");
     tmux.keys(&["q"]);
-    let start = std::time::Instant::now();
-    while tmux.alive() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the TUI did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon_util::wait_until("the TUI quits", Duration::from_secs(20), || !tmux.alive());
     // The daemon outlived the TUI; attached, it stays.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let link = rt.block_on(client::connect(&socket, "test"));
@@ -367,12 +360,9 @@ fn the_tui_starts_a_daemon_that_outlives_it_and_then_idles_out() {
     std::thread::sleep(Duration::from_secs(4));
     assert!(socket.exists(), "it left while a client was attached");
     drop(link);
-    let start = std::time::Instant::now();
-    while socket.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the started daemon never idled out"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon_util::wait_until(
+        "the started daemon idles out",
+        Duration::from_secs(20),
+        || !socket.exists(),
+    );
 }
