@@ -5,6 +5,8 @@
 //! reading every chunk; a second `e` with no passphrase typed uses the key
 //! the view unlocked. Then a chunk file is damaged: `V` names it, `F` and
 //! `y` remove it, a third export stores it again and `V` finds no damage.
+//! Last, `R` restores it to beta: the first enter shows the checklist and
+//! starts nothing, the second starts the restore.
 
 mod clone_util;
 mod repo_util;
@@ -142,6 +144,53 @@ fn export_from_the_tui_then_list_and_verify_it_in_the_repository_view() {
     assert!(healed.contains("no damage"), "{healed}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the list again", |s| s.contains("R restore"));
+
+    // Restore the newest snapshot to beta under a new name: the first
+    // enter only checks, the second starts it.
+    let name = format!("e2e-restored-{}", std::process::id());
+    let _restored = clone_util::Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    tmux.keys(&["R"]);
+    tmux.wait_for("the restore form", |s| {
+        s.contains("Restore archive01 from snapshot")
+    });
+    let to_beta = |s: &str| s.contains("to host     ◂ beta ▸");
+    for _ in 0..4 {
+        if to_beta(&tmux.screen()) {
+            break;
+        }
+        let before = tmux.screen();
+        tmux.keys(&["Right"]);
+        tmux.wait_for("the next host", |s| s != before);
+    }
+    assert!(to_beta(&tmux.screen()), "{}", tmux.screen());
+    tmux.keys(&["Tab", "C-u", &name]);
+    tmux.wait_for("the name typed", |s| s.contains(&name));
+    tmux.keys(&["Enter"]);
+    let checked = tmux.wait_for("the checklist", |s| {
+        s.contains("checks passed") || s.contains("check(s) failed") || s.contains("could not run")
+    });
+    assert!(checked.contains("checks passed"), "{checked}");
+    assert!(
+        checked.contains("[PASS]") && !checked.contains("[FAIL]"),
+        "{checked}"
+    );
+    assert!(
+        !lab.domains("beta").contains(&name),
+        "the first enter started the restore"
+    );
+    tmux.keys(&["Enter"]);
+    let start = std::time::Instant::now();
+    while !lab.domains("beta").contains(&name) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "the restore never defined {name} on beta:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     tmux.keys(&["Escape"]);
     tmux.wait_for("the view closed", |s| !s.contains("Repository"));
     tmux.keys(&["q"]);

@@ -5,11 +5,14 @@ use super::clone::{failed, made};
 use super::job_track::Tracking;
 use super::kinds::RunContext;
 use super::messages::JobResult;
+use super::repo::OpenRepos;
 use crate::config::profile::Profile;
 use crate::jobs::history::{NewJob, now_ms};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::restore::RestoreRequest;
 use crate::jobs::restore::run::{self as restore, RestoreSpec};
+use crate::repo::{Repo, RepoError, Unlock};
+use std::sync::Arc;
 
 fn spec(id: u64, req: RestoreRequest, mut profile: Profile) -> RestoreSpec {
     profile.start |= req.start;
@@ -28,15 +31,26 @@ fn origin(req: &RestoreRequest) -> String {
     format!("repo {}", req.repo.display())
 }
 
+/// Opens the repository through the session: a restore from the
+/// repository view, which holds the key it was unlocked with, names no key
+/// of its own.
+fn session(
+    repos: &OpenRepos,
+) -> impl FnOnce(&std::path::Path, &Unlock) -> Result<Arc<Repo>, RepoError> + Send + 'static {
+    let repos = repos.clone();
+    move |path, unlock| repos.open_for(path, unlock)
+}
+
 /// The pre-flight checklist of a restore. Read-only.
 pub(super) async fn validate(
     id: u64,
     req: RestoreRequest,
     profile: Profile,
     dest: &HostLink,
+    repos: &OpenRepos,
 ) -> Result<crate::model::Checklist, String> {
     let spec = spec(id, req, profile);
-    let (repo, snap) = restore::open_snapshot(&spec.request)
+    let (repo, snap) = restore::open_snapshot(&spec.request, session(repos))
         .await
         .map_err(|e| e.to_string())?;
     let (checklist, _, _) = restore::check(&spec, dest, &repo, &snap)
@@ -58,10 +72,10 @@ pub(super) async fn run_job(
         cancel,
         events,
         history,
-        ..
+        repos,
     } = ctx;
     // Opened first (key derivation included), so the history row names the VM.
-    let opened = restore::open_snapshot(&req).await;
+    let opened = restore::open_snapshot(&req, session(&repos)).await;
     let vm = match &opened {
         Ok((_, snap)) => snap.manifest.vm.clone(),
         Err(_) => format!("snapshot {}", req.snapshot),

@@ -91,11 +91,11 @@ impl Backend {
             Ok(p) => p,
             Err(e) => return self.error(Some(&req.to), e),
         };
-        let events = self.events.clone();
+        let (events, repos) = (self.events.clone(), self.repos.clone());
         tokio::spawn(async move {
             let checked = match live_links(&slot).await {
                 Ok(mut l) => match l.pop() {
-                    Some(dest) => restore::validate(0, req.clone(), profile, &dest).await,
+                    Some(dest) => restore::validate(0, req.clone(), profile, &dest, &repos).await,
                     None => Err("no link to the host".into()),
                 },
                 Err(e) => Err(e),

@@ -55,12 +55,20 @@ impl OpenSource for FromRepo {
 
 /// Opens the repository (key derivation included) and finds the snapshot,
 /// on the blocking pool.
-pub async fn open_snapshot(req: &RestoreRequest) -> Result<(Arc<Repo>, SnapshotInfo), JobError> {
+pub async fn open_snapshot(
+    req: &RestoreRequest,
+    open: impl FnOnce(
+        &std::path::Path,
+        &crate::repo::Unlock,
+    ) -> Result<Arc<Repo>, crate::repo::RepoError>
+    + Send
+    + 'static,
+) -> Result<(Arc<Repo>, SnapshotInfo), JobError> {
     let (path, unlock, query) = (req.repo.clone(), req.unlock.clone(), req.snapshot.clone());
     tokio::task::spawn_blocking(move || {
-        let repo = Repo::open(&path, &unlock)?;
+        let repo = open(&path, &unlock)?;
         let snap = repo.load_snapshot(&query)?;
-        Ok::<_, crate::repo::RepoError>((Arc::new(repo), snap))
+        Ok::<_, crate::repo::RepoError>((repo, snap))
     })
     .await
     .map_err(step("opening the repository"))?

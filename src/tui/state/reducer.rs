@@ -95,6 +95,9 @@ impl AppState {
                 {
                     check.state = CheckState::Error(message.clone());
                 }
+                if let Some(h) = host.as_deref() {
+                    self.restore_check_failed(h, &message);
+                }
                 match host {
                     Some(h) => self.set_error(format!("{h}: {message}")),
                     None => self.set_error(message),

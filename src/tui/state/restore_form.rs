@@ -121,6 +121,25 @@ impl AppState {
         })
     }
 
+    /// The backend could not check a restore to `to` (an error tied to that
+    /// host): the form stops waiting and says why; enter checks again.
+    pub(super) fn restore_check_failed(&mut self, to: &str, message: &str) {
+        let Some(b) = self.repo_browser_mut() else {
+            return;
+        };
+        let RepoMode::Restore(f) = &mut b.mode else {
+            return;
+        };
+        if !f.checking || f.hosts.get(f.host).map(String::as_str) != Some(to) {
+            return;
+        }
+        f.checking = false;
+        b.note = Some(Note {
+            error: true,
+            text: format!("the checks could not run: {message}"),
+        });
+    }
+
     /// The backend checked a restore: the open form for that snapshot and
     /// host shows the checklist; enter then starts it if nothing failed.
     pub(super) fn restore_checked(

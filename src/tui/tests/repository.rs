@@ -295,18 +295,42 @@ fn check_then_start(s: &mut AppState) -> Vec<Action> {
     press(s, &[key(KeyCode::Enter)])
 }
 
-/// A failed checklist blocks the start; a change of the fields drops a
-/// passed one, so what starts is always what was checked.
-#[test]
-fn the_restore_starts_only_after_its_checks_pass_for_these_fields() {
+/// The repository view's restore form, its first enter pressed: the
+/// state and the request it sent to be checked.
+fn restore_form_checking() -> (AppState, crate::model::RestoreRequest) {
     let mut s = with_repo(120, 40);
     typed(&mut s, "b");
     s.apply(Event::Repo(view()));
     typed(&mut s, "R");
     let out = press(&mut s, &[key(KeyCode::Enter)]);
     let [Action::ValidateRestore(r)] = &out[..] else {
-        panic!("{out:?}");
+        panic!("the first enter must check: {out:?}");
     };
+    (s, r.clone())
+}
+
+/// The checks could not run (the backend answered with an error for the
+/// destination): the form stops waiting, says why, and enter checks again.
+/// It stayed at "checking…" for good before (seen in the tmux test).
+#[test]
+fn a_restore_check_that_errors_stops_waiting_and_says_why() {
+    let (mut s, r) = restore_form_checking();
+    s.apply(Event::Error {
+        host: Some(r.to.clone()),
+        message: "validating the restore of snapshot x: the repository is encrypted".into(),
+    });
+    let t = text(&s);
+    assert!(!t.contains("checking…"), "{t}");
+    assert!(t.contains("the checks could not run"), "{t}");
+    let out = press(&mut s, &[key(KeyCode::Enter)]);
+    assert!(matches!(&out[..], [Action::ValidateRestore(_)]), "{out:?}");
+}
+
+/// A failed checklist blocks the start; a change of the fields drops a
+/// passed one, so what starts is always what was checked.
+#[test]
+fn the_restore_starts_only_after_its_checks_pass_for_these_fields() {
+    let (mut s, r) = restore_form_checking();
     let (snapshot, to) = (r.snapshot.clone(), r.to.clone());
     assert!(text(&s).contains("checking…"), "{}", text(&s));
     s.apply(Event::RestoreValidation {
