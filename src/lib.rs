@@ -5,6 +5,7 @@
 //! - [`tui`]: the ratatui front end; one pure draw function per pane.
 //! - [`headless`]: the script-facing commands (`hosts`, `vms`, …).
 //! - [`daemon`]: the backend in its own process, behind a unix socket.
+//! - [`api`]: the daemon's REST API and Prometheus metrics.
 //! - [`backend`]: the one async task that owns connections and jobs; front
 //!   ends talk to it only through [`backend::messages`].
 //! - [`transport`]: the SSH connection to each host (russh), host keys, auth.
@@ -19,6 +20,7 @@
 //! - [`model`]: plain view data shared by backend and front ends.
 
 pub mod alloc_tuning;
+pub mod api;
 pub mod backend;
 pub mod config;
 pub mod daemon;

@@ -53,6 +53,9 @@ pub struct Config {
     /// Export defaults; `None` when the file has no `[export]` table.
     #[serde(default)]
     pub export: Option<ExportSettings>,
+    /// The daemon's REST API and metrics; off without an `[api]` table.
+    #[serde(default)]
+    pub api: Option<ApiSettings>,
 }
 
 impl Config {
@@ -159,6 +162,23 @@ pub struct ExportSettings {
     /// The repository the export dialog and the repository view start with.
     #[serde(default)]
     pub repository: Option<PathBuf>,
+}
+
+/// `[api]`: the daemon's REST API and `/metrics` (docs/api.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Where it listens (plain HTTP): `"127.0.0.1:8765"`.
+    pub listen: std::net::SocketAddr,
+    /// A file (mode 0600 or stricter) holding the bearer token.
+    pub token_file: PathBuf,
+    /// Serve `/metrics` to callers without the token.
+    #[serde(default)]
+    pub metrics_without_token: bool,
+    /// Listen on an address other than loopback. The API is plain HTTP, so
+    /// the token crosses the network in clear: put it behind a TLS proxy.
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 /// `[jobs]`: how many jobs run at once; the rest wait in the queue.

@@ -208,6 +208,25 @@ fn check(config: &Config, doc: &DeTable<'_>, text: &str, path: &Path) -> Result<
             }
         }
     }
+    if let Some(api) = &config.api {
+        let span = |field: &str| {
+            doc.get("api")
+                .and_then(|t| t.get_ref().as_table()?.get(field))
+                .map(|v| v.span())
+        };
+        if !api.listen.ip().is_loopback() && !api.allow_remote {
+            let message = format!(
+                "listen in [api]: {} is not a loopback address, and the API is plain HTTP; \
+                 use 127.0.0.1, or set allow_remote = true behind a TLS proxy",
+                api.listen
+            );
+            return Err(invalid(text, path, span("listen"), message));
+        }
+        if api.token_file.as_os_str().is_empty() {
+            let message = "token_file in [api]: empty path".to_string();
+            return Err(invalid(text, path, span("token_file"), message));
+        }
+    }
     if let Some((action, _)) = config.keys.iter().find(|(a, _)| a.trim().is_empty()) {
         let span = doc.get("keys").map(extent);
         let message = format!("[keys]: empty action name {action:?}");

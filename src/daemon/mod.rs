@@ -42,6 +42,8 @@ pub enum DaemonError {
     AlreadyRunning(PathBuf),
     #[error("{path}: {why}")]
     UnsafePath { path: PathBuf, why: String },
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
     #[error(
         "no place for the daemon's socket: XDG_RUNTIME_DIR is not set; give --socket PATH (or KVM_CLONE_SOCKET)"
     )]

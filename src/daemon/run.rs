@@ -30,10 +30,32 @@ pub async fn run(
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Io)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Io)?;
     let listener = socket::bind(socket_path).await?;
+    let api_settings = loaded.config.api.clone();
     let started = backend::spawn(loaded, options);
     // Clients attach through the bus; the first subscriber is not needed.
     let attach = started.attacher();
     let Backend { actions, task, .. } = started;
+    let stop = CancellationToken::new();
+    // A bad [api] table stops the daemon before it serves anyone.
+    let api = match &api_settings {
+        Some(s) => match crate::api::bind(s, attach.clone(), actions.clone()).await {
+            Ok(bound) => Some(bound),
+            Err(e) => {
+                let _ = actions.send(Action::Quit);
+                let _ = task.await;
+                let _ = std::fs::remove_file(socket_path);
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
+    let api = api.map(|bound| {
+        if let Ok(addr) = bound.local_addr() {
+            tracing::info!("daemon: API on http://{addr}");
+            eprintln!("kvm-clone daemon: API on http://{addr}");
+        }
+        tokio::spawn(bound.serve(stop.clone()))
+    });
     tracing::info!("daemon: listening on {}", socket_path.display());
     eprintln!("kvm-clone daemon: listening on {}", socket_path.display());
     // Under systemd (Type=notify): ready once clients can connect. Without
@@ -45,7 +67,6 @@ pub async fn run(
     ]) {
         tracing::warn!("daemon: cannot tell systemd it is ready: {e}");
     }
-    let stop = CancellationToken::new();
     let attached = Arc::new(AtomicUsize::new(0));
     let serving = tokio::spawn(server::serve(
         listener,
@@ -68,6 +89,10 @@ pub async fn run(
     let _ = actions.send(Action::Quit);
     if tokio::time::timeout(QUIT_WAIT, task).await.is_err() {
         tracing::warn!("daemon: the backend did not stop within {QUIT_WAIT:?}");
+    }
+    // Requests still waiting on the backend have had their answer now.
+    if let Some(api) = api {
+        let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
     }
     let _ = std::fs::remove_file(socket_path);
     Ok(())

@@ -7,6 +7,7 @@
 
 mod handle;
 mod import;
+mod latest;
 mod maintain;
 mod owner;
 mod query;
@@ -17,6 +18,7 @@ mod store;
 
 pub use crate::model::history::{HistoryFilter, HistoryPage, HistoryStats};
 pub use handle::History;
+pub use latest::LastSuccess;
 pub use record::{Finish, NewJob};
 pub use store::{HistoryDb, OpenReport};
 
