@@ -99,7 +99,7 @@ impl Metrics {
         let host_up = Family::<Host, Gauge>::default();
         registry.register(
             "host_up",
-            "1 while the host's SSH and libvirt connection is up",
+            "1 while the connection to the host is up",
             host_up.clone(),
         );
         let last_export = Family::<VmHost, Gauge<f64, AtomicU64>>::default();
@@ -130,7 +130,7 @@ impl Metrics {
     }
 
     fn host(&self, h: &HostView) {
-        let up = matches!(h.state, ConnState::Up) && h.info.is_some();
+        let up = matches!(h.state, ConnState::Up);
         self.host_up
             .get_or_create(&Host {
                 host: h.name.clone(),
@@ -170,14 +170,6 @@ fn bytes_moved(result: &JobResult, seen: &Seen) -> u64 {
         JobResult::Restored(r) => r.bytes_moved,
         JobResult::Exported(r) => r.totals.read_bytes,
         JobResult::Failed { .. } | JobResult::Cancelled => seen.bytes_done,
-    }
-}
-
-fn result_label(result: &JobResult) -> &'static str {
-    match result {
-        JobResult::Cloned(_) | JobResult::Exported(_) | JobResult::Restored(_) => "done",
-        JobResult::Failed { .. } => "failed",
-        JobResult::Cancelled => "cancelled",
     }
 }
 
@@ -255,7 +247,7 @@ fn count_end(metrics: &Metrics, seen: &Seen, result: &JobResult) {
         .jobs
         .get_or_create(&KindResult {
             kind: kind.kind.clone(),
-            result: result_label(result).into(),
+            result: super::result_label(result).into(),
         })
         .inc();
     metrics

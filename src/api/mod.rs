@@ -112,6 +112,16 @@ pub async fn bind(
     })
 }
 
+/// How a job ended, in the words history uses.
+fn result_label(result: &crate::backend::messages::JobResult) -> &'static str {
+    use crate::backend::messages::JobResult;
+    match result {
+        JobResult::Cloned(_) | JobResult::Exported(_) | JobResult::Restored(_) => "done",
+        JobResult::Failed { .. } => "failed",
+        JobResult::Cancelled => "cancelled",
+    }
+}
+
 fn router(api: Api) -> Router {
     Router::new()
         .route("/api/hosts", get(read::hosts))

@@ -101,15 +101,39 @@ pub(super) async fn vms(State(api): State<Api>, RawQuery(raw): RawQuery) -> Resp
     reply::ok(&Doc { hosts })
 }
 
-/// One job as the API shows it.
+/// One job as the API shows it: its view, and once it has ended how
+/// (`done`, `failed`, `cancelled`), the report of a finished job and the
+/// error of a failed one.
 #[derive(Serialize)]
 struct JobDoc {
     #[serde(flatten)]
     view: JobView,
-    /// How it ended; null while it runs.
-    result: Option<JobResult>,
+    result: Option<&'static str>,
+    report: Option<serde_json::Value>,
+    error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<JobDetail>,
+}
+
+impl JobDoc {
+    fn new(view: JobView, result: Option<JobResult>, detail: Option<JobDetail>) -> JobDoc {
+        let report = result.as_ref().and_then(|r| match r {
+            JobResult::Cloned(r) => serde_json::to_value(r).ok(),
+            JobResult::Exported(r) => serde_json::to_value(r).ok(),
+            JobResult::Restored(r) => serde_json::to_value(r).ok(),
+            JobResult::Failed { .. } | JobResult::Cancelled => None,
+        });
+        JobDoc {
+            view,
+            result: result.as_ref().map(super::result_label),
+            report,
+            error: result.and_then(|r| match r {
+                JobResult::Failed { message, .. } => Some(message),
+                _ => None,
+            }),
+            detail,
+        }
+    }
 }
 
 pub(super) async fn jobs(State(api): State<Api>) -> Response {
@@ -124,11 +148,7 @@ pub(super) async fn jobs(State(api): State<Api>) -> Response {
         .jobs
         .into_values()
         .rev()
-        .map(|j| JobDoc {
-            view: j.view,
-            result: j.result,
-            detail: None,
-        })
+        .map(|j| JobDoc::new(j.view, j.result, None))
         .collect();
     reply::ok(&Doc { jobs })
 }
@@ -142,11 +162,7 @@ pub(super) async fn job(State(api): State<Api>, Path(id): Path<String>) -> Respo
         return reply::gone();
     };
     match s.jobs.remove(&id) {
-        Some(j) => reply::ok(&JobDoc {
-            view: j.view,
-            result: j.result,
-            detail: Some(j.detail),
-        }),
+        Some(j) => reply::ok(&JobDoc::new(j.view, j.result, Some(j.detail))),
         None => reply::error(
             StatusCode::NOT_FOUND,
             &format!("no job {id} in this daemon; ended jobs are in GET /api/history"),
