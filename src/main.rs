@@ -87,6 +87,9 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
                 ok(cli::daemon(cli.config.as_deref(), cli.socket.as_deref(), idle_exit).await)
             }
             Some(Command::Extract(args)) => cli::extract(args).await,
+            Some(Command::Schedules { json }) => {
+                ok(cli::schedules(cli.config.as_deref(), cli.socket.as_deref(), json).await)
+            }
             Some(Command::Clone {
                 from,
                 vm,

@@ -834,3 +834,40 @@ fn jobs_limits_parse_with_defaults_and_reject_zero_at_its_line() {
     assert_eq!(line, 2);
     assert!(msg.starts_with("max in [jobs]:"), "{msg}");
 }
+
+/// `[[schedules]]` (issue 19): a bad cron expression, an unknown host and
+/// a duplicate name are config errors at their place in the file.
+#[test]
+fn schedule_errors_name_their_place() {
+    let good = format!(
+        "{ALPHA}\n[[schedules]]\nname = \"nightly\"\ncron = \"0 2 * * *\"\njob = \"export\"\nhost = \"alpha\"\nvms = [\"web*\"]\nrepo = \"/srv/r\"\n"
+    );
+    let c = parse(&good, Path::new(P)).expect("a good schedule");
+    assert_eq!(c.schedules[0].name, "nightly");
+    assert!(c.schedules[0].selects("web01") && !c.schedules[0].selects("db01"));
+
+    let (line, col, msg, _) = reject(&good.replace("0 2 * * *", "at two"));
+    assert_eq!((line, col), (8, Some(8)), "{msg}");
+    assert!(
+        msg.starts_with(
+            "cron in [[schedules]] entry \"nightly\": \"at two\" is not a cron expression"
+        ),
+        "{msg}"
+    );
+
+    let (line, _, msg, _) = reject(&good.replace("host = \"alpha\"", "host = \"gamma\""));
+    assert_eq!(line, 10, "{msg}");
+    assert!(msg.contains("no host named \"gamma\""), "{msg}");
+
+    let twice = format!(
+        "{good}\n[[schedules]]\nname = \"nightly\"\ncron = \"@daily\"\njob = \"verify\"\nrepo = \"/srv/r\"\n"
+    );
+    let (line, _, msg, _) = reject(&twice);
+    assert_eq!(line, 15, "{msg}");
+    assert!(msg.contains("duplicate schedule name"), "{msg}");
+
+    let (_, _, msg, _) = reject(&good.replace("repo = \"/srv/r\"", "repo = \"r\""));
+    assert!(msg.contains("absolute path"), "{msg}");
+    let (_, _, msg, _) = reject(&good.replace("job = \"export\"", "job = \"defrag\""));
+    assert!(msg.contains("unknown variant"), "{msg}");
+}

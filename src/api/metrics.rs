@@ -58,6 +58,13 @@ pub struct Metrics {
     running: Family<Kind, Gauge>,
     host_up: Family<Host, Gauge>,
     last_export: Family<VmHost, Gauge<f64, AtomicU64>>,
+    schedule_ok: Family<Schedule, Gauge>,
+    schedule_last_run: Family<Schedule, Gauge<f64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Schedule {
+    schedule: String,
 }
 
 fn duration_histogram() -> Histogram {
@@ -108,6 +115,18 @@ impl Metrics {
             "When the VM's newest successful export ended (Unix time)",
             last_export.clone(),
         );
+        let schedule_ok = Family::<Schedule, Gauge>::default();
+        registry.register(
+            "schedule_last_run_ok",
+            "1 when the schedule's last run succeeded, 0 when it failed or was skipped",
+            schedule_ok.clone(),
+        );
+        let schedule_last_run = Family::<Schedule, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "schedule_last_run_timestamp_seconds",
+            "When the schedule's last run ended (Unix time)",
+            schedule_last_run.clone(),
+        );
         for kind in JobKind::ALL {
             running.get_or_create(&kind_label(kind)).set(0);
         }
@@ -119,6 +138,8 @@ impl Metrics {
             running,
             host_up,
             last_export,
+            schedule_ok,
+            schedule_last_run,
         }
     }
 
@@ -136,6 +157,23 @@ impl Metrics {
                 host: h.name.clone(),
             })
             .set(i64::from(up));
+    }
+
+    /// The schedules' last ended runs.
+    fn schedules(&self, list: &[crate::model::schedule::ScheduleView]) {
+        use crate::model::schedule::RunResult;
+        for s in list {
+            let Some(run) = s.last.as_ref().filter(|r| r.result.is_some()) else {
+                continue;
+            };
+            let label = Schedule {
+                schedule: s.name.clone(),
+            };
+            let ok = run.result == Some(RunResult::Done);
+            self.schedule_ok.get_or_create(&label).set(i64::from(ok));
+            let ended = run.ended_ms.unwrap_or(run.started_ms) as f64 / 1000.0;
+            self.schedule_last_run.get_or_create(&label).set(ended);
+        }
     }
 
     fn exported(&self, vm: &str, host: &str, unix_secs: f64) {
@@ -194,6 +232,7 @@ pub async fn follow(
         match ev {
             Event::Snapshot(s) => {
                 s.hosts.iter().for_each(|h| metrics.host(h));
+                metrics.schedules(&s.schedules);
                 for j in s.jobs.values() {
                     let mut seen = seen_of(&j.view, None);
                     seen.ended = j.result.is_some();
@@ -202,6 +241,7 @@ pub async fn follow(
             }
             Event::Hosts(hosts) => hosts.iter().for_each(|h| metrics.host(h)),
             Event::Host(h) => metrics.host(&h),
+            Event::Schedules(list) => metrics.schedules(&list),
             Event::Job(v) => {
                 let started = jobs.get(&v.id).and_then(|s| s.started);
                 let mut seen = seen_of(&v, started);

@@ -129,6 +129,7 @@ fn router(api: Api) -> Router {
         .route("/api/jobs", get(read::jobs).post(start::post))
         .route("/api/jobs/{id}", get(read::job).delete(start::cancel))
         .route("/api/history", get(read::history))
+        .route("/api/schedules", get(read::schedules))
         .route("/metrics", get(metrics::scrape))
         .fallback(reply::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -220,3 +220,16 @@ pub(super) async fn history(State(api): State<Api>, RawQuery(raw): RawQuery) -> 
         Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
+
+pub(super) async fn schedules(State(api): State<Api>) -> Response {
+    #[derive(Serialize)]
+    struct Doc {
+        schedules: Vec<crate::model::schedule::ScheduleView>,
+    }
+    match api.snapshot() {
+        Some(s) => reply::ok(&Doc {
+            schedules: s.schedules,
+        }),
+        None => reply::gone(),
+    }
+}

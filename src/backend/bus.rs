@@ -109,6 +109,7 @@ fn fold(state: &mut StateSnapshot, ev: &Event) {
         Event::JobDetail { id, update } => state.job_detail(*id, update.clone()),
         Event::JobDone { id, result } => state.job_done(*id, result.clone()),
         Event::History(page) => state.set_history(page.clone()),
+        Event::Schedules(list) => state.set_schedules(list.clone()),
         Event::ProfileSaved { .. }
         | Event::Validation { .. }
         | Event::RestoreValidation { .. }

@@ -23,16 +23,27 @@ pub(super) fn profile_unlock(
     mut req: ExportRequest,
     profile: &Profile,
 ) -> Result<ExportRequest, String> {
-    use crate::config::profile::{Encryption, PassphraseSource};
     use crate::repo::Unlock;
     if !matches!(req.unlock, Unlock::None) {
         return Ok(req);
     }
+    if let Some(pass) = profile_passphrase(profile)? {
+        req.unlock = Unlock::Passphrase(pass);
+    }
+    Ok(req)
+}
+
+/// The passphrase the profile's source gives without asking anyone: None
+/// for a profile without encryption by passphrase, or one that prompts.
+pub(super) fn profile_passphrase(
+    profile: &Profile,
+) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    use crate::config::profile::{Encryption, PassphraseSource};
     let Encryption::Passphrase { source } = &profile.encryption else {
-        return Ok(req);
+        return Ok(None);
     };
     let pass = match source {
-        PassphraseSource::Prompt => return Ok(req),
+        PassphraseSource::Prompt => return Ok(None),
         PassphraseSource::Env(var) => std::env::var(var).map_err(|_| {
             format!(
                 "profile {}: the passphrase variable ${var} is not set",
@@ -55,8 +66,7 @@ pub(super) fn profile_unlock(
     if pass.is_empty() {
         return Err(format!("profile {}: the passphrase is empty", profile.name));
     }
-    req.unlock = Unlock::Passphrase(zeroize::Zeroizing::new(pass));
-    Ok(req)
+    Ok(Some(zeroize::Zeroizing::new(pass)))
 }
 
 /// The named export profile, from the built-in set and the user's directory.

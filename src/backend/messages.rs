@@ -101,6 +101,9 @@ pub enum Action {
     /// One history row in full (log, validation report); answered by
     /// [`Event::HistoryDetail`].
     HistoryDetail(u64),
+    /// Run a schedule now, as if it were due (the daemon's schedules;
+    /// answered by [`Event::Schedules`], or [`Event::Error`]).
+    RunSchedule(String),
     /// Stop the backend: close connections, end jobs.
     Quit,
 }
@@ -194,6 +197,9 @@ pub enum Event {
         policy: crate::model::KeepPolicy,
         report: crate::model::PruneView,
     },
+    /// Every schedule with its next and last run (the daemon's; sent on
+    /// start and whenever a run starts or ends).
+    Schedules(Vec<crate::model::schedule::ScheduleView>),
     /// The backend has stopped.
     Stopped,
 }

@@ -305,9 +305,10 @@ fn index_action(a: &Action) -> usize {
         Action::HistoryDetail(_) => 19,
         Action::Quit => 20,
         Action::ValidateExport(_) => 21,
+        Action::RunSchedule(_) => 22,
     }
 }
-const ACTIONS: usize = 22;
+const ACTIONS: usize = 23;
 
 fn actions() -> Vec<Action> {
     let policy = KeepPolicy {
@@ -369,6 +370,7 @@ fn actions() -> Vec<Action> {
         Action::QueryHistory(history_page().filter),
         Action::HistoryDetail(1),
         Action::Quit,
+        Action::RunSchedule("nightly".into()),
     ]
 }
 
@@ -396,9 +398,10 @@ fn index_event(e: &Event) -> usize {
         Event::Stopped => 19,
         Event::ExportValidation { .. } => 20,
         Event::Snapshot(_) => 21,
+        Event::Schedules(_) => 22,
     }
 }
-const EVENTS: usize = 22;
+const EVENTS: usize = 23;
 
 /// A snapshot with something in every part, folded the way the bus does.
 fn snapshot() -> StateSnapshot {
@@ -536,6 +539,22 @@ fn events() -> Vec<Event> {
         },
         Event::Stopped,
         Event::Snapshot(Box::new(snapshot())),
+        Event::Schedules(vec![crate::model::schedule::ScheduleView {
+            name: "nightly".into(),
+            cron: "0 2 * * *".into(),
+            job: "export".into(),
+            target: "web* on alpha to /srv/r".into(),
+            next_ms: Some(1_700_000_000_000),
+            running: false,
+            last: Some(crate::model::schedule::ScheduleRun {
+                due_ms: 1_699_900_000_000,
+                started_ms: 1_699_900_000_100,
+                ended_ms: Some(1_699_900_100_000),
+                result: Some(crate::model::schedule::RunResult::Done),
+                message: None,
+                jobs: vec![7, 8],
+            }),
+        }]),
     ]
 }
 

@@ -17,6 +17,7 @@ pub mod messages;
 mod profiles;
 pub mod repo;
 mod restore;
+mod schedules;
 mod task;
 
 use crate::config::LoadedConfig;
@@ -39,6 +40,9 @@ pub struct Options {
     pub ssh_config: Option<PathBuf>,
     /// The operator's known_hosts: checked first, and where accepted keys go.
     pub user_known_hosts: Option<PathBuf>,
+    /// Run the config's `[[schedules]]` (the daemon does; an in-process
+    /// backend never, so a TUI beside a daemon does not run them twice).
+    pub run_schedules: bool,
 }
 
 impl Default for Options {
@@ -50,6 +54,7 @@ impl Default for Options {
             ssh_config: None,
             user_known_hosts: directories::BaseDirs::new()
                 .map(|d| d.home_dir().join(".ssh").join("known_hosts")),
+            run_schedules: false,
         }
     }
 }
@@ -85,7 +90,8 @@ pub fn spawn(config: LoadedConfig, options: Options) -> Backend {
     let bus = bus::EventBus::new();
     let attach = bus.attacher();
     let events = attach.attach();
-    let task = tokio::spawn(task::run(config, options, action_rx, bus));
+    let inbox = action_tx.downgrade();
+    let task = tokio::spawn(task::run(config, options, action_rx, inbox, bus));
     Backend {
         actions: action_tx,
         events,

@@ -152,6 +152,13 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = idle_duration)]
         idle_exit: Option<Duration>,
     },
+    /// The daemon's schedules: next run, and how the last one went
+    /// (docs/schedules.md).
+    Schedules {
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -189,6 +196,8 @@ fn idle_duration(text: &str) -> std::result::Result<Duration, String> {
     kvm_clone::config::parse_duration(text)
 }
 
+pub use schedules::schedules;
+
 /// `kvm-clone daemon`.
 pub async fn daemon(
     config: Option<&Path>,
@@ -197,7 +206,10 @@ pub async fn daemon(
 ) -> Result<()> {
     let loaded = load(config)?;
     let socket = kvm_clone::daemon::socket::resolve(socket)?;
-    let options = kvm_clone::backend::Options::default();
+    let options = kvm_clone::backend::Options {
+        run_schedules: true,
+        ..Default::default()
+    };
     kvm_clone::daemon::run::run(loaded, &socket, options, idle_exit).await?;
     Ok(())
 }
@@ -241,6 +253,7 @@ pub mod link;
 mod profiles;
 mod repository;
 mod restore;
+mod schedules;
 mod unlock;
 mod wait;
 pub use clone::clone;

@@ -15,6 +15,7 @@ mod parse;
 pub mod profile;
 mod rate;
 mod resolve;
+mod schedule;
 pub mod ssh_config;
 mod validate;
 
@@ -25,6 +26,7 @@ pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
 pub use parse::parse;
 pub use resolve::{ResolveEnv, ResolvedHost, resolve, resolve_with};
+pub use schedule::{CronExpr, ScheduleConfig, ScheduleJob, glob};
 pub use validate::{MAX_HOST_NAME_LEN, validate_host};
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,9 @@ pub struct Config {
     /// The daemon's REST API and metrics; off without an `[api]` table.
     #[serde(default)]
     pub api: Option<ApiSettings>,
+    /// Jobs the daemon runs by the clock (`[[schedules]]`).
+    #[serde(default)]
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 impl Config {

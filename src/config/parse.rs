@@ -208,6 +208,7 @@ fn check(config: &Config, doc: &DeTable<'_>, text: &str, path: &Path) -> Result<
             }
         }
     }
+    check_schedules(config, doc, text, path)?;
     if let Some(api) = &config.api {
         let span = |field: &str| {
             doc.get("api")
@@ -231,6 +232,34 @@ fn check(config: &Config, doc: &DeTable<'_>, text: &str, path: &Path) -> Result<
         let span = doc.get("keys").map(extent);
         let message = format!("[keys]: empty action name {action:?}");
         return Err(invalid(text, path, span, message));
+    }
+    Ok(())
+}
+
+/// `[[schedules]]` entries: each one's own checks, then unique names.
+fn check_schedules(
+    config: &Config,
+    doc: &DeTable<'_>,
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let hosts: Vec<&str> = config.hosts.iter().map(|h| h.name.as_str()).collect();
+    let entry = |i: usize| doc.get("schedules")?.get_ref().as_array()?.get(i);
+    let span = |i: usize, field: &str| {
+        let e = entry(i)?;
+        let value = e.get_ref().as_table().and_then(|t| t.get(field));
+        Some(value.map_or_else(|| extent(e), |v| v.span()))
+    };
+    for (i, s) in config.schedules.iter().enumerate() {
+        let label = format!("[[schedules]] entry {:?}", s.name);
+        if let Err(p) = super::schedule::check(s, &hosts) {
+            let message = format!("{} in {label}: {}", p.field, p.reason);
+            return Err(invalid(text, path, span(i, p.field), message));
+        }
+        if config.schedules[..i].iter().any(|o| o.name == s.name) {
+            let message = format!("duplicate schedule name {:?}", s.name);
+            return Err(invalid(text, path, span(i, "name"), message));
+        }
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Io)?;
     let listener = socket::bind(socket_path).await?;
     let api_settings = loaded.config.api.clone();
+    // A daemon with schedules has work coming: it never exits for idleness.
+    let idle_exit = idle_exit.filter(|_| loaded.config.schedules.is_empty());
     let started = backend::spawn(loaded, options);
     // Clients attach through the bus; the first subscriber is not needed.
     let attach = started.attacher();

@@ -123,9 +123,16 @@ async fn client(
         },
     )
     .await?;
+    let reading = read_actions(rd, actions);
+    tokio::pin!(reading);
     tokio::select! {
-        r = read_actions(rd, actions) => r?,
-        r = send_events(wr, attach) => r?,
+        r = &mut reading => r?,
+        r = send_events(wr, attach) => {
+            // A client that sent its last actions and closed at once makes
+            // the event side fail first; what it sent still counts.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut reading).await;
+            r?
+        }
     }
     tracing::info!("daemon: {who} left");
     Ok(())

@@ -5,6 +5,7 @@ pub mod history;
 pub mod hosts;
 pub mod profiles;
 pub mod repository;
+pub mod schedules;
 pub mod table;
 pub mod vms;
 

@@ -26,5 +26,6 @@ pub mod queue;
 pub mod recover;
 pub mod restore;
 pub mod rewrite;
+pub mod schedule;
 pub mod transfer;
 pub mod undo;

@@ -15,6 +15,7 @@ pub mod names;
 pub mod profile;
 pub mod reports;
 pub mod requests;
+pub mod schedule;
 mod secret;
 pub mod snapshot;
 mod unlock;

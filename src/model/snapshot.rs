@@ -30,6 +30,9 @@ pub struct StateSnapshot {
     pub history: Option<HistoryPage>,
     /// Every profile, "default" first.
     pub profiles: Vec<ProfileSummary>,
+    /// The daemon's schedules (none in-process).
+    #[serde(default)]
+    pub schedules: Vec<super::schedule::ScheduleView>,
 }
 
 /// One job as the events told it so far.
@@ -109,6 +112,10 @@ impl StateSnapshot {
 
     pub fn set_profiles(&mut self, profiles: Vec<ProfileSummary>) {
         self.profiles = profiles;
+    }
+
+    pub fn set_schedules(&mut self, schedules: Vec<super::schedule::ScheduleView>) {
+        self.schedules = schedules;
     }
 
     /// Keeps the newest [`ENDED_JOBS_KEPT`] ended jobs; running and queued

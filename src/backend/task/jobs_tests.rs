@@ -29,6 +29,7 @@ fn backend() -> (Backend, UnboundedReceiver<Event>) {
             exists: false,
         },
         options: Options::default(),
+        schedules: None,
         hosts: Vec::new(),
         history: HistoryFeed::none(events.clone()),
         events,

@@ -44,12 +44,15 @@ struct Backend {
     history: HistoryFeed,
     /// Repositories the repository view opened this session.
     repos: super::repo::OpenRepos,
+    /// The daemon's schedules, when this backend runs them.
+    schedules: Option<super::schedules::Schedules>,
 }
 
 pub(super) async fn run(
     config: LoadedConfig,
     options: Options,
     mut actions: mpsc::UnboundedReceiver<Action>,
+    inbox: mpsc::WeakUnboundedSender<Action>,
     events: EventBus,
 ) {
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();
@@ -69,6 +72,7 @@ pub(super) async fn run(
         positions: HashMap::new(),
         history,
         repos: Default::default(),
+        schedules: None,
     };
     backend.queue = Queue::new(backend.config.config.job_settings().limits());
     let wanted: Vec<HostConfig> = backend
@@ -92,6 +96,14 @@ pub(super) async fn run(
     backend.send_history();
     backend.send_profiles();
     backend.recover_leftovers();
+    if backend.options.run_schedules && !backend.config.config.schedules.is_empty() {
+        backend.schedules = Some(super::schedules::spawn(
+            backend.config.config.schedules.clone(),
+            backend.events.clone(),
+            inbox,
+            crate::paths::data_dir(),
+        ));
+    }
     loop {
         tokio::select! {
             action = actions.recv() => match action {
@@ -205,6 +217,13 @@ impl Backend {
                 None => self.error(None, format!("no host named {host:?}")),
             },
             Action::AddHost(cfg) => self.add_host(cfg),
+            Action::RunSchedule(name) => match &self.schedules {
+                Some(s) => s.run_now(name),
+                None => self.error(
+                    None,
+                    format!("no schedule named {name:?}: schedules run in the daemon (`kvm-clone daemon`)"),
+                ),
+            },
             Action::ValidateClone(req) => self.validate_clone(req),
             Action::StartClone(req) => self.start(JobRequest::Clone(req)),
             Action::ValidateRestore(req) => self.validate_restore(req),

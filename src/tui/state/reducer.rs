@@ -19,6 +19,8 @@ impl AppState {
                 }
             }
             Event::Profiles(list) => self.profiles = list,
+            // The TUI has no Schedules view yet (`kvm-clone schedules`).
+            Event::Schedules(_) => {}
             Event::ProfileSaved { name, path } => {
                 self.set_status(format!("saved profile {name} to {}", path.display()))
             }
