@@ -94,6 +94,9 @@ fn host_info() -> HostInfo {
             capacity_bytes: 100,
             allocation_bytes: 40,
             available_bytes: 60,
+            path: Some("/var/lib/libvirt/images".into()),
+            fs_available_bytes: Some(50),
+            usable_bytes: 50,
         }],
     }
 }
