@@ -170,6 +170,7 @@ fn history_entry() -> HistoryEntry {
         bytes_stored: 2,
         bytes_skipped: 3,
         rate_bytes_per_sec: Some(1.5),
+        copy_secs: None,
         validation: Some(serde_json::json!({"ok": true, "items": []})),
         log: vec!["a line".into()],
     }

@@ -256,6 +256,7 @@ pub fn history_entry(
         bytes_stored: 0,
         bytes_skipped: 0,
         rate_bytes_per_sec: None,
+        copy_secs: None,
         validation: None,
         log: Vec::new(),
     }
