@@ -54,6 +54,33 @@ fn hosts_json_shows_both_lab_hosts_up_with_facts() {
     }
 }
 
+/// Issue 14: the hosts view showed libvirt's free space, which counts the
+/// filesystem's reserved blocks, while the pre-flight check used `statvfs`.
+/// Both lab pools are directories: their usable figure is measured.
+#[test]
+fn hosts_json_pools_carry_the_usable_free_space() {
+    let v = json(&["hosts", "--json"]);
+    for h in v["hosts"].as_array().expect("hosts array") {
+        let pool = h["info"]["pools"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "default"))
+            .unwrap_or_else(|| panic!("no default pool: {h}"));
+        assert_eq!(pool["path"], "/var/lib/libvirt/images", "{pool}");
+        let fs = pool["fs_available_bytes"].as_u64().expect("measured");
+        let libvirt = pool["available_bytes"].as_u64().expect("libvirt's");
+        assert_eq!(
+            pool["usable_bytes"].as_u64(),
+            Some(fs.min(libvirt)),
+            "{pool}"
+        );
+    }
+    let text = String::from_utf8_lossy(&kvm_clone(&["hosts"]).stdout).to_string();
+    assert!(
+        text.contains("default ") && text.contains(" free"),
+        "{text}"
+    );
+}
+
 fn vm_names(v: &Value, host: &str) -> Vec<String> {
     let entry = v["hosts"]
         .as_array()

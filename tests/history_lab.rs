@@ -87,6 +87,20 @@ fn a_clone_is_recorded_with_its_bytes_report_and_log() {
     assert_eq!(stats["jobs"], 1);
     assert_eq!(stats["success_rate"], 1.0);
     assert_eq!(stats["bytes_moved"].as_u64(), Some(moved));
+    // Issue 14: one job, one average rate: the row's (bytes copied over the
+    // copy phase, which is shorter than the job) is the statistics'.
+    let rate = r["rate_bytes_per_sec"].as_f64().unwrap();
+    let avg = stats["average_rate_bytes_per_sec"].as_f64().unwrap();
+    assert!(
+        (rate - avg).abs() <= rate * 1e-9,
+        "row {rate} vs stats {avg}"
+    );
+    let copy_secs = r["copy_secs"].as_f64().expect("copy time recorded");
+    let took = (r["ended_ms"].as_u64().unwrap() - r["started_ms"].as_u64().unwrap()) as f64;
+    assert!(
+        copy_secs > 0.0 && copy_secs * 1000.0 <= took,
+        "{copy_secs} s of {took} ms"
+    );
 }
 
 #[test]

@@ -247,7 +247,10 @@ pub(super) async fn run_job(
             error: fin.error.clone(),
         },
     );
-    watch.finish(&job_result).await;
+    let fin = Finish {
+        copy: watch.finish(&job_result).await,
+        ..fin
+    };
     let mut log = record.lock().unwrap_or_else(|p| p.into_inner()).lines();
     log.extend(JobLogs::global().take(id));
     history.finish(row, fin, log).await;

@@ -7,6 +7,7 @@ use super::bus::EventBus;
 use super::messages::{Event, Secret};
 use crate::config::{self, HostConfig, ResolvedHost};
 use crate::jobs::hosts::HostLink;
+use crate::jobs::preflight::probe;
 use crate::libvirt::tunnel::{Connector, TunnelStream};
 use crate::libvirt::{HostEvent, HostEventKind, HostWorker, Tunnel, remote};
 use crate::model::{ConnState, HostView};
@@ -381,7 +382,11 @@ async fn serve(
             _ = session.closed() => return Stop::Lost("SSH connection closed".to_string()),
         }
         match worker.inventory().await {
-            Ok((info, vms)) => {
+            Ok((mut info, vms)) => {
+                // Over SSH, not libvirt: what the pre-flight space check counts.
+                if let Err(e) = probe::measure_pools(session, &mut info.pools).await {
+                    tracing::debug!(host = %host.name, error = %e, "pool free space");
+                }
                 lock(view).info = Some(info.clone());
                 events.send(Event::HostInfo {
                     host: host.name.clone(),

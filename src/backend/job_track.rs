@@ -100,7 +100,10 @@ impl Tracking {
                 error: fin.error.clone(),
             },
         );
-        self.watch.finish(&result).await;
+        let fin = Finish {
+            copy: self.watch.finish(&result).await,
+            ..fin
+        };
         // The row keeps the summary lines, then everything the job logged.
         let mut log = self
             .record

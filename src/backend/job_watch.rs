@@ -7,7 +7,7 @@ use super::bus::EventBus;
 use super::messages::{Event, JobResult};
 use crate::jobs::log::{JobLogs, unix_ms};
 use crate::jobs::progress::{Report, Update};
-use crate::model::detail::{self, DetailUpdate, PhaseStamp};
+use crate::model::detail::{CopySpan, DetailUpdate, PhaseStamp};
 use crate::model::{JobKind, JobPhase, JobView};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,8 +83,7 @@ pub(super) fn stamp(events: &EventBus, id: u64, phase: JobPhase) {
 #[derive(Default)]
 struct State {
     last: Option<JobView>,
-    copy_start_ms: Option<u64>,
-    copy_end_ms: Option<u64>,
+    copy: CopySpan,
     log_cursor: u64,
 }
 
@@ -145,13 +144,10 @@ impl Watch {
                     v.disks = last.disks.clone();
                 }
                 let before = st.last.as_ref().map(|l| l.phase);
+                let now = unix_ms();
+                let done = (!v.disks.is_empty()).then(|| v.bytes_done());
+                st.copy.observe(before, v.phase, done, now);
                 if before != Some(v.phase) {
-                    let now = unix_ms();
-                    if v.phase == JobPhase::Copying {
-                        st.copy_start_ms = Some(now);
-                    } else if before == Some(JobPhase::Copying) {
-                        st.copy_end_ms = Some(now);
-                    }
                     send(
                         &events,
                         id,
@@ -170,11 +166,13 @@ impl Watch {
         })
     }
 
-    /// Stops sampling, sends the last log lines and the end. The job's last
-    /// view always shows how it ended, whatever phase it stopped in (an
-    /// export that failed its checks never reported a phase after
+    /// Stops sampling, sends the last sample, log lines and the end. The
+    /// job's last view always shows how it ended, whatever phase it stopped
+    /// in (an export that failed its checks never reported a phase after
     /// "validating"), so no front end shows an ended job as running.
-    pub(super) async fn finish(self, result: &JobResult) {
+    /// Returns the copy phase, for the history row: the detail's last
+    /// average comes from the same span, so the two agree.
+    pub(super) async fn finish(self, result: &JobResult) -> CopySpan {
         let report = self.report();
         self.stop.cancel();
         let _ = self.sampler.await;
@@ -193,9 +191,10 @@ impl Watch {
             v.eta_secs = None;
             report(Update::View(v));
         }
-        forward_log(self.id, &self.state, &self.events);
+        sample(self.id, &self.state, &self.events);
         let message = result.error_message();
         send(&self.events, self.id, DetailUpdate::Ended { message });
+        lock(&self.state).copy
     }
 }
 
@@ -208,8 +207,7 @@ fn sample(id: u64, state: &Mutex<State>, events: &EventBus) {
             } else {
                 0.0
             };
-            let until = st.copy_end_ms.unwrap_or_else(unix_ms);
-            let average = detail::average_rate(v.bytes_done(), st.copy_start_ms, until);
+            let average = st.copy.average(unix_ms());
             DetailUpdate::Sample { rate, average }
         })
     };
@@ -234,14 +232,20 @@ mod tests {
     use super::*;
     use crate::model::JobKind;
 
+    /// Job 11 (#4) watched, the events it sends, and a view of it copying.
+    fn copying() -> (Watch, tokio::sync::mpsc::UnboundedReceiver<Event>, JobView) {
+        let bus = EventBus::new();
+        let rx = bus.attach();
+        let watch = Watch::start(11, 4, bus);
+        let mut view = queued_view_of((11, 0), JobKind::Clone, "web01", "alpha", "beta", 1);
+        view.phase = JobPhase::Copying;
+        (watch, rx, view)
+    }
+
     /// The job's code knows only its id: its views leave with the number.
     #[tokio::test]
     async fn every_view_of_a_running_job_carries_its_number() {
-        let bus = EventBus::new();
-        let mut rx = bus.attach();
-        let watch = Watch::start(11, 4, bus.clone());
-        let mut view = queued_view_of((11, 0), JobKind::Clone, "web01", "alpha", "beta", 1);
-        view.phase = JobPhase::Copying;
+        let (watch, mut rx, view) = copying();
         (watch.report())(Update::View(view));
         watch.finish(&JobResult::Cancelled).await;
         let views: Vec<(u32, JobPhase)> = std::iter::from_fn(|| rx.try_recv().ok())
@@ -251,5 +255,40 @@ mod tests {
             })
             .collect();
         assert_eq!(views, [(4, JobPhase::Copying), (4, JobPhase::Cancelled)]);
+    }
+
+    /// Issue 14: the detail's last average and the history row's come from
+    /// the one copy span `finish` returns, whatever phases follow the copy.
+    #[tokio::test]
+    async fn the_last_average_is_the_copy_span_s() {
+        let (watch, mut rx, mut view) = copying();
+        view.disks = vec![crate::model::DiskProgress {
+            target: "vda".into(),
+            bytes_done: 0,
+            bytes_total: 4096,
+        }];
+        (watch.report())(Update::View(view.clone()));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        view.disks[0].bytes_done = 4096;
+        (watch.report())(Update::View(view.clone()));
+        // Verifying re-reads: its bytes are no copy.
+        view.phase = JobPhase::Verifying;
+        view.disks[0].bytes_done = 10;
+        (watch.report())(Update::View(view));
+        let span = watch.finish(&JobResult::Cancelled).await;
+        assert_eq!(span.bytes, 4096);
+        let end = span.end_ms.expect("the copy ended");
+        let last = std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|ev| match ev {
+                Event::JobDetail {
+                    update: DetailUpdate::Sample { average, .. },
+                    ..
+                } => Some(average),
+                _ => None,
+            })
+            .last()
+            .flatten();
+        assert!(last.is_some());
+        assert_eq!(last, span.average(end));
     }
 }

@@ -94,6 +94,9 @@ fn host_info() -> HostInfo {
             capacity_bytes: 100,
             allocation_bytes: 40,
             available_bytes: 60,
+            path: Some("/var/lib/libvirt/images".into()),
+            fs_available_bytes: Some(50),
+            usable_bytes: 50,
         }],
     }
 }
@@ -167,6 +170,7 @@ fn history_entry() -> HistoryEntry {
         bytes_stored: 2,
         bytes_skipped: 3,
         rate_bytes_per_sec: Some(1.5),
+        copy_secs: None,
         validation: Some(serde_json::json!({"ok": true, "items": []})),
         log: vec!["a line".into()],
     }

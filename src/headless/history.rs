@@ -123,6 +123,7 @@ mod tests {
             bytes_stored: 64 << 20,
             bytes_skipped: 960 << 20,
             rate_bytes_per_sec: Some(1_032_444.0),
+            copy_secs: None,
             validation: None,
             log: vec!["a line".into()],
         }

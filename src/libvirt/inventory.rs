@@ -4,6 +4,7 @@
 use super::domain::{Disk, DiskSource, DomainXmlError, parse_domain};
 use super::ffi;
 use super::live_clone::{self, ActiveJob, version_string};
+use super::pool_xml::parse_pool;
 use crate::model::{DiskInfo, HostInfo, PoolInfo, VmInfo, VmState};
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
@@ -53,15 +54,31 @@ pub fn host_info(conn: &Connect) -> Result<HostInfo, Error> {
     })
 }
 
+/// libvirt's view of a pool; the filesystem's free space is measured over
+/// SSH afterwards (see [`PoolInfo::set_fs_available`]).
 fn pool_info(pool: &virt::storage_pool::StoragePool) -> Result<PoolInfo, Error> {
     let info = pool.info()?;
-    Ok(PoolInfo {
-        name: pool.name()?,
+    let name = pool.name()?;
+    // Unreadable XML only leaves the directory unknown: libvirt's figure stays.
+    let path = match parse_pool(&pool.xml_desc(0)?) {
+        Ok(xml) => xml.dir().map(str::to_string),
+        Err(e) => {
+            tracing::warn!(pool = %name, error = %e, "malformed pool XML");
+            None
+        }
+    };
+    let mut p = PoolInfo {
+        name,
         active: pool.is_active()?,
         capacity_bytes: info.capacity,
         allocation_bytes: info.allocation,
         available_bytes: info.available,
-    })
+        path,
+        fs_available_bytes: None,
+        usable_bytes: 0,
+    };
+    p.set_fs_available(None);
+    Ok(p)
 }
 
 pub fn list_vms(conn: &Connect) -> Result<Vec<VmInfo>, InventoryError> {

@@ -10,6 +10,7 @@
 //! - [`inventory`]: host and VM facts read from a connection.
 //! - [`domain`]: the typed model of a domain's XML, one parse for every reader.
 //! - [`live_clone`]: the pure rule deciding whether a VM can be cloned live.
+//! - [`pool_xml`]: a storage pool's type and volume directory.
 //!
 //! Design notes are in docs/libvirt.md.
 
@@ -19,6 +20,7 @@ pub mod events;
 mod ffi;
 pub mod inventory;
 pub mod live_clone;
+pub mod pool_xml;
 pub mod remote;
 pub mod tunnel;
 pub mod uri;

@@ -128,6 +128,60 @@ pub fn average_rate(bytes: u64, copy_start_ms: Option<u64>, now_ms: u64) -> Opti
     (secs >= 1.0).then(|| bytes as f64 / secs)
 }
 
+/// A job's copy phase, the one source of its average rate (docs/history.md):
+/// bytes copied (the progress of the last view while copying) over the
+/// time from entering the copy phase to leaving it. The job detail, the
+/// history row and the history statistics all read it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopySpan {
+    /// Unix milliseconds the job first entered [`JobPhase::Copying`].
+    pub start_ms: Option<u64>,
+    /// When it last left it; None while copying.
+    pub end_ms: Option<u64>,
+    pub bytes: u64,
+}
+
+impl CopySpan {
+    /// Takes in a progress view of `phase` with `bytes_done` (None: the view
+    /// carries no disks), seen at `now_ms` after `before`.
+    pub fn observe(
+        &mut self,
+        before: Option<JobPhase>,
+        phase: JobPhase,
+        bytes_done: Option<u64>,
+        now_ms: u64,
+    ) {
+        if phase == JobPhase::Copying {
+            self.start_ms.get_or_insert(now_ms);
+            self.end_ms = None;
+            if let Some(b) = bytes_done {
+                self.bytes = b;
+            }
+        } else if before == Some(JobPhase::Copying) {
+            self.end_ms = Some(now_ms);
+        }
+    }
+
+    /// How long the copy took, or has taken by `now_ms`; None if it never began.
+    pub fn duration_ms(&self, now_ms: u64) -> Option<u64> {
+        let start = self.start_ms?;
+        Some(self.end_ms.unwrap_or(now_ms).saturating_sub(start))
+    }
+
+    /// Bytes copied over [`Self::duration_ms`], per second. While copying,
+    /// None before a second (an early figure is noise); once the copy
+    /// ended, its exact figure however short it was.
+    pub fn average(&self, now_ms: u64) -> Option<f64> {
+        match self.end_ms {
+            None => average_rate(self.bytes, self.start_ms, now_ms),
+            Some(end) => {
+                let ms = end.checked_sub(self.start_ms?)?;
+                (ms > 0).then(|| self.bytes as f64 * 1000.0 / ms as f64)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +233,57 @@ mod tests {
         });
         assert!(d.ended);
         assert_eq!(d.error.as_deref(), Some("copying: gone"));
+    }
+
+    /// Issue 14: the average must cover the copy phase only, with the bytes
+    /// the copy reached, whatever later phases report.
+    #[test]
+    fn copy_span_covers_the_copy_phase_only() {
+        let mut c = CopySpan::default();
+        c.observe(None, JobPhase::Validating, Some(0), 1_000);
+        assert_eq!((c.duration_ms(5_000), c.average(5_000)), (None, None));
+        c.observe(
+            Some(JobPhase::Validating),
+            JobPhase::Copying,
+            Some(0),
+            2_000,
+        );
+        c.observe(
+            Some(JobPhase::Copying),
+            JobPhase::Copying,
+            Some(3_000),
+            4_000,
+        );
+        assert_eq!(c.average(5_000), Some(1_000.0), "running: until now");
+        c.observe(
+            Some(JobPhase::Copying),
+            JobPhase::Copying,
+            Some(8_000),
+            6_000,
+        );
+        // A phase change without disks keeps the bytes; verifying re-reads.
+        c.observe(Some(JobPhase::Copying), JobPhase::Verifying, None, 6_000);
+        c.observe(
+            Some(JobPhase::Verifying),
+            JobPhase::Verifying,
+            Some(99),
+            60_000,
+        );
+        assert_eq!(c.duration_ms(90_000), Some(4_000));
+        assert_eq!(c.average(90_000), Some(2_000.0));
+        assert_eq!(c.bytes, 8_000);
+        // A copy that ended within a second still has its figure.
+        let quick = CopySpan {
+            start_ms: Some(1_000),
+            end_ms: Some(1_250),
+            bytes: 1_000,
+        };
+        assert_eq!(quick.average(9_000), Some(4_000.0));
+        let instant = CopySpan {
+            end_ms: Some(1_000),
+            ..quick
+        };
+        assert_eq!(instant.average(9_000), None);
     }
 
     #[test]

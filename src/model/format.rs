@@ -12,12 +12,30 @@ pub fn size(bytes: u64) -> String {
     format_size(bytes, opts())
 }
 
-/// "12.3 MiB/s"; "-" when nothing is moving.
+/// Widest [`rate`] text: "99.9 MiB/s".
+pub const RATE_WIDTH: u16 = 10;
+
+/// "12.3 MiB/s", "216 KiB/s", "1 MiB/s": binary units, at most three
+/// significant figures, so a rate fits [`RATE_WIDTH`] columns (issue 14:
+/// "1023.9 KiB/s" was cut in the jobs pane); "-" when nothing is moving.
 pub fn rate(bytes_per_sec: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     if !bytes_per_sec.is_finite() || bytes_per_sec <= 0.0 {
         return "-".into();
     }
-    format!("{}/s", size(bytes_per_sec as u64))
+    let (mut v, mut unit) = (bytes_per_sec, 0);
+    // Below 999.5 the rounded figure keeps three digits.
+    while v >= 999.5 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let text = if (v * 10.0).round() < 1000.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    };
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}/s", UNITS[unit])
 }
 
 /// "45s", "1m05s", "2h03m".
@@ -108,7 +126,18 @@ mod tests {
 
     #[test]
     fn rates_and_durations() {
-        assert_eq!(rate(12.3 * 1024.0 * 1024.0), "12.3 MiB/s");
+        const KIB: f64 = 1024.0;
+        assert_eq!(rate(12.3 * KIB * KIB), "12.3 MiB/s");
+        assert_eq!(rate(45.0 * KIB * KIB), "45 MiB/s");
+        assert_eq!(rate(216.3 * KIB), "216 KiB/s");
+        assert_eq!(rate(99.96 * KIB), "100 KiB/s");
+        assert_eq!(rate(1023.9 * KIB), "1 MiB/s");
+        assert_eq!(rate(999.4), "999 B/s");
+        assert_eq!(rate(0.5), "0.5 B/s");
+        for r in (0..400).map(|i| 1.09f64.powi(i)) {
+            let t = rate(r);
+            assert!(t.chars().count() <= usize::from(RATE_WIDTH), "{r}: {t}");
+        }
         assert_eq!(rate(0.0), "-");
         assert_eq!(rate(f64::NAN), "-");
         assert_eq!(duration(65), "1m05s");

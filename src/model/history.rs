@@ -67,8 +67,15 @@ pub struct HistoryEntry {
     pub bytes_stored: u64,
     /// Bytes never sent: holes and zero runs of the source (sparse).
     pub bytes_skipped: u64,
-    /// Bytes moved over the job's duration.
+    /// The average rate: bytes copied over the copy phase's duration
+    /// ([`CopySpan`](crate::model::detail::CopySpan)), as the job detail
+    /// showed it. Rows written before copy times were kept: bytes moved
+    /// over the job's wall-clock duration. None for jobs that never copied.
     pub rate_bytes_per_sec: Option<f64>,
+    /// How long the copy phase took; None for older rows and jobs that
+    /// never copied.
+    #[serde(default)]
+    pub copy_secs: Option<f64>,
     /// The pre-flight checklist, when the job got that far.
     pub validation: Option<serde_json::Value>,
     /// The job's log lines.
@@ -117,7 +124,9 @@ pub struct HistoryStats {
     pub success_rate: Option<f64>,
     /// Bytes moved by every job, failed ones included.
     pub bytes_moved: u64,
-    /// Bytes moved by successful jobs over their total duration.
+    /// Bytes copied by successful jobs over their total copy time: the
+    /// rows' rates weighted by their copy durations (wall-clock durations
+    /// for rows without one), so one job's figure is its row's.
     pub average_rate_bytes_per_sec: Option<f64>,
     /// Mean wall-clock duration of successful jobs, in seconds.
     pub average_duration_secs: Option<f64>,

@@ -92,7 +92,38 @@ pub struct PoolInfo {
     pub active: bool,
     pub capacity_bytes: u64,
     pub allocation_bytes: u64,
+    /// Free space as libvirt reports it (may count root-reserved blocks).
     pub available_bytes: u64,
+    /// The directory holding the volumes (dir, fs and netfs pools).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Free space for writers of [`Self::path`], from `statvfs` over SSH;
+    /// None when not measured.
+    #[serde(default)]
+    pub fs_available_bytes: Option<u64>,
+    /// The free space a copy can use: [`usable_free`] of the two above.
+    #[serde(default)]
+    pub usable_bytes: u64,
+}
+
+impl PoolInfo {
+    /// Records the filesystem's free space and the usable figure from it.
+    pub fn set_fs_available(&mut self, fs: Option<u64>) {
+        self.fs_available_bytes = fs;
+        self.usable_bytes = usable_free(self.available_bytes, fs);
+    }
+
+    /// libvirt's figure, when it claims more than can be used.
+    pub fn libvirt_overstates(&self) -> Option<u64> {
+        (self.available_bytes > self.usable_bytes).then_some(self.available_bytes)
+    }
+}
+
+/// The free space a copy can count on: the smaller of libvirt's figure and
+/// the filesystem's (libvirt counts blocks reserved for root, which a copy
+/// cannot use). The pre-flight space check and the hosts view both use it.
+pub fn usable_free(libvirt_available: u64, fs_available: Option<u64>) -> u64 {
+    fs_available.map_or(libvirt_available, |fs| fs.min(libvirt_available))
 }
 
 /// Facts about a host that are read from libvirt once it is up.

@@ -44,7 +44,7 @@ impl HistoryFilter {
 }
 
 const COLUMNS: &str = "id, job_id, kind, vm, source_host, dest_host, profile, started_at,
-    ended_at, result, error, bytes_moved, bytes_stored, bytes_skipped, avg_rate";
+    ended_at, result, error, bytes_moved, bytes_stored, bytes_skipped, avg_rate, copy_ms";
 
 fn u(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -69,6 +69,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<HistoryEntry> {
         bytes_stored: u(r.get(12)?),
         bytes_skipped: u(r.get(13)?),
         rate_bytes_per_sec: r.get(14)?,
+        copy_secs: r.get::<_, Option<i64>>(15)?.map(|ms| u(ms) as f64 / 1000.0),
         validation: None,
         log: Vec::new(),
     })
@@ -131,11 +132,11 @@ impl HistoryDb {
 }
 
 fn fill_details(e: &mut HistoryEntry, r: &Row<'_>) -> rusqlite::Result<()> {
-    let validation: Option<String> = r.get(15)?;
+    let validation: Option<String> = r.get(16)?;
     // A report that no longer parses is shown as its text.
     e.validation =
         validation.map(|v| serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)));
-    let log: String = r.get(16)?;
+    let log: String = r.get(17)?;
     e.log = if log.is_empty() {
         Vec::new()
     } else {

@@ -3,6 +3,7 @@
 
 use super::{HistoryDb, HistoryError, now_ms, owner};
 use crate::model::HistoryResult;
+use crate::model::detail::CopySpan;
 use rusqlite::{TransactionBehavior, params};
 
 /// A job that is starting.
@@ -34,6 +35,8 @@ pub struct Finish {
     pub validation: Option<serde_json::Value>,
     /// Unix milliseconds; None means now.
     pub ended_ms: Option<u64>,
+    /// The copy phase: its duration and average rate go into the row.
+    pub copy: CopySpan,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -65,22 +68,24 @@ impl HistoryDb {
         Ok(self.conn.last_insert_rowid() as u64)
     }
 
-    /// Completes row `id`: result, bytes, validation report and the job's
-    /// log. The average rate is bytes moved over the wall-clock duration.
+    /// Completes row `id`: result, bytes, validation report, the job's log,
+    /// and the copy phase's duration and average rate ([`CopySpan`]).
     pub fn finish(&mut self, id: u64, fin: &Finish, log: &[String]) -> Result<(), HistoryError> {
         let result = match fin.result {
             HistoryResult::Running => HistoryResult::Failed,
             r => r,
         };
         let validation = fin.validation.as_ref().map(serde_json::Value::to_string);
-        let ended = to_i64(fin.ended_ms.unwrap_or_else(now_ms));
+        let ended_ms = fin.ended_ms.unwrap_or_else(now_ms);
+        let ended = to_i64(ended_ms);
+        let copy_ms = fin.copy.duration_ms(ended_ms).map(to_i64);
+        let avg_rate = fin.copy.average(ended_ms);
         self.conn
             .execute(
                 "UPDATE jobs SET
                     ended_at = max(?2, started_at), result = ?3, error = ?4,
                     bytes_moved = ?5, bytes_stored = ?6, bytes_skipped = ?7,
-                    avg_rate = CASE WHEN ?2 > started_at
-                                    THEN ?5 * 1000.0 / (?2 - started_at) END,
+                    avg_rate = ?10, copy_ms = ?11,
                     validation = ?8, log = ?9, owner_pid = NULL, owner_start = NULL
                  WHERE id = ?1",
                 params![
@@ -93,6 +98,8 @@ impl HistoryDb {
                     to_i64(fin.bytes_skipped),
                     validation,
                     log.join("\n"),
+                    avg_rate,
+                    copy_ms,
                 ],
             )
             .map_err(self.err())?;

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only:
 /// a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the jobs table.
     "CREATE TABLE jobs (
         id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,6 +33,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_started_at ON jobs (started_at);
     CREATE INDEX jobs_vm ON jobs (vm);
     CREATE INDEX jobs_running ON jobs (result) WHERE result = 'running';",
+    // 2: the copy phase's duration; avg_rate is now bytes copied over it.
+    // Older rows keep NULL and their wall-clock rate.
+    "ALTER TABLE jobs ADD COLUMN copy_ms INTEGER;",
 ];
 
 /// The version this build writes.

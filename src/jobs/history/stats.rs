@@ -17,9 +17,10 @@ impl HistoryDb {
                     sum(result = 'done'),
                     sum(result <> 'running'),
                     sum(bytes_moved),
-                    sum(CASE WHEN result = 'done' AND ended_at > started_at THEN bytes_moved END),
-                    sum(CASE WHEN result = 'done' AND ended_at > started_at
-                             THEN ended_at - started_at END),
+                    sum(CASE WHEN result = 'done' AND avg_rate IS NOT NULL
+                             THEN avg_rate * coalesce(copy_ms, ended_at - started_at) END),
+                    sum(CASE WHEN result = 'done' AND avg_rate IS NOT NULL
+                             THEN coalesce(copy_ms, ended_at - started_at) END),
                     avg(CASE WHEN result = 'done' AND ended_at IS NOT NULL
                              THEN ended_at - started_at END)
              FROM jobs WHERE {cond}"
@@ -27,7 +28,8 @@ impl HistoryDb {
         self.conn
             .query_row(&sql, params_from_iter(args), |r| {
                 let (jobs, succeeded, finished) = (u(r.get(0)?), u(r.get(1)?), u(r.get(2)?));
-                let rate_bytes: Option<i64> = r.get(4)?;
+                // Σ rate × ms over Σ ms: bytes per second.
+                let rate_weighted: Option<f64> = r.get(4)?;
                 let rate_ms: Option<i64> = r.get(5)?;
                 let avg_ms: Option<f64> = r.get(6)?;
                 Ok(HistoryStats {
@@ -36,8 +38,8 @@ impl HistoryDb {
                     finished,
                     success_rate: (finished > 0).then(|| succeeded as f64 / finished as f64),
                     bytes_moved: u(r.get(3)?),
-                    average_rate_bytes_per_sec: match (rate_bytes, rate_ms) {
-                        (Some(b), Some(ms)) if ms > 0 => Some(b as f64 * 1000.0 / ms as f64),
+                    average_rate_bytes_per_sec: match (rate_weighted, rate_ms) {
+                        (Some(w), Some(ms)) if ms > 0 => Some(w / ms as f64),
                         _ => None,
                     },
                     average_duration_secs: avg_ms.map(|ms| ms / 1000.0),

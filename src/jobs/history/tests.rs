@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::HistoryResult;
+use crate::model::detail::CopySpan;
 
 fn job(n: u64, vm: &str, from: &str, to: &str, kind: &str) -> NewJob {
     NewJob {
@@ -15,8 +16,15 @@ fn job(n: u64, vm: &str, from: &str, to: &str, kind: &str) -> NewJob {
     }
 }
 
+/// A job of `took_ms` whose copy of `moved` bytes took the middle half.
 fn finished(result: HistoryResult, moved: u64, took_ms: u64, started_ms: u64) -> Finish {
+    let copy_start = started_ms + took_ms / 4;
     Finish {
+        copy: CopySpan {
+            start_ms: Some(copy_start),
+            end_ms: Some(copy_start + took_ms / 2),
+            bytes: moved,
+        },
         result,
         bytes_moved: moved,
         bytes_stored: moved,
@@ -97,7 +105,9 @@ fn a_row_is_written_at_start_and_completed_at_the_end() {
         (done.bytes_moved, done.bytes_stored, done.bytes_skipped),
         (4_000, 4_000, 10)
     );
-    assert_eq!(done.rate_bytes_per_sec, Some(2_000.0));
+    // 4 000 bytes copied in the 1 s the copy took, not over the 2 s job.
+    assert_eq!(done.rate_bytes_per_sec, Some(4_000.0));
+    assert_eq!(done.copy_secs, Some(1.0));
     assert_eq!(done.validation, Some(report));
     assert_eq!(done.log, log);
     assert_eq!(done.error, None);
@@ -170,8 +180,9 @@ fn stats_count_success_data_rate_and_duration() {
     assert_eq!((s.jobs, s.finished, s.succeeded), (5, 4, 2));
     assert_eq!(s.success_rate, Some(0.5));
     assert_eq!(s.bytes_moved, 420);
-    // Successful jobs: 400 bytes in 30 s.
-    assert_eq!(s.average_rate_bytes_per_sec, Some(400.0 / 30.0));
+    // Successful jobs: 400 bytes copied in 15 s of copying.
+    let rate = s.average_rate_bytes_per_sec.unwrap();
+    assert!((rate - 400.0 / 15.0).abs() < 1e-9, "{rate}");
     assert_eq!(s.average_duration_secs, Some(15.0));
 
     let web = db
@@ -378,4 +389,77 @@ async fn the_async_handle_runs_the_same_store() {
     let e = h.get(id).await.unwrap().unwrap();
     assert_eq!(e.error.as_deref(), Some("failed for a test"));
     assert_eq!(e.log, ["x"]);
+}
+
+/// Issue 14: one job showed 7.7, 4.6 and 3.2 MiB/s in its detail, its
+/// history row and the history statistics. All three are now the bytes
+/// copied over the copy phase: the job detail's figure.
+#[test]
+fn one_job_has_one_average_rate() {
+    const MIB: u64 = 1 << 20;
+    let (_dir, mut db) = open();
+    let j = job(1, "web01", "alpha", "beta", "clone");
+    // 300 MiB copied in 39 s of a 65 s job (checks, verify and define aside).
+    let copy = CopySpan {
+        start_ms: Some(j.started_ms + 6_000),
+        end_ms: Some(j.started_ms + 45_000),
+        bytes: 300 * MIB,
+    };
+    let detail = copy.average(j.started_ms + 65_000).unwrap();
+    let id = db.start(&j).unwrap();
+    let fin = Finish {
+        copy,
+        bytes_moved: 280 * MIB,
+        ended_ms: Some(j.started_ms + 65_000),
+        ..Finish::default()
+    };
+    db.finish(
+        id,
+        &Finish {
+            result: HistoryResult::Done,
+            ..fin
+        },
+        &[],
+    )
+    .unwrap();
+    let row = db.get(id).unwrap().unwrap();
+    let stats = db.stats(&HistoryFilter::default()).unwrap();
+    assert_eq!(row.rate_bytes_per_sec, Some(detail));
+    let s = stats.average_rate_bytes_per_sec.unwrap();
+    assert!((s - detail).abs() < 1e-6, "stats {s} vs detail {detail}");
+    assert_eq!(row.copy_secs, Some(39.0));
+}
+
+/// A file written before copy times were kept (schema 1) opens; its rows
+/// keep their wall-clock rate, and the statistics weigh them by their
+/// duration, as they did, next to new rows weighed by their copy time.
+#[test]
+fn rows_from_before_copy_times_keep_their_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(db_file(dir.path())).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             INSERT INTO jobs (job_id, kind, vm, source_host, dest_host, started_at,
+                               ended_at, result, bytes_moved, avg_rate)
+             VALUES (1, 'clone', 'old01', 'alpha', 'beta', 1000, 11000, 'done', 1000, 100.0);",
+        )
+        .unwrap();
+    }
+    let (mut db, _) = HistoryDb::open(dir.path()).unwrap();
+    assert_eq!(schema::version(&db.conn).unwrap(), schema::VERSION);
+    let old = db.list(&HistoryFilter::default(), 10, false).unwrap();
+    assert_eq!(old[0].rate_bytes_per_sec, Some(100.0));
+    assert_eq!(old[0].copy_secs, None);
+    // A new job: 3 000 bytes in a 5 s copy (600 B/s).
+    let j = job(2, "new01", "alpha", "beta", "clone");
+    let id = db.start(&j).unwrap();
+    let fin = finished(HistoryResult::Done, 3_000, 10_000, j.started_ms);
+    db.finish(id, &fin, &[]).unwrap();
+    let s = db.stats(&HistoryFilter::default()).unwrap();
+    // 1 000 bytes over 10 s, 3 000 over 5 s: 4 000 bytes in 15 s.
+    let rate = s.average_rate_bytes_per_sec.unwrap();
+    assert!((rate - 4_000.0 / 15.0).abs() < 1e-9, "{rate}");
 }

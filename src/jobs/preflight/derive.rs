@@ -8,6 +8,7 @@ use super::request::ValidationRequest;
 use super::targets::{PlanError, TargetPlan, plan_targets};
 use crate::jobs::rewrite::{RewriteError, check_domain};
 use crate::libvirt::domain::{DiskSource, DomainDef, parse_domain};
+use crate::libvirt::pool_xml::volume_dir;
 use crate::model::VmInfo;
 
 pub(super) struct Derived {
@@ -30,10 +31,7 @@ impl Derived {
 
 /// The pool's directory, when the clone's path rule applies to it.
 pub(super) fn pool_dir(pool: &PoolFacts) -> Option<&str> {
-    match pool.pool_type.as_str() {
-        "dir" | "fs" | "netfs" => pool.target_path.as_deref(),
-        _ => None,
-    }
+    volume_dir(&pool.pool_type, pool.target_path.as_deref())
 }
 
 pub(super) fn derive(req: &ValidationRequest, vm: &VmInfo, pool: Option<&PoolFacts>) -> Derived {

@@ -52,8 +52,7 @@ pub struct PoolFacts {
 impl PoolFacts {
     /// The smaller of libvirt's and the filesystem's view.
     pub fn usable_bytes(&self) -> u64 {
-        self.fs_available_bytes
-            .map_or(self.available_bytes, |fs| fs.min(self.available_bytes))
+        crate::model::usable_free(self.available_bytes, self.fs_available_bytes)
     }
 }
 

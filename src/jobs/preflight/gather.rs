@@ -6,12 +6,12 @@
 use super::derive::{self, Derived};
 use super::error::ValidationError;
 use super::facts::{DestFacts, Facts, NetworkFact, PoolFacts, RunningLoad, SourceFacts};
-use super::pool_xml::{PoolXml, parse_pool};
 use super::probe;
 use super::request::ValidationRequest;
 use crate::libvirt::HostWorker;
 use crate::libvirt::domain::parse_domain;
 use crate::libvirt::inventory::{self, InventoryError};
+use crate::libvirt::pool_xml::{PoolXml, parse_pool};
 use crate::model::VmInfo;
 use crate::transport::Session;
 use virt::connect::Connect;

@@ -19,7 +19,6 @@ pub mod domcaps;
 mod error;
 pub mod facts;
 mod gather;
-pub mod pool_xml;
 pub mod probe;
 mod request;
 pub mod targets;

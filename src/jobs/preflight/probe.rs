@@ -5,6 +5,7 @@
 //! The script is built here (pure, every value quoted) and its output parsed
 //! strictly here, so both halves are tested locally against `/bin/sh`.
 
+use crate::model::PoolInfo;
 use crate::transport::SshError;
 use crate::transport::quote::quote;
 use crate::transport::session::Session;
@@ -183,6 +184,39 @@ pub async fn run(session: &Session, probes: &[Probe]) -> Result<ProbeResults, Pr
     Ok(parse(&unique, &out.stdout_str())?)
 }
 
+/// The free-space probes for a host's active directory pools.
+pub fn pool_probes(pools: &[PoolInfo]) -> Vec<Probe> {
+    pools
+        .iter()
+        .filter(|p| p.active)
+        .filter_map(|p| p.path.clone())
+        .map(Probe::FreeSpace)
+        .collect()
+}
+
+/// Sets each pool's filesystem free space, hence its usable figure, from
+/// the answers to [`pool_probes`]; a pool not measured keeps libvirt's.
+pub fn apply_free_space(pools: &mut [PoolInfo], answers: &ProbeResults) {
+    for p in pools.iter_mut().filter(|p| p.active) {
+        let fs = p
+            .path
+            .clone()
+            .and_then(|dir| answers.bytes(&Probe::FreeSpace(dir)));
+        p.set_fs_available(fs);
+    }
+}
+
+/// Measures the usable free space of a host's pools the way the pre-flight
+/// space check does (one SSH round trip).
+pub async fn measure_pools(session: &Session, pools: &mut [PoolInfo]) -> Result<(), ProbeError> {
+    let probes = pool_probes(pools);
+    if !probes.is_empty() {
+        let answers = run(session, &probes).await?;
+        apply_free_space(pools, &answers);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +270,48 @@ mod tests {
         assert_eq!(r.yes(&probes[7]), Some(false));
         assert!(r.bytes(&probes[8]).is_some_and(|b| b > 0));
         assert_eq!(r.get(&probes[9]), Some(Answer::Unknown));
+    }
+
+    /// Issue 14: the hosts pane showed libvirt's free space while the
+    /// checklist used the filesystem's; both now come from this probe.
+    #[test]
+    fn pools_get_the_usable_free_space_of_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = |name: &str, path: Option<String>, active: bool| PoolInfo {
+            name: name.into(),
+            active,
+            capacity_bytes: u64::MAX,
+            allocation_bytes: 0,
+            available_bytes: u64::MAX,
+            path,
+            fs_available_bytes: None,
+            usable_bytes: u64::MAX,
+        };
+        let here = dir.path().to_str().unwrap().to_string();
+        let mut pools = vec![
+            pool("default", Some(here.clone()), true),
+            pool("rbd", None, true),
+            pool("gone", Some(format!("{here}/missing")), true),
+            pool("off", Some(here.clone()), false),
+        ];
+        let probes = pool_probes(&pools);
+        assert_eq!(
+            probes,
+            [
+                Probe::FreeSpace(here.clone()),
+                Probe::FreeSpace(format!("{here}/missing"))
+            ]
+        );
+        apply_free_space(&mut pools, &run_local(&probes));
+        let fs = pools[0].fs_available_bytes.unwrap();
+        assert!(fs > 0 && fs < u64::MAX);
+        assert_eq!(pools[0].usable_bytes, fs);
+        assert_eq!(pools[0].libvirt_overstates(), Some(u64::MAX));
+        // Not measurable: libvirt's figure stays, and is not flagged.
+        for p in &pools[1..] {
+            assert_eq!(p.usable_bytes, u64::MAX, "{}", p.name);
+            assert_eq!(p.libvirt_overstates(), None);
+        }
     }
 
     #[test]

@@ -23,13 +23,21 @@ fn cols(state: &AppState) -> [Col; 6] {
     ]
 }
 
-/// Lines for the selected host's facts, under the table.
+/// Lines for the selected host's facts, under the table (border included),
+/// unless it has more to say (a pool whose free space libvirt overstates).
 const DETAIL_LINES: u16 = 5;
 
-fn split(area: Rect) -> (Rect, Rect) {
+fn split(area: Rect, state: &AppState) -> (Rect, Rect) {
     let inner = inner(area);
+    let wanted = state.selected_host().map_or(0, |h| {
+        let rows: usize = details(h, state)
+            .iter()
+            .map(|l| wrapped_rows(&l.to_string(), inner.width))
+            .sum();
+        u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(1)
+    });
     // Keep at least a header and two rows for the table.
-    let detail = DETAIL_LINES.min(inner.height.saturating_sub(3));
+    let detail = wanted.max(DETAIL_LINES).min(inner.height.saturating_sub(3));
     let [table, details] = inner.layout(&Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(detail),
@@ -37,8 +45,29 @@ fn split(area: Rect) -> (Rect, Rect) {
     (table, details)
 }
 
-pub fn rows_area(area: Rect, _state: &AppState) -> Rect {
-    below_header(split(area).0)
+/// Rows `text` takes when wrapped at word boundaries to `width` columns, as
+/// the detail paragraph wraps it (a word longer than the width is split).
+fn wrapped_rows(text: &str, width: u16) -> usize {
+    let width = usize::from(width.max(1));
+    let (mut rows, mut used) = (1, 0);
+    for word in text.split(' ').map(|w| w.chars().count()) {
+        if used > 0 && used + 1 + word <= width {
+            used += 1 + word;
+            continue;
+        }
+        if used > 0 {
+            rows += 1;
+        }
+        // A word wider than the line fills whole rows first.
+        let full = word.saturating_sub(1) / width;
+        rows += full;
+        used = word - full * width;
+    }
+    rows
+}
+
+pub fn rows_area(area: Rect, state: &AppState) -> Rect {
+    below_header(split(area, state).0)
 }
 
 pub(crate) fn state_style(state: &ConnState, theme: &Theme) -> Style {
@@ -50,14 +79,23 @@ pub(crate) fn state_style(state: &ConnState, theme: &Theme) -> Style {
     }
 }
 
-fn pools(info: &HostInfo) -> (u64, u64) {
+/// Usable free space and capacity of the active pools, and whether libvirt
+/// claims more free space for any of them.
+fn pools(info: &HostInfo) -> (u64, u64, bool) {
     info.pools
         .iter()
         .filter(|p| p.active)
-        .fold((0, 0), |(a, c), p| {
-            (a + p.available_bytes, c + p.capacity_bytes)
+        .fold((0, 0, false), |(a, c, over), p| {
+            (
+                a + p.usable_bytes,
+                c + p.capacity_bytes,
+                over || p.libvirt_overstates().is_some(),
+            )
         })
 }
+
+/// Marks a free-space figure that libvirt overstates; the detail says by how much.
+const OVERSTATED: &str = "*";
 
 fn row(h: &HostView, theme: &Theme) -> Vec<Cell<'static>> {
     let mut cells = vec![
@@ -66,7 +104,8 @@ fn row(h: &HostView, theme: &Theme) -> Vec<Cell<'static>> {
     ];
     match &h.info {
         Some(i) => {
-            let (free, cap) = pools(i);
+            let (free, cap, over) = pools(i);
+            let mark = if over { OVERSTATED } else { "" };
             cells.extend([
                 Cell::from(i.cpus.to_string()),
                 Cell::from(format!(
@@ -74,7 +113,7 @@ fn row(h: &HostView, theme: &Theme) -> Vec<Cell<'static>> {
                     size(i.memory_free_bytes),
                     size(i.memory_total_bytes)
                 )),
-                Cell::from(format!("{}/{}", size(free), size(cap))),
+                Cell::from(format!("{}/{}{mark}", size(free), size(cap))),
                 Cell::from(format!("{}/{}", i.libvirt_version, i.qemu_version)),
             ]);
         }
@@ -126,12 +165,21 @@ fn details(h: &HostView, state: &AppState) -> Vec<Line<'static>> {
         )));
         for p in &i.pools {
             let state = if p.active { "" } else { " (inactive)" };
+            let over = p.libvirt_overstates();
             lines.push(Line::from(format!(
-                "{} {}/{} free{state}",
+                "{} {}/{} free{}{state}",
                 p.name,
-                size(p.available_bytes),
-                size(p.capacity_bytes)
+                size(p.usable_bytes),
+                size(p.capacity_bytes),
+                if over.is_some() { OVERSTATED } else { "" },
             )));
+            if let Some(claimed) = over {
+                // Root-reserved blocks: libvirt counts them, a copy cannot use them.
+                lines.push(Line::styled(
+                    format!("{OVERSTATED} libvirt says {}", size(claimed)),
+                    theme.dim(),
+                ));
+            }
         }
     }
     lines
@@ -164,7 +212,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         frame.render_widget(text, inner(area));
         return;
     }
-    let (table, detail) = split(area);
+    let (table, detail) = split(area, state);
     let rows = state.hosts.iter().map(|h| row(h, &state.theme)).collect();
     render_table(
         frame,
@@ -184,5 +232,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             )
             .wrap(Wrap { trim: false });
         frame.render_widget(text, detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_rows;
+
+    #[test]
+    fn wrapped_rows_counts_word_wrapping() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("default 44 GiB", 14), 1);
+        assert_eq!(wrapped_rows("default 44 GiB", 13), 2);
+        assert_eq!(wrapped_rows("default 59.2 GiB/252 GiB free*", 28), 2);
+        assert_eq!(wrapped_rows("abcdefghij", 4), 3);
     }
 }

@@ -5,7 +5,7 @@
 //! counts, the ETA and the rate give way first.
 
 use super::{Col, MARK_W, below_header, block, inner, offset, render_table, width_of};
-use crate::model::format::{bar, duration, of, phase_label, rate, ratio, size};
+use crate::model::format::{RATE_WIDTH, bar, duration, of, phase_label, rate, ratio, size};
 use crate::model::{DiskProgress, JobPhase, JobView};
 use crate::tui::state::{AppState, Pane, at_work};
 use crate::tui::theme::Theme;
@@ -60,8 +60,7 @@ fn cols(jobs: &[JobView], width: u16) -> [Col; 10] {
         Col::new("Phase", PHASE_W, 0),
         // The progress column's percentage and the disk lines say as much.
         Col::new("Done/Total", 15, 3),
-        // "999.9 MiB/s" is 11 wide.
-        Col::new("Rate", 11, 1),
+        Col::new("Rate", RATE_WIDTH, 1),
         Col::new("ETA", 6, 2),
         Col::new("Progress", PROGRESS_W, 0),
         Col::fill("Message", 20, 6),

@@ -11,7 +11,20 @@ use std::path::PathBuf;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-fn info(host: &str, mem_free: u64, pool_free: u64) -> HostInfo {
+/// `libvirt_free`: what libvirt claims, when more than `pool_free` (the
+/// filesystem's reserved blocks).
+fn info(host: &str, mem_free: u64, pool_free: u64, libvirt_free: Option<u64>) -> HostInfo {
+    let mut pool = PoolInfo {
+        name: "default".into(),
+        active: true,
+        capacity_bytes: 50 * GIB,
+        allocation_bytes: 50 * GIB - pool_free,
+        available_bytes: libvirt_free.unwrap_or(pool_free),
+        path: Some("/var/lib/libvirt/images".into()),
+        fs_available_bytes: None,
+        usable_bytes: 0,
+    };
+    pool.set_fs_available(Some(pool_free));
     HostInfo {
         hostname: host.into(),
         libvirt_version: "9.0.0".into(),
@@ -19,13 +32,7 @@ fn info(host: &str, mem_free: u64, pool_free: u64) -> HostInfo {
         cpus: 2,
         memory_total_bytes: 8 * GIB,
         memory_free_bytes: mem_free,
-        pools: vec![PoolInfo {
-            name: "default".into(),
-            active: true,
-            capacity_bytes: 50 * GIB,
-            allocation_bytes: 50 * GIB - pool_free,
-            available_bytes: pool_free,
-        }],
+        pools: vec![pool],
     }
 }
 
@@ -35,13 +42,18 @@ pub fn hosts() -> Vec<HostView> {
             name: "alpha".into(),
             endpoint: "root@127.0.0.1:2222".into(),
             state: ConnState::Up,
-            info: Some(info("alpha", 3 * GIB + 200 * MIB, 31 * GIB + 400 * MIB)),
+            info: Some(info(
+                "alpha",
+                3 * GIB + 200 * MIB,
+                31 * GIB + 400 * MIB,
+                None,
+            )),
         },
         HostView {
             name: "beta".into(),
             endpoint: "root@127.0.0.2:2222".into(),
             state: ConnState::Up,
-            info: Some(info("beta", 5 * GIB, 44 * GIB)),
+            info: Some(info("beta", 5 * GIB, 44 * GIB, Some(46 * GIB + 500 * MIB))),
         },
         HostView {
             name: "gamma".into(),
@@ -244,6 +256,7 @@ pub fn history_entry(
         bytes_stored: 0,
         bytes_skipped: 0,
         rate_bytes_per_sec: None,
+        copy_secs: None,
         validation: None,
         log: Vec::new(),
     }

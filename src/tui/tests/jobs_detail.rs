@@ -237,11 +237,24 @@ fn ended_jobs_are_kept_within_a_bound_with_their_details() {
     assert!(s.job_details.contains_key(&103));
 }
 
-/// Issue: the Rate column cut "216.3 KiB/s" to "216.3 KiB/" at 80 columns.
+/// Issue: the Rate column cut "216.3 KiB/s" to "216.3 KiB/" at 80 columns,
+/// and "1023.9 KiB/s" still overflowed an 11-wide column. Rates now have at
+/// most three figures and fit, whatever the VM name leaves.
 #[test]
 fn a_rate_is_shown_whole_at_80_columns() {
-    let mut s = running(80, 24);
-    s.jobs[0].rate_bytes_per_sec = 216.3 * 1024.0;
-    let text = super::behaviour::screen_text(&s);
-    assert!(text.contains("216.3 KiB/s"), "{text}");
+    const KIB: f64 = 1024.0;
+    for vm_len in 1..=24 {
+        for bps in [216.3 * KIB, 1023.9 * KIB, 99.96 * KIB * KIB] {
+            let mut s = running(80, 24);
+            s.jobs[0].vm = "v".repeat(vm_len);
+            s.jobs[0].rate_bytes_per_sec = bps;
+            let text = super::behaviour::screen_text(&s);
+            let want = format!(" {} ", crate::model::format::rate(bps));
+            let row = text.lines().find(|l| l.contains(" copying "));
+            assert!(
+                row.is_some_and(|l| l.contains(&want)),
+                "vm {vm_len}, {want}:\n{text}"
+            );
+        }
+    }
 }

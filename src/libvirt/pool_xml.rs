@@ -1,5 +1,5 @@
-//! The two facts validation needs from a storage pool's XML: its type and
-//! its target directory. Pure.
+//! The two facts read from a storage pool's XML: its type and its target
+//! directory. Pure; the inventory and pre-flight validation both use it.
 
 use roxmltree::Document;
 
@@ -12,10 +12,19 @@ pub struct PoolXml {
 }
 
 impl PoolXml {
-    /// Pool types whose volumes are plain files in the target directory,
-    /// the only ones the clone's path rule applies to.
-    pub fn is_directory_backed(&self) -> bool {
-        matches!(self.pool_type.as_str(), "dir" | "fs" | "netfs")
+    /// See [`volume_dir`].
+    pub fn dir(&self) -> Option<&str> {
+        volume_dir(&self.pool_type, self.target_path.as_deref())
+    }
+}
+
+/// The directory holding a pool's volumes as plain files: the target path
+/// of `dir`, `fs` and `netfs` pools, the only ones the clone's path rule and
+/// the free-space probe apply to.
+pub fn volume_dir<'a>(pool_type: &str, target_path: Option<&'a str>) -> Option<&'a str> {
+    match pool_type {
+        "dir" | "fs" | "netfs" => target_path,
+        _ => None,
     }
 }
 
@@ -42,7 +51,10 @@ mod tests {
 
     #[test]
     fn lab_default_pool() {
-        let p = parse_pool(include_str!("fixtures/pool-beta-default.xml")).unwrap();
+        let p = parse_pool(include_str!(
+            "../jobs/preflight/fixtures/pool-beta-default.xml"
+        ))
+        .unwrap();
         assert_eq!(
             p,
             PoolXml {
@@ -50,7 +62,7 @@ mod tests {
                 target_path: Some("/var/lib/libvirt/images".into())
             }
         );
-        assert!(p.is_directory_backed());
+        assert_eq!(p.dir(), Some("/var/lib/libvirt/images"));
     }
 
     #[test]
@@ -58,7 +70,9 @@ mod tests {
         let xml = "<pool type='rbd'><name>ceph</name><source><name>rbd</name></source></pool>";
         let p = parse_pool(xml).unwrap();
         assert_eq!(p.target_path, None);
-        assert!(!p.is_directory_backed());
+        assert_eq!(p.dir(), None);
+        let no_target = "<pool type='dir'><name>x</name></pool>";
+        assert_eq!(parse_pool(no_target).unwrap().dir(), None);
         assert!(parse_pool("<pool").is_err());
     }
 }
