@@ -13,7 +13,7 @@ use crate::model::{
     JobRequest, KeepPolicy, LiveClone, NicInfo, PoolInfo, PruneLine, PruneView, RepoView,
     SnapshotRow, Unlock, VerifyView, VmState,
 };
-use crate::model::{CloneReport, ExportReport, RestoreReport};
+use crate::model::{CloneReport, ExportReport, NewRepoKey, RepoPlace, RestoreReport};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
@@ -305,9 +305,11 @@ fn index_action(a: &Action) -> usize {
         Action::HistoryDetail(_) => 19,
         Action::Quit => 20,
         Action::ValidateExport(_) => 21,
+        Action::RepoProbe { .. } => 22,
+        Action::RepoCreate { .. } => 23,
     }
 }
-const ACTIONS: usize = 22;
+const ACTIONS: usize = 24;
 
 fn actions() -> Vec<Action> {
     let policy = KeepPolicy {
@@ -369,6 +371,17 @@ fn actions() -> Vec<Action> {
         Action::QueryHistory(history_page().filter),
         Action::HistoryDetail(1),
         Action::Quit,
+        Action::RepoProbe {
+            path: "/backups/new".into(),
+        },
+        Action::RepoCreate {
+            path: "/backups/new".into(),
+            key: NewRepoKey::Passphrase(Secret::new("pw".into())),
+        },
+        Action::RepoCreate {
+            path: "/backups/new".into(),
+            key: NewRepoKey::Recipients(vec!["age1x".into()]),
+        },
     ]
 }
 
@@ -396,9 +409,11 @@ fn index_event(e: &Event) -> usize {
         Event::Stopped => 19,
         Event::ExportValidation { .. } => 20,
         Event::Snapshot(_) => 21,
+        Event::RepoProbed { .. } => 22,
+        Event::RepoCreated { .. } => 23,
     }
 }
-const EVENTS: usize = 22;
+const EVENTS: usize = 24;
 
 /// A snapshot with something in every part, folded the way the bus does.
 fn snapshot() -> StateSnapshot {
@@ -502,6 +517,18 @@ fn events() -> Vec<Event> {
         Event::RepoLocked {
             path: "/backups/r".into(),
             message: "needs a passphrase".into(),
+        },
+        Event::RepoProbed {
+            path: "/backups/new".into(),
+            place: RepoPlace::Absent,
+        },
+        Event::RepoProbed {
+            path: "/etc".into(),
+            place: RepoPlace::Other { reason: "r".into() },
+        },
+        Event::RepoCreated {
+            path: "/backups/new".into(),
+            encryption: "passphrase".into(),
         },
         Event::RepoFailed {
             path: "/backups/r".into(),

@@ -19,6 +19,7 @@ pub mod ssh_config;
 mod validate;
 
 pub use append::append_host;
+pub(crate) use append::write_atomically;
 pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;

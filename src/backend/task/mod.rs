@@ -229,6 +229,10 @@ impl Backend {
             Action::RepoOpen { path, passphrase } => {
                 super::repo::open(&self.repos, path, passphrase, self.events.clone())
             }
+            Action::RepoProbe { path } => super::repo::probe(path, self.events.clone()),
+            Action::RepoCreate { path, key } => {
+                super::repo::create(&self.repos, path, key, self.events.clone())
+            }
             Action::RepoUnlock { path, unlock } => {
                 super::repo::unlock(&self.repos, path, unlock, self.events.clone())
             }

@@ -26,6 +26,8 @@ pub enum Context {
     RepoPruneForm,
     RepoPrunePlan,
     RepoRestore,
+    /// The path holds no repository: creating one (export dialog or view).
+    RepoCreate,
     AddHost,
     Clone,
     SaveProfile,
@@ -65,7 +67,7 @@ pub struct Row {
 
 impl Context {
     /// Every context, in the order help lists them after the one in focus.
-    pub const ALL: [Context; 27] = [
+    pub const ALL: [Context; 28] = [
         Context::AllPanes,
         Context::Hosts,
         Context::Vms,
@@ -80,6 +82,7 @@ impl Context {
         Context::RepoPruneForm,
         Context::RepoPrunePlan,
         Context::RepoRestore,
+        Context::RepoCreate,
         Context::Clone,
         Context::SaveProfile,
         Context::Profiles,

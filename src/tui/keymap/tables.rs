@@ -26,6 +26,7 @@ pub(super) fn of(c: Context) -> (&'static str, &'static [Row]) {
         Context::RepoPruneForm => ("Repository: prune rules (P)", REPO_PRUNE_FORM),
         Context::RepoPrunePlan => ("Repository: prune dry run", REPO_PRUNE_PLAN),
         Context::RepoRestore => ("Repository: restore form (R)", REPO_RESTORE),
+        Context::RepoCreate => ("No repository there yet: create one", REPO_CREATE),
         Context::AddHost => ("Add host dialog", ADD_HOST),
         Context::Clone => ("Clone dialog", CLONE),
         Context::SaveProfile => ("Clone dialog: save as profile", SAVE_PROFILE),
@@ -149,7 +150,10 @@ const REPO_OPEN: &[Row] = &[
     row(&[Text], "the path, or the passphrase (shown as *)"),
     row(&[Fixed("backspace")], "delete a character"),
     row(&[Fixed("ctrl-u")], "clear"),
-    row(&[Fixed("enter")], "open the repository"),
+    row(
+        &[Fixed("enter")],
+        "open the repository; offers to create a missing one",
+    ),
     row(&[Fixed("esc")], "close the view"),
 ];
 
@@ -199,6 +203,25 @@ const REPO_RESTORE: &[Row] = &[
         "run the checks; again to start once none failed",
     ),
     row(&[Fixed("esc")], "back to the snapshots"),
+];
+
+const REPO_CREATE: &[Row] = &[
+    row(&[Fixed("tab"), Fixed("down")], "next field"),
+    row(&[Fixed("shift-tab"), Fixed("up")], "previous field"),
+    row(
+        &[Fixed("left"), Fixed("right")],
+        "encryption: passphrase, age recipients, none",
+    ),
+    row(&[Text], "the passphrase (twice, shown as *) or recipients"),
+    row(
+        &[Fixed("backspace"), Fixed("ctrl-u")],
+        "delete a character, clear the field",
+    ),
+    row(
+        &[Fixed("enter")],
+        "create the repository (then export into it)",
+    ),
+    row(&[Fixed("esc")], "back: another path"),
 ];
 
 const ADD_HOST: &[Row] = &[
@@ -280,7 +303,10 @@ const EXPORT: &[Row] = &[
         &[Fixed("backspace"), Fixed("ctrl-u")],
         "delete a character, clear the field",
     ),
-    row(&[Fixed("enter")], "queue the export"),
+    row(
+        &[Fixed("enter")],
+        "queue the export; offers to create a missing repository",
+    ),
     row(&[Fixed("esc")], "cancel"),
 ];
 

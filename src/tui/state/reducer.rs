@@ -105,7 +105,18 @@ impl AppState {
             }
             Event::Repo(view) => self.repository_read(view),
             Event::RepoLocked { path, message } => self.repository_locked(&path, message),
-            Event::RepoFailed { path, message } => self.repository_failed(&path, message),
+            Event::RepoFailed { path, message } => {
+                self.export_repo_failed(&path, &message);
+                self.repository_failed(&path, message)
+            }
+            Event::RepoProbed { path, place } => {
+                self.export_probed(&path, &place);
+                self.repository_probed(&path, &place);
+            }
+            Event::RepoCreated { path, encryption } => {
+                self.export_repo_created(&path, &encryption);
+                self.repository_created(&path, &encryption);
+            }
             Event::RepoVerified { path, report } => self.repository_verified(&path, report),
             Event::RepoPruned {
                 path,

@@ -197,6 +197,12 @@ fn fixtures(c: Context) -> Vec<Fixture> {
             s
         }],
         Context::RepoRestore => vec![|| restore(0), || restore(1), || restore(2)],
+        Context::RepoCreate => vec![|| super::repo_create::export_offering(80, 24), || {
+            let mut s = super::repo_create::view_offering(80, 24);
+            press(&mut s, &[key(KeyCode::Tab)]);
+            typed(&mut s, "pw");
+            s
+        }],
         Context::AddHost => vec![|| {
             let mut s = pane(Pane::Hosts, 0);
             typed(&mut s, "ax");

@@ -11,5 +11,6 @@ mod job_list;
 mod jobs_detail;
 mod keymap_drift;
 mod profile_menu;
+mod repo_create;
 mod repository;
 mod snapshots;
