@@ -99,7 +99,15 @@ pub enum Action {
         name: String,
         from: String,
         replace: bool,
+        /// The profile editor's settings; None keeps `from`'s. With an
+        /// edit, a user profile saved under its own name is edited in its
+        /// file (comments and other settings kept).
+        #[serde(default)]
+        edit: Option<crate::model::profile::ProfileEdit>,
     },
+    /// Read the profiles again (a file added by hand shows up); answered
+    /// by [`Event::Profiles`], or [`Event::Error`] naming a bad file.
+    ListProfiles,
     /// Cancel a job: a queued one never starts; a running one cleans up
     /// what it created.
     CancelJob(u64),

@@ -256,6 +256,14 @@ fn profile_summary() -> ProfileSummary {
         source: ProfileSource::User("/home/op/.config/kvm-clone/profiles/mine.toml".into()),
         overrides_builtin: false,
         settings: vec![("verify".into(), "yes".into())],
+        values: crate::model::profile::ProfileEdit {
+            connections: 4,
+            retention: Some(KeepPolicy {
+                last: 3,
+                ..KeepPolicy::default()
+            }),
+            ..Default::default()
+        },
     }
 }
 
@@ -307,9 +315,10 @@ fn index_action(a: &Action) -> usize {
         Action::ValidateExport(_) => 21,
         Action::RepoProbe { .. } => 22,
         Action::RepoCreate { .. } => 23,
+        Action::ListProfiles => 24,
     }
 }
-const ACTIONS: usize = 24;
+const ACTIONS: usize = 25;
 
 fn actions() -> Vec<Action> {
     let policy = KeepPolicy {
@@ -365,7 +374,15 @@ fn actions() -> Vec<Action> {
             name: "mine".into(),
             from: "default".into(),
             replace: true,
+            edit: None,
         },
+        Action::SaveProfile {
+            name: "mine".into(),
+            from: "quick-backup".into(),
+            replace: false,
+            edit: Some(profile_summary().values),
+        },
+        Action::ListProfiles,
         Action::CancelJob(7),
         Action::RetryJob(7),
         Action::QueryHistory(history_page().filter),

@@ -25,6 +25,7 @@ pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
 pub use parse::parse;
+pub(crate) use rate::parse_rate;
 pub use resolve::{ResolveEnv, ResolvedHost, resolve, resolve_with};
 pub use validate::{MAX_HOST_NAME_LEN, validate_host};
 

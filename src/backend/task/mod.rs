@@ -215,7 +215,9 @@ impl Backend {
                 name,
                 from,
                 replace,
-            } => super::profiles::save(name, from, replace, self.events.clone()),
+                edit,
+            } => super::profiles::save(name, from, replace, edit, self.events.clone()),
+            Action::ListProfiles => super::profiles::list(self.events.clone()),
             Action::CancelJob(id) => self.cancel_job(id),
             Action::RetryJob(id) => self.retry_job(id),
             Action::QueryHistory(filter) => {

@@ -32,6 +32,8 @@ pub enum Context {
     Clone,
     SaveProfile,
     Profiles,
+    /// `e` in the profile menu: editing a profile's settings.
+    ProfileEdit,
     Export,
     HostKey,
     Passphrase,
@@ -67,7 +69,7 @@ pub struct Row {
 
 impl Context {
     /// Every context, in the order help lists them after the one in focus.
-    pub const ALL: [Context; 28] = [
+    pub const ALL: [Context; 29] = [
         Context::AllPanes,
         Context::Hosts,
         Context::Vms,
@@ -86,6 +88,7 @@ impl Context {
         Context::Clone,
         Context::SaveProfile,
         Context::Profiles,
+        Context::ProfileEdit,
         Context::Export,
         Context::AddHost,
         Context::HostKey,

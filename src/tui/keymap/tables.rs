@@ -31,6 +31,7 @@ pub(super) fn of(c: Context) -> (&'static str, &'static [Row]) {
         Context::Clone => ("Clone dialog", CLONE),
         Context::SaveProfile => ("Clone dialog: save as profile", SAVE_PROFILE),
         Context::Profiles => ("Profile menu", PROFILES),
+        Context::ProfileEdit => ("Profile menu: edit (e)", PROFILE_EDIT),
         Context::Export => ("Export dialog", EXPORT),
         Context::HostKey => ("Unknown host key", HOST_KEY),
         Context::Passphrase => ("SSH key passphrase", PASSPHRASE),
@@ -283,9 +284,33 @@ const SAVE_PROFILE: &[Row] = &[
 const PROFILES: &[Row] = &[
     row(&[Cmd(Up), Cmd(Down)], "select a profile"),
     row(&[Cmd(Top), Cmd(Bottom)], "first, last profile"),
-    row(&[Fixed("enter")], "open the clone dialog with it"),
+    row(&[Fixed("enter")], "open the clone or export dialog with it"),
+    row(&[Fixed("tab")], "clone profiles, export profiles"),
+    row(&[Fixed("e")], "edit its settings, then save"),
     row(&[Cmd(Help)], "this help"),
     row(&[Fixed("esc"), Cmd(Quit), Cmd(Profiles)], "close"),
+];
+
+const PROFILE_EDIT: &[Row] = &[
+    row(&[Fixed("tab"), Fixed("down")], "next setting"),
+    row(&[Fixed("shift-tab"), Fixed("up")], "previous setting"),
+    row(
+        &[Fixed("left"), Fixed("right")],
+        "change a choice: running VM, format, verify",
+    ),
+    row(
+        &[Text],
+        "name, bandwidth, connections, requests, keep rules",
+    ),
+    row(
+        &[Fixed("backspace"), Fixed("ctrl-u")],
+        "delete a character, clear the field",
+    ),
+    row(
+        &[Fixed("enter")],
+        "save (a built-in under a new name; your own in its file)",
+    ),
+    row(&[Fixed("esc")], "back to the menu, unsaved"),
 ];
 
 const EXPORT: &[Row] = &[

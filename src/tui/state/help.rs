@@ -87,7 +87,7 @@ fn group(c: Context) -> Option<u8> {
     match c {
         RepoList | RepoOpen | RepoVerified | RepoRepair | RepoPruneForm | RepoPrunePlan
         | RepoRestore | RepoCreate => Some(1),
-        Clone | SaveProfile | Profiles | Export => Some(2),
+        Clone | SaveProfile | Profiles | ProfileEdit | Export => Some(2),
         VmDetail | JobDetail | HistoryDetail | Help => Some(3),
         _ => None,
     }
@@ -107,6 +107,7 @@ impl Overlay {
             Overlay::AddHost(_) => Context::AddHost,
             Overlay::Clone(d) if d.save.is_some() => Context::SaveProfile,
             Overlay::Clone(_) => Context::Clone,
+            Overlay::Profiles(m) if m.form.is_some() => Context::ProfileEdit,
             Overlay::Profiles(_) => Context::Profiles,
             Overlay::ConfirmCancel { .. } => Context::ConfirmCancel,
             Overlay::Export(d) if d.create.is_some() => Context::RepoCreate,

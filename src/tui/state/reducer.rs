@@ -18,8 +18,9 @@ impl AppState {
                     None => self.hosts.push(view),
                 }
             }
-            Event::Profiles(list) => self.profiles = list,
+            Event::Profiles(list) => self.profiles_listed(list),
             Event::ProfileSaved { name, path } => {
+                self.profile_saved(&name);
                 self.set_status(format!("saved profile {name} to {}", path.display()))
             }
             Event::Validation { request, checklist } => {
@@ -86,6 +87,10 @@ impl AppState {
             }
             Event::History(page) => self.history_page(page),
             Event::HistoryDetail(entry) => self.history_detail = Some(*entry),
+            Event::Error {
+                host: None,
+                message,
+            } if self.profile_save_failed(&message) => self.set_error(message),
             Event::Error { host, message } => {
                 // The dialog waiting on its source host shows why no checklist comes.
                 if let Some(Overlay::Clone(d)) = &mut self.overlay

@@ -220,6 +220,11 @@ fn fixtures(c: Context) -> Vec<Fixture> {
             typed(&mut s, "pj");
             s
         }],
+        Context::ProfileEdit => vec![
+            || super::profile_edit::editing(80, 24, "pe"),
+            || super::profile_edit::editing(80, 24, "pe\t"),
+            || super::profile_edit::editing(80, 24, "p\tje\t\t\t\t\t\t\t1"),
+        ],
         Context::Export => vec![|| export_at(0), || export_at(1), || export_at(2)],
         Context::HostKey => vec![|| {
             with_overlay(Overlay::HostKey {
