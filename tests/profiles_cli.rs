@@ -94,3 +94,35 @@ fn a_bad_user_profile_fails_with_file_line_and_reason() {
     assert!(err.contains(&format!("{}:3:", file.display())), "{err}");
     assert!(err.contains("unknown field verfy"), "{err}");
 }
+
+/// KVM_CLONE_PROFILE_DIR moves the profiles directory (docs/profiles.md),
+/// e.g. beside a config file named with --config.
+#[test]
+fn the_profiles_directory_can_be_set() {
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = home.path().join("site/profiles");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join("site.toml"),
+        "name = \"site-clone\"\ndescription = \"from the site dir\"\n",
+    )
+    .unwrap();
+    // A file in the default place is not read then.
+    std::fs::write(
+        user_dir(home.path()).join("home.toml"),
+        "name = \"home-clone\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .arg("profiles")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("KVM_CLONE_DATA_DIR", home.path().join("data"))
+        .env("KVM_CLONE_PROFILE_DIR", &elsewhere)
+        .output()
+        .expect("run kvm-clone");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("site-clone"), "{text}");
+    assert!(!text.contains("home-clone"), "{text}");
+}

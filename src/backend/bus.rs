@@ -119,6 +119,8 @@ fn fold(state: &mut StateSnapshot, ev: &Event) {
         | Event::Repo(_)
         | Event::RepoLocked { .. }
         | Event::RepoFailed { .. }
+        | Event::RepoProbed { .. }
+        | Event::RepoCreated { .. }
         | Event::RepoVerified { .. }
         | Event::RepoPruned { .. }
         | Event::Snapshot(_)

@@ -28,6 +28,17 @@ pub enum Action {
         path: std::path::PathBuf,
         unlock: crate::model::Unlock,
     },
+    /// What `path` holds (a repository, nothing yet, something else):
+    /// answered by [`Event::RepoProbed`]. Front ends ask before an export
+    /// so they can offer to create a repository.
+    RepoProbe { path: std::path::PathBuf },
+    /// Create a repository at a missing or empty directory, as `repo init`
+    /// does, and keep it open for this session. Answered by
+    /// [`Event::RepoCreated`], or [`Event::RepoFailed`].
+    RepoCreate {
+        path: std::path::PathBuf,
+        key: crate::model::NewRepoKey,
+    },
     /// Check one snapshot (or all): chunks present, or with `read_data`
     /// every chunk decrypted and its id checked; with `repair` (and
     /// `read_data`) the damaged chunk files are then removed, so the next
@@ -88,7 +99,15 @@ pub enum Action {
         name: String,
         from: String,
         replace: bool,
+        /// The profile editor's settings; None keeps `from`'s. With an
+        /// edit, a user profile saved under its own name is edited in its
+        /// file (comments and other settings kept).
+        #[serde(default)]
+        edit: Option<crate::model::profile::ProfileEdit>,
     },
+    /// Read the profiles again (a file added by hand shows up); answered
+    /// by [`Event::Profiles`], or [`Event::Error`] naming a bad file.
+    ListProfiles,
     /// Cancel a job: a queued one never starts; a running one cleans up
     /// what it created.
     CancelJob(u64),
@@ -182,6 +201,18 @@ pub enum Event {
     RepoLocked {
         path: String,
         message: String,
+    },
+    /// What a path holds ([`Action::RepoProbe`]; [`Action::RepoOpen`] also
+    /// sends it, instead of failing, when there is no repository yet).
+    RepoProbed {
+        path: String,
+        place: crate::model::RepoPlace,
+    },
+    /// A repository was created ([`Action::RepoCreate`]); `encryption` is
+    /// "passphrase", "recipients" or "none".
+    RepoCreated {
+        path: String,
+        encryption: String,
     },
     /// A repository action failed (not a damage report: see [`Event::RepoVerified`]).
     RepoFailed {

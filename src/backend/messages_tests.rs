@@ -13,7 +13,7 @@ use crate::model::{
     JobRequest, KeepPolicy, LiveClone, NicInfo, PoolInfo, PruneLine, PruneView, RepoView,
     SnapshotRow, Unlock, VerifyView, VmState,
 };
-use crate::model::{CloneReport, ExportReport, RestoreReport};
+use crate::model::{CloneReport, ExportReport, NewRepoKey, RepoPlace, RestoreReport};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
@@ -260,6 +260,14 @@ fn profile_summary() -> ProfileSummary {
         source: ProfileSource::User("/home/op/.config/kvm-clone/profiles/mine.toml".into()),
         overrides_builtin: false,
         settings: vec![("verify".into(), "yes".into())],
+        values: crate::model::profile::ProfileEdit {
+            connections: 4,
+            retention: Some(KeepPolicy {
+                last: 3,
+                ..KeepPolicy::default()
+            }),
+            ..Default::default()
+        },
     }
 }
 
@@ -309,10 +317,13 @@ fn index_action(a: &Action) -> usize {
         Action::HistoryDetail(_) => 19,
         Action::Quit => 20,
         Action::ValidateExport(_) => 21,
-        Action::RunSchedule(_) => 22,
+        Action::RepoProbe { .. } => 22,
+        Action::RepoCreate { .. } => 23,
+        Action::ListProfiles => 24,
+        Action::RunSchedule(_) => 25,
     }
 }
-const ACTIONS: usize = 23;
+const ACTIONS: usize = 26;
 
 fn actions() -> Vec<Action> {
     let policy = KeepPolicy {
@@ -368,13 +379,32 @@ fn actions() -> Vec<Action> {
             name: "mine".into(),
             from: "default".into(),
             replace: true,
+            edit: None,
         },
+        Action::SaveProfile {
+            name: "mine".into(),
+            from: "quick-backup".into(),
+            replace: false,
+            edit: Some(profile_summary().values),
+        },
+        Action::ListProfiles,
         Action::CancelJob(7),
         Action::RetryJob(7),
         Action::QueryHistory(history_page().filter),
         Action::HistoryDetail(1),
         Action::Quit,
         Action::RunSchedule("nightly".into()),
+        Action::RepoProbe {
+            path: "/backups/new".into(),
+        },
+        Action::RepoCreate {
+            path: "/backups/new".into(),
+            key: NewRepoKey::Passphrase(Secret::new("pw".into())),
+        },
+        Action::RepoCreate {
+            path: "/backups/new".into(),
+            key: NewRepoKey::Recipients(vec!["age1x".into()]),
+        },
     ]
 }
 
@@ -402,10 +432,12 @@ fn index_event(e: &Event) -> usize {
         Event::Stopped => 19,
         Event::ExportValidation { .. } => 20,
         Event::Snapshot(_) => 21,
-        Event::Schedules(_) => 22,
+        Event::RepoProbed { .. } => 22,
+        Event::RepoCreated { .. } => 23,
+        Event::Schedules(_) => 24,
     }
 }
-const EVENTS: usize = 23;
+const EVENTS: usize = 25;
 
 /// A snapshot with something in every part, folded the way the bus does.
 fn snapshot() -> StateSnapshot {
@@ -509,6 +541,18 @@ fn events() -> Vec<Event> {
         Event::RepoLocked {
             path: "/backups/r".into(),
             message: "needs a passphrase".into(),
+        },
+        Event::RepoProbed {
+            path: "/backups/new".into(),
+            place: RepoPlace::Absent,
+        },
+        Event::RepoProbed {
+            path: "/etc".into(),
+            place: RepoPlace::Other { reason: "r".into() },
+        },
+        Event::RepoCreated {
+            path: "/backups/new".into(),
+            encryption: "passphrase".into(),
         },
         Event::RepoFailed {
             path: "/backups/r".into(),

@@ -15,7 +15,13 @@ pub(super) fn summaries() -> Result<Vec<ProfileSummary>, String> {
 
 /// Writes user profile `name` with the settings of profile `from`, then
 /// sends the new list.
-pub(super) fn save(name: String, from: String, replace: bool, events: EventBus) {
+pub(super) fn save(
+    name: String,
+    from: String,
+    replace: bool,
+    edit: Option<crate::model::profile::ProfileEdit>,
+    events: EventBus,
+) {
     tokio::task::spawn_blocking(move || {
         let result = (|| {
             let dir = profile::user_profile_dir()
@@ -25,6 +31,10 @@ pub(super) fn save(name: String, from: String, replace: bool, events: EventBus) 
                 .iter()
                 .find(|l| l.profile.name == from)
                 .ok_or_else(|| format!("no profile named {from:?}"))?;
+            if let Some(edit) = &edit {
+                return profile::edit::save_edit(&dir, base, &name, edit, replace)
+                    .map_err(|e| e.to_string());
+            }
             let mut p = base.profile.clone();
             p.name = name.clone();
             p.description = format!("saved from the {} dialog, based on {from}", p.kind.label());
@@ -33,17 +43,7 @@ pub(super) fn save(name: String, from: String, replace: bool, events: EventBus) 
         match result {
             Ok(path) => {
                 events.send(Event::ProfileSaved { name, path });
-                match summaries() {
-                    Ok(list) => {
-                        events.send(Event::Profiles(list));
-                    }
-                    Err(message) => {
-                        events.send(Event::Error {
-                            host: None,
-                            message,
-                        });
-                    }
-                }
+                send_list(&events);
             }
             Err(message) => {
                 events.send(Event::Error {
@@ -53,4 +53,20 @@ pub(super) fn save(name: String, from: String, replace: bool, events: EventBus) 
             }
         }
     });
+}
+
+/// Sends every profile, or the error naming the bad file.
+fn send_list(events: &EventBus) {
+    events.send(match summaries() {
+        Ok(list) => Event::Profiles(list),
+        Err(message) => Event::Error {
+            host: None,
+            message,
+        },
+    });
+}
+
+/// Reads the profiles again and sends them.
+pub(super) fn list(events: EventBus) {
+    tokio::task::spawn_blocking(move || send_list(&events));
 }

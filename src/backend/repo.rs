@@ -6,8 +6,10 @@
 
 use super::bus::EventBus;
 use super::messages::{Event, Secret};
-use crate::model::{KeepPolicy, PruneLine, PruneView, RepoView, SnapshotRow, VerifyView};
-use crate::repo::{Repo, RepoError, SnapshotInfo, Unlock};
+use crate::model::{
+    KeepPolicy, NewRepoKey, PruneLine, PruneView, RepoPlace, RepoView, SnapshotRow, VerifyView,
+};
+use crate::repo::{InitEncryption, InitOptions, Repo, RepoError, SnapshotInfo, Unlock};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -111,6 +113,40 @@ impl OpenRepos {
         Ok(repo)
     }
 
+    /// Creates a repository at `path` with [`Repo::init`] (what `repo init`
+    /// runs) and keeps it open, so the export or view that asked for it
+    /// derives no key again. Returns its encryption ("passphrase", …).
+    /// Blocking (scrypt).
+    pub fn create(&self, path: &Path, key: NewRepoKey) -> Result<String, RepoError> {
+        let (encryption, unlock) = match key {
+            NewRepoKey::Passphrase(p) if p.expose().is_empty() => {
+                return Err(RepoError::BadOptions("the passphrase is empty".into()));
+            }
+            NewRepoKey::Passphrase(p) => {
+                let p = zeroize::Zeroizing::new(p.expose().to_string());
+                (InitEncryption::Passphrase(p.clone()), Unlock::Passphrase(p))
+            }
+            NewRepoKey::Recipients(r) if r.is_empty() => {
+                return Err(RepoError::BadOptions(
+                    "give at least one age recipient (age1…)".into(),
+                ));
+            }
+            // The creator holds the keys now; later sessions need an identity.
+            NewRepoKey::Recipients(r) => (InitEncryption::Recipients(r), Unlock::None),
+            NewRepoKey::None => (InitEncryption::None, Unlock::None),
+        };
+        let gate = self.gate(path);
+        let _one_at_a_time = locked(&gate);
+        let opts = InitOptions {
+            encryption,
+            ..InitOptions::default()
+        };
+        let repo = Arc::new(Repo::init(path, &opts)?);
+        let label = repo.config().encryption.clone();
+        locked(&self.open).insert(path.to_path_buf(), (unlock, repo));
+        Ok(label)
+    }
+
     fn gate(&self, path: &Path) -> Arc<Mutex<()>> {
         locked(&self.gates)
             .entry(path.to_path_buf())
@@ -170,8 +206,67 @@ where
     });
 }
 
+/// What `path` holds. Blocking (a stat and a directory read).
+pub fn place(path: &Path) -> RepoPlace {
+    if path.join(crate::repo::CONFIG_FILE).is_file() {
+        return RepoPlace::Repository;
+    }
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => match entries.next() {
+            None => RepoPlace::Absent,
+            Some(_) => RepoPlace::Other {
+                reason: format!(
+                    "{}: not a kvm-clone repository, and not empty",
+                    path.display()
+                ),
+            },
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RepoPlace::Absent,
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => RepoPlace::Other {
+            reason: format!("{}: a file, not a directory", path.display()),
+        },
+        Err(e) => RepoPlace::Other {
+            reason: format!("{}: {e}", path.display()),
+        },
+    }
+}
+
+pub fn probe(path: PathBuf, events: EventBus) {
+    tokio::task::spawn_blocking(move || {
+        let place = place(&path);
+        events.send(Event::RepoProbed {
+            path: path.display().to_string(),
+            place,
+        });
+    });
+}
+
+pub fn create(repos: &OpenRepos, path: PathBuf, key: NewRepoKey, events: EventBus) {
+    let repos = repos.clone();
+    tokio::task::spawn_blocking(move || {
+        let shown = path.display().to_string();
+        events.send(match repos.create(&path, key) {
+            Ok(encryption) => Event::RepoCreated {
+                path: shown,
+                encryption,
+            },
+            Err(message) => Event::RepoFailed {
+                path: shown,
+                message: message.to_string(),
+            },
+        });
+    });
+}
+
 pub fn open(repos: &OpenRepos, path: PathBuf, passphrase: Option<Secret>, events: EventBus) {
     spawn(repos, path, events, move |repos, path| {
+        // Nothing there yet: say so, so the front end can offer to create it.
+        if place(path) == RepoPlace::Absent {
+            return Ok(Event::RepoProbed {
+                path: path.display().to_string(),
+                place: RepoPlace::Absent,
+            });
+        }
         let repo = repos.get(path, passphrase.as_ref())?;
         let snapshots = repo.snapshots()?;
         Ok(Event::Repo(RepoView {
@@ -317,4 +412,48 @@ pub fn prune(
             },
         })
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_repository_stays_open_and_places_read_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = OpenRepos::default();
+        let new = dir.path().join("a").join("repo");
+        assert_eq!(place(&new), RepoPlace::Absent);
+        let label = repos
+            .create(&new, NewRepoKey::Passphrase(Secret::new("pw".into())))
+            .unwrap();
+        assert_eq!(label, "passphrase");
+        assert_eq!(place(&new), RepoPlace::Repository);
+        // Kept open: the view reads it without the key, an export with it.
+        assert!(repos.cached(&new).is_some_and(|r| r.encrypted()));
+        let with_key = Unlock::Passphrase(zeroize::Zeroizing::new("pw".into()));
+        assert!(repos.open_for(&new, &with_key).is_ok());
+        // A directory with other things in it is neither created over nor absent.
+        let busy = dir.path().join("busy");
+        std::fs::create_dir(&busy).unwrap();
+        std::fs::write(busy.join("x"), b"x").unwrap();
+        assert!(matches!(place(&busy), RepoPlace::Other { .. }));
+        assert!(matches!(
+            repos.create(&busy, NewRepoKey::None),
+            Err(RepoError::AlreadyExists { .. })
+        ));
+        assert!(matches!(place(&busy.join("x")), RepoPlace::Other { .. }));
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert_eq!(place(&empty), RepoPlace::Absent);
+        assert!(matches!(
+            repos.create(&empty, NewRepoKey::Passphrase(Secret::new(String::new()))),
+            Err(RepoError::BadOptions(_))
+        ));
+        assert!(matches!(
+            repos.create(&empty, NewRepoKey::Recipients(vec!["age1nope".into()])),
+            Err(RepoError::BadRecipient { .. })
+        ));
+        assert_eq!(repos.create(&empty, NewRepoKey::None).unwrap(), "none");
+    }
 }

@@ -223,11 +223,19 @@ pub async fn run_tui(config: Option<&Path>, via: &link::Via) -> Result<()> {
         kvm_clone::tui::Theme::from_env(),
         Some(loaded.path.clone()),
     );
-    state.repository = loaded
-        .config
-        .export
-        .as_ref()
-        .and_then(|e| e.repository.clone());
+    // The repository used last, else the configured one.
+    state.remember_in = kvm_clone::tui::remembered::file();
+    let last = state
+        .remember_in
+        .as_deref()
+        .and_then(|f| kvm_clone::tui::remembered::load(f).repository);
+    state.repository = last.or_else(|| {
+        loaded
+            .config
+            .export
+            .as_ref()
+            .and_then(|e| e.repository.clone())
+    });
     let link::Link {
         actions,
         events,

@@ -20,11 +20,13 @@ pub mod ssh_config;
 mod validate;
 
 pub use append::append_host;
+pub(crate) use append::write_atomically;
 pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
 pub use parse::parse;
+pub(crate) use rate::parse_rate;
 pub use resolve::{ResolveEnv, ResolvedHost, resolve, resolve_with};
 pub use schedule::{CronExpr, ScheduleConfig, ScheduleJob, glob};
 pub use validate::{MAX_HOST_NAME_LEN, validate_host};

@@ -12,6 +12,7 @@ pub mod history;
 mod image_format;
 mod job_kind;
 pub mod names;
+mod new_repo;
 pub mod profile;
 pub mod reports;
 pub mod requests;
@@ -24,6 +25,7 @@ pub use history::{HistoryEntry, HistoryResult};
 
 pub use image_format::{FormatChoice, ImageFormat, UnknownFormat};
 pub use job_kind::JobKind;
+pub use new_repo::{NewRepoKey, RepoPlace};
 pub use reports::{CloneReport, ExportReport, JobResult, RestoreReport};
 pub use requests::{CloneRequest, ExportRequest, JobRequest, RestoreRequest};
 pub use secret::Secret;

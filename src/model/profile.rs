@@ -23,6 +23,59 @@ impl ProfileKind {
     }
 }
 
+/// What happens to a running source VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LivePolicy {
+    /// Copy a running VM live (libvirt backup job); a VM that cannot be
+    /// copied live must be shut off already.
+    #[default]
+    Live,
+    /// Shut a running source down for the copy and leave it off once the
+    /// job succeeds (a move); after a failure or cancel it is started again.
+    RequireShutdown,
+    /// Shut a running source down for the copy and start it again after,
+    /// whatever the outcome.
+    ShutdownRestart,
+}
+
+impl LivePolicy {
+    pub fn label(self) -> &'static str {
+        match self {
+            LivePolicy::Live => "live",
+            LivePolicy::RequireShutdown => "require-shutdown",
+            LivePolicy::ShutdownRestart => "shutdown-restart",
+        }
+    }
+
+    /// Whether a running source is shut down for the copy.
+    pub fn shuts_down(self) -> bool {
+        self != LivePolicy::Live
+    }
+
+    /// Every policy, in the order the profile editor cycles them.
+    pub const ALL: [LivePolicy; 3] = [
+        LivePolicy::Live,
+        LivePolicy::RequireShutdown,
+        LivePolicy::ShutdownRestart,
+    ];
+}
+
+/// The settings the TUI's profile editor changes; the rest of a profile
+/// stays as it is. Crosses to the backend in [`crate::backend::messages::Action::SaveProfile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ProfileEdit {
+    pub live: LivePolicy,
+    pub format: super::FormatChoice,
+    pub verify: bool,
+    /// Bytes per second for the whole job; None: unlimited.
+    pub bandwidth_limit: Option<u64>,
+    pub connections: u8,
+    pub requests_in_flight: u8,
+    /// Export profiles only; None (or no rule): keep every export.
+    pub retention: Option<super::KeepPolicy>,
+}
+
 /// Where a profile was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "path")]
@@ -51,4 +104,7 @@ pub struct ProfileSummary {
     pub overrides_builtin: bool,
     /// (label, value), in display order.
     pub settings: Vec<(String, String)>,
+    /// The settings the profile editor starts from.
+    #[serde(default)]
+    pub values: ProfileEdit,
 }

@@ -164,6 +164,7 @@ fn history_and_profiles_are_replaced_by_the_latest() {
         source: ProfileSource::BuiltIn,
         overrides_builtin: false,
         settings: Vec::new(),
+        values: Default::default(),
     };
     s.set_profiles(vec![summary("default")]);
     s.set_profiles(vec![summary("default"), summary("mine")]);

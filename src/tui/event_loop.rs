@@ -87,7 +87,12 @@ where
     let size = term.size()?;
     state.area = Rect::new(0, 0, size.width, size.height);
     let mut dirty = true;
+    let mut remembered = state.repository.clone();
     loop {
+        if state.repository != remembered {
+            remembered = state.repository.clone();
+            remember(state);
+        }
         if dirty {
             state.clock_s = chrono::Utc::now().timestamp();
             state.expire_status(state.clock_s);
@@ -112,7 +117,7 @@ where
                 while let Ok(ev) = events.try_recv() {
                     state.apply(ev);
                 }
-                (true, Vec::new())
+                (true, state.take_actions())
             }
             _ = ticks.next(), if state.needs_ticks() => (true, Vec::new()),
         };
@@ -123,6 +128,19 @@ where
                 dirty = true;
             }
         }
+    }
+}
+
+/// Writes what the next run starts with; a failure only costs the prefill.
+fn remember(state: &mut AppState) {
+    let Some(file) = &state.remember_in else {
+        return;
+    };
+    let r = super::remembered::Remembered {
+        repository: state.repository.clone(),
+    };
+    if let Err(e) = super::remembered::save(file, &r) {
+        state.set_error(format!("cannot remember the repository: {e}"));
     }
 }
 

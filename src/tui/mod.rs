@@ -8,6 +8,7 @@ pub mod keymap;
 pub mod layout;
 pub mod overlays;
 pub mod panes;
+pub mod remembered;
 pub mod state;
 pub mod terminal;
 pub mod theme;

@@ -234,7 +234,9 @@ impl Backend {
                 name,
                 from,
                 replace,
-            } => super::profiles::save(name, from, replace, self.events.clone()),
+                edit,
+            } => super::profiles::save(name, from, replace, edit, self.events.clone()),
+            Action::ListProfiles => super::profiles::list(self.events.clone()),
             Action::CancelJob(id) => self.cancel_job(id),
             Action::RetryJob(id) => self.retry_job(id),
             Action::QueryHistory(filter) => {
@@ -247,6 +249,10 @@ impl Backend {
             }
             Action::RepoOpen { path, passphrase } => {
                 super::repo::open(&self.repos, path, passphrase, self.events.clone())
+            }
+            Action::RepoProbe { path } => super::repo::probe(path, self.events.clone()),
+            Action::RepoCreate { path, key } => {
+                super::repo::create(&self.repos, path, key, self.events.clone())
             }
             Action::RepoUnlock { path, unlock } => {
                 super::repo::unlock(&self.repos, path, unlock, self.events.clone())

@@ -107,6 +107,13 @@ struct RetentionFile {
     keep_yearly: S<i64>,
 }
 
+/// NBD connections per disk.
+pub const CONNECTIONS: std::ops::RangeInclusive<i64> = 1..=16;
+/// NBD requests in flight per connection.
+pub const REQUESTS_IN_FLIGHT: std::ops::RangeInclusive<i64> = 1..=64;
+/// Each retention rule.
+pub const KEEP_RULE: std::ops::RangeInclusive<i64> = 1..=10_000;
+
 /// Longest profile name; names become file names.
 pub const NAME_MAX: usize = 64;
 
@@ -314,8 +321,13 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         format,
         pool: f.pool.as_ref().map(|p| p.get_ref().clone()),
         verify: get(&f.verify, true),
-        connections: here.int(&f.connections, "connections", 1..=16, 4)? as u8,
-        requests_in_flight: here.int(&f.requests_in_flight, "requests_in_flight", 1..=64, 4)? as u8,
+        connections: here.int(&f.connections, "connections", CONNECTIONS, 4)? as u8,
+        requests_in_flight: here.int(
+            &f.requests_in_flight,
+            "requests_in_flight",
+            REQUESTS_IN_FLIGHT,
+            4,
+        )? as u8,
         bandwidth_limit,
         space_margin,
         retry,
@@ -509,7 +521,7 @@ fn retention(here: &Here, r: &Spanned<RetentionFile>) -> Result<Retention, Confi
     let one = |v: &S<i64>, field: &str| -> Result<Option<u32>, ConfigError> {
         match v {
             None => Ok(None),
-            Some(x) if (1..=10_000).contains(x.get_ref()) => Ok(Some(*x.get_ref() as u32)),
+            Some(x) if KEEP_RULE.contains(x.get_ref()) => Ok(Some(*x.get_ref() as u32)),
             Some(x) => Err(here.at(
                 x,
                 field,

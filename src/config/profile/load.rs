@@ -73,9 +73,9 @@ pub fn load_profiles(user_dir: Option<&Path>) -> Result<Vec<LoadedProfile>, Conf
     Ok(out)
 }
 
-/// `~/.config/kvm-clone/profiles`: beside the default config file.
+/// Where user profiles are: see [`crate::paths::profile_dir`].
 pub fn user_profile_dir() -> Option<PathBuf> {
-    crate::paths::default_config_file().and_then(|f| f.parent().map(|d| d.join("profiles")))
+    crate::paths::profile_dir()
 }
 
 /// The profile named `name` for a job of `kind`, from this machine's set.

@@ -10,6 +10,7 @@
 //! - [`summary`] renders settings for the TUI menu.
 
 mod builtin;
+pub mod edit;
 pub mod file;
 pub mod load;
 pub mod save;

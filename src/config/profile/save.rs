@@ -108,13 +108,7 @@ pub fn to_toml(p: &Profile) -> String {
         }
         if let Some(r) = &p.retention {
             let _ = writeln!(t, "\n[retention]");
-            for (k, v) in [
-                ("keep_last", r.keep_last),
-                ("keep_daily", r.keep_daily),
-                ("keep_weekly", r.keep_weekly),
-                ("keep_monthly", r.keep_monthly),
-                ("keep_yearly", r.keep_yearly),
-            ] {
+            for (k, v) in r.rules() {
                 if let Some(n) = v {
                     let _ = writeln!(t, "{k} = {n}");
                 }

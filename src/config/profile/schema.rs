@@ -8,36 +8,8 @@ use std::time::Duration;
 /// Which job a profile is for; in `model` because front ends see it.
 pub use crate::model::profile::ProfileKind;
 
-/// What happens to a running source VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum LivePolicy {
-    /// Copy a running VM live (libvirt backup job); a VM that cannot be
-    /// copied live must be shut off already.
-    #[default]
-    Live,
-    /// Shut a running source down for the copy and leave it off once the
-    /// job succeeds (a move); after a failure or cancel it is started again.
-    RequireShutdown,
-    /// Shut a running source down for the copy and start it again after,
-    /// whatever the outcome.
-    ShutdownRestart,
-}
-
-impl LivePolicy {
-    pub fn label(self) -> &'static str {
-        match self {
-            LivePolicy::Live => "live",
-            LivePolicy::RequireShutdown => "require-shutdown",
-            LivePolicy::ShutdownRestart => "shutdown-restart",
-        }
-    }
-
-    /// Whether a running source is shut down for the copy.
-    pub fn shuts_down(self) -> bool {
-        self != LivePolicy::Live
-    }
-}
+/// What happens to a running source VM; in `model` because the TUI edits it.
+pub use crate::model::profile::LivePolicy;
 
 pub use crate::model::FormatChoice;
 pub use crate::model::ImageFormat;
@@ -119,6 +91,17 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// The rules by their file keys, in the documented order.
+    pub fn rules(&self) -> [(&'static str, Option<u32>); 5] {
+        [
+            ("keep_last", self.keep_last),
+            ("keep_daily", self.keep_daily),
+            ("keep_weekly", self.keep_weekly),
+            ("keep_monthly", self.keep_monthly),
+            ("keep_yearly", self.keep_yearly),
+        ]
+    }
+
     pub fn label(&self) -> String {
         let rules = [
             ("last", self.keep_last),

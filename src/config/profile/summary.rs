@@ -18,6 +18,7 @@ impl From<&LoadedProfile> for ProfileSummary {
             source: l.source.clone(),
             overrides_builtin: l.overrides_builtin,
             settings: settings(&l.profile),
+            values: super::edit::values(&l.profile),
         }
     }
 }

@@ -26,10 +26,14 @@ pub enum Context {
     RepoPruneForm,
     RepoPrunePlan,
     RepoRestore,
+    /// The path holds no repository: creating one (export dialog or view).
+    RepoCreate,
     AddHost,
     Clone,
     SaveProfile,
     Profiles,
+    /// `e` in the profile menu: editing a profile's settings.
+    ProfileEdit,
     Export,
     HostKey,
     Passphrase,
@@ -65,7 +69,7 @@ pub struct Row {
 
 impl Context {
     /// Every context, in the order help lists them after the one in focus.
-    pub const ALL: [Context; 27] = [
+    pub const ALL: [Context; 29] = [
         Context::AllPanes,
         Context::Hosts,
         Context::Vms,
@@ -80,9 +84,11 @@ impl Context {
         Context::RepoPruneForm,
         Context::RepoPrunePlan,
         Context::RepoRestore,
+        Context::RepoCreate,
         Context::Clone,
         Context::SaveProfile,
         Context::Profiles,
+        Context::ProfileEdit,
         Context::Export,
         Context::AddHost,
         Context::HostKey,

@@ -26,10 +26,12 @@ pub(super) fn of(c: Context) -> (&'static str, &'static [Row]) {
         Context::RepoPruneForm => ("Repository: prune rules (P)", REPO_PRUNE_FORM),
         Context::RepoPrunePlan => ("Repository: prune dry run", REPO_PRUNE_PLAN),
         Context::RepoRestore => ("Repository: restore form (R)", REPO_RESTORE),
+        Context::RepoCreate => ("No repository there yet: create one", REPO_CREATE),
         Context::AddHost => ("Add host dialog", ADD_HOST),
         Context::Clone => ("Clone dialog", CLONE),
         Context::SaveProfile => ("Clone dialog: save as profile", SAVE_PROFILE),
         Context::Profiles => ("Profile menu", PROFILES),
+        Context::ProfileEdit => ("Profile menu: edit (e)", PROFILE_EDIT),
         Context::Export => ("Export dialog", EXPORT),
         Context::HostKey => ("Unknown host key", HOST_KEY),
         Context::Passphrase => ("SSH key passphrase", PASSPHRASE),
@@ -149,7 +151,10 @@ const REPO_OPEN: &[Row] = &[
     row(&[Text], "the path, or the passphrase (shown as *)"),
     row(&[Fixed("backspace")], "delete a character"),
     row(&[Fixed("ctrl-u")], "clear"),
-    row(&[Fixed("enter")], "open the repository"),
+    row(
+        &[Fixed("enter")],
+        "open the repository; offers to create a missing one",
+    ),
     row(&[Fixed("esc")], "close the view"),
 ];
 
@@ -199,6 +204,25 @@ const REPO_RESTORE: &[Row] = &[
         "run the checks; again to start once none failed",
     ),
     row(&[Fixed("esc")], "back to the snapshots"),
+];
+
+const REPO_CREATE: &[Row] = &[
+    row(&[Fixed("tab"), Fixed("down")], "next field"),
+    row(&[Fixed("shift-tab"), Fixed("up")], "previous field"),
+    row(
+        &[Fixed("left"), Fixed("right")],
+        "encryption: passphrase, age recipients, none",
+    ),
+    row(&[Text], "the passphrase (twice, shown as *) or recipients"),
+    row(
+        &[Fixed("backspace"), Fixed("ctrl-u")],
+        "delete a character, clear the field",
+    ),
+    row(
+        &[Fixed("enter")],
+        "create the repository (then export into it)",
+    ),
+    row(&[Fixed("esc")], "back: another path"),
 ];
 
 const ADD_HOST: &[Row] = &[
@@ -260,9 +284,33 @@ const SAVE_PROFILE: &[Row] = &[
 const PROFILES: &[Row] = &[
     row(&[Cmd(Up), Cmd(Down)], "select a profile"),
     row(&[Cmd(Top), Cmd(Bottom)], "first, last profile"),
-    row(&[Fixed("enter")], "open the clone dialog with it"),
+    row(&[Fixed("enter")], "open the clone or export dialog with it"),
+    row(&[Fixed("tab")], "clone profiles, export profiles"),
+    row(&[Fixed("e")], "edit its settings, then save"),
     row(&[Cmd(Help)], "this help"),
     row(&[Fixed("esc"), Cmd(Quit), Cmd(Profiles)], "close"),
+];
+
+const PROFILE_EDIT: &[Row] = &[
+    row(&[Fixed("tab"), Fixed("down")], "next setting"),
+    row(&[Fixed("shift-tab"), Fixed("up")], "previous setting"),
+    row(
+        &[Fixed("left"), Fixed("right")],
+        "change a choice: running VM, format, verify",
+    ),
+    row(
+        &[Text],
+        "name, bandwidth, connections, requests, keep rules",
+    ),
+    row(
+        &[Fixed("backspace"), Fixed("ctrl-u")],
+        "delete a character, clear the field",
+    ),
+    row(
+        &[Fixed("enter")],
+        "save (a built-in under a new name; your own in its file)",
+    ),
+    row(&[Fixed("esc")], "back to the menu, unsaved"),
 ];
 
 const EXPORT: &[Row] = &[
@@ -280,7 +328,10 @@ const EXPORT: &[Row] = &[
         &[Fixed("backspace"), Fixed("ctrl-u")],
         "delete a character, clear the field",
     ),
-    row(&[Fixed("enter")], "queue the export"),
+    row(
+        &[Fixed("enter")],
+        "queue the export; offers to create a missing repository",
+    ),
     row(&[Fixed("esc")], "cancel"),
 ];
 

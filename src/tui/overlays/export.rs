@@ -9,6 +9,14 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, d: &ExportDialog) {
     let theme = &state.theme;
+    if let Some(c) = &d.create {
+        let mut lines = super::repo_create::lines(c, theme);
+        lines.push(Line::styled(super::repo_create::HINTS, theme.dim()));
+        let title = format!("Export {} from {}: new repository", d.vm, d.from);
+        let inner = frame_box(frame, centered(area, 86, 12), &title, theme);
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        return;
+    }
     let focus = |f: ExportField| {
         if d.field == f {
             ("> ", theme.selected(true))
@@ -53,6 +61,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, d: &ExportDialog) {
     lines.push(Line::styled(format!("{m}passphrase  {pass}"), s));
     lines.push(Line::from(""));
     match &d.note {
+        Some(n) if d.probing => lines.push(Line::styled(n.clone(), theme.warn())),
         Some(n) => lines.push(Line::styled(n.clone(), theme.error())),
         None => lines.push(Line::styled(
             "A running VM is read from a pull backup; the next export reads only what changed.",

@@ -12,6 +12,7 @@ pub mod host_key;
 pub mod job_detail;
 pub mod passphrase;
 pub mod profiles;
+pub mod repo_create;
 pub mod repository;
 
 use super::state::{AppState, Overlay};

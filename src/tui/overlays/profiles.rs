@@ -3,7 +3,7 @@
 
 use super::{centered, frame_box};
 use crate::config::profile::{ProfileSource, ProfileSummary};
-use crate::tui::state::{AppState, ProfileMenu};
+use crate::tui::state::{AppState, FormField, ProfileForm, ProfileMenu};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -61,6 +61,45 @@ fn panel_lines(p: &ProfileSummary, theme: &Theme) -> Vec<Line<'static>> {
     out
 }
 
+/// The editor in the panel: one line per field, then why Enter was refused.
+fn form_lines(f: &ProfileForm, theme: &Theme) -> Vec<Line<'static>> {
+    let title = if f.own_file {
+        format!("Edit {} (its file)", f.from)
+    } else {
+        format!("Edit a copy of {}", f.from)
+    };
+    let mut out = vec![Line::styled(title, theme.header())];
+    for field in f.fields() {
+        let on = f.field == field;
+        let value = f.shown(field);
+        let value = match (on, field.is_choice()) {
+            (true, true) => format!("◂ {value} ▸"),
+            (true, false) => format!("{value}_"),
+            (false, _) if field == FormField::Bandwidth && value.is_empty() => "unlimited".into(),
+            (false, _) => value,
+        };
+        let text = format!(
+            "{}{:<LABEL_W$}{value}",
+            if on { "> " } else { "  " },
+            field.label()
+        );
+        out.push(if on {
+            Line::styled(text, theme.selected(true))
+        } else {
+            Line::from(text)
+        });
+    }
+    out.push(match (&f.note, f.saving) {
+        (_, true) => Line::styled("saving…", theme.warn()),
+        (Some(n), false) => Line::styled(n.clone(), theme.error()),
+        (None, false) => Line::styled(
+            "empty bandwidth: unlimited · empty keep: no rule",
+            theme.dim(),
+        ),
+    });
+    out
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, m: &ProfileMenu) {
     let theme = &state.theme;
     let items = state.menu_profiles(m.target.kind());
@@ -75,8 +114,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, m: &ProfileMenu) {
     // The panel's lines as wrapped at its width (frame, list and bar aside),
     // so a long source path does not push the last settings out of the box.
     let panel_w = usize::from(width.saturating_sub(2 + list_w + 1).max(1));
+    let panel = |p: &ProfileSummary| match &m.form {
+        Some(f) => form_lines(f, theme),
+        None => panel_lines(p, theme),
+    };
     let panel_len = items.get(selected).map_or(1, |p| {
-        panel_lines(p, theme)
+        panel(p)
             .iter()
             .map(|l| l.width().div_ceil(panel_w).max(1))
             .sum::<usize>()
@@ -120,12 +163,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, m: &ProfileMenu) {
             .collect();
         frame.render_widget(Paragraph::new(bar), gap);
         frame.render_widget(
-            Paragraph::new(panel_lines(items[selected], theme)).wrap(Wrap { trim: false }),
+            Paragraph::new(panel(items[selected])).wrap(Wrap { trim: false }),
             panel_r,
         );
     }
     let hint = Line::styled(
-        "↑↓ move · enter pick · esc close · * your own profile",
+        if m.form.is_some() {
+            "tab field · ←→ choice · enter save · esc back"
+        } else {
+            "↑↓ move · enter pick · tab clone/export · e edit · * yours"
+        },
         theme.dim(),
     );
     let foot_lines = if short {

@@ -266,6 +266,7 @@ fn hints(b: &RepoBrowser) -> &'static str {
         RepoMode::Verified(_) => "enter/esc back",
         RepoMode::RepairConfirm(_) => "y remove them · n/esc keep them",
         RepoMode::Restore(_) => "tab/↑↓ field · ←→ host · space toggle · enter start · esc back",
+        RepoMode::Create(_) => super::repo_create::HINTS,
     }
 }
 
@@ -301,7 +302,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, b: &RepoBrowser) {
             Line::from(format!("Path: {}_", b.path)),
             Line::from(""),
             Line::styled(
-                "Create one with: kvm-clone repo init PATH (docs/repository-format.md)",
+                "A missing or empty directory: you are offered to create a repository there.",
                 theme.dim(),
             ),
         ],
@@ -330,6 +331,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, b: &RepoBrowser) {
             lines
         }
         RepoMode::Restore(f) => restore_lines(f, theme),
+        RepoMode::Create(c) => super::repo_create::lines(c, theme),
     };
     // The snapshot table is cut, not wrapped, on narrow screens.
     let para = Paragraph::new(lines);

@@ -86,8 +86,8 @@ fn group(c: Context) -> Option<u8> {
     use Context::*;
     match c {
         RepoList | RepoOpen | RepoVerified | RepoRepair | RepoPruneForm | RepoPrunePlan
-        | RepoRestore => Some(1),
-        Clone | SaveProfile | Profiles | Export => Some(2),
+        | RepoRestore | RepoCreate => Some(1),
+        Clone | SaveProfile | Profiles | ProfileEdit | Export => Some(2),
         VmDetail | JobDetail | HistoryDetail | Help => Some(3),
         _ => None,
     }
@@ -107,8 +107,10 @@ impl Overlay {
             Overlay::AddHost(_) => Context::AddHost,
             Overlay::Clone(d) if d.save.is_some() => Context::SaveProfile,
             Overlay::Clone(_) => Context::Clone,
+            Overlay::Profiles(m) if m.form.is_some() => Context::ProfileEdit,
             Overlay::Profiles(_) => Context::Profiles,
             Overlay::ConfirmCancel { .. } => Context::ConfirmCancel,
+            Overlay::Export(d) if d.create.is_some() => Context::RepoCreate,
             Overlay::Export(_) => Context::Export,
             Overlay::Repository(b) => match b.mode {
                 RepoMode::Path | RepoMode::Passphrase(_) => Context::RepoOpen,
@@ -118,6 +120,7 @@ impl Overlay {
                 RepoMode::PruneForm { .. } => Context::RepoPruneForm,
                 RepoMode::PrunePlan { .. } => Context::RepoPrunePlan,
                 RepoMode::Restore(_) => Context::RepoRestore,
+                RepoMode::Create(_) => Context::RepoCreate,
             },
         }
     }

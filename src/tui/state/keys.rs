@@ -151,7 +151,7 @@ impl AppState {
             Command::Clone => self.open_clone(),
             Command::Cancel => self.ask_cancel(),
             Command::Retry => self.retry(out),
-            Command::Profiles => self.open_profiles(),
+            Command::Profiles => self.open_profiles(out),
             Command::Export => self.open_export(),
             Command::Repository => self.open_repository(out),
             Command::SaveProfile => {
@@ -324,7 +324,7 @@ impl AppState {
             Overlay::Clone(d) if d.save.is_some() => self.save_key(d, key, out),
             Overlay::Clone(d) if cmd == Some(Command::SaveProfile) => self.open_save(d),
             Overlay::Clone(d) => self.clone_key(d, key, out),
-            Overlay::Profiles(m) => self.profile_menu_key(m, key, keys),
+            Overlay::Profiles(m) => self.profile_menu_key(m, key, keys, out),
             ov @ Overlay::ConfirmCancel { .. } => self.confirm_cancel_key(ov, key, out),
             Overlay::JobDetail { id, scroll } => {
                 if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))

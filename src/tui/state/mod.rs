@@ -11,8 +11,10 @@ mod job_list;
 mod keys;
 mod mouse;
 mod overlay;
+mod profile_form;
 mod profile_menu;
 mod reducer;
+mod repo_create;
 mod repository;
 mod restore_form;
 
@@ -23,7 +25,9 @@ pub use export::{ExportDialog, ExportField};
 pub use help::{HelpDoc, HelpSection, HelpView, document as help_document};
 pub use history::parse_filter as parse_history_filter;
 pub use overlay::{AddHostField, AddHostForm, Overlay, PassphrasePrompt};
+pub use profile_form::{FormField, ProfileForm};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
+pub use repo_create::{CreateField, CreateRepo, NewKeyKind};
 pub use repository::{KEEP_FIELDS, Note, RepoBrowser, RepoMode, RestoreForm};
 
 use crate::model::detail::JobDetail;
@@ -148,8 +152,16 @@ pub struct AppState {
     pub status: Option<Status>,
     /// Shown when there are no hosts, so the operator knows what to edit.
     pub config_path: Option<PathBuf>,
-    /// `[export] repository`: where the export dialog and `b` start.
+    /// Where the export dialog and `b` start: the repository used last
+    /// (remembered between runs, see `tui::remembered`), else
+    /// `[export] repository`.
     pub repository: Option<PathBuf>,
+    /// Where [`AppState::repository`] is remembered between runs; None
+    /// (tests): nowhere.
+    pub remember_in: Option<PathBuf>,
+    /// Actions that answers from the backend call for (an export once its
+    /// repository is known to exist); the event loop sends them.
+    outbox: Vec<crate::backend::messages::Action>,
     /// The daemon this TUI is attached to (its name and version); None:
     /// the backend runs in this process. Quitting an attached TUI leaves
     /// its jobs running.
@@ -190,6 +202,8 @@ impl AppState {
             overlay: None,
             status: None,
             repository: None,
+            remember_in: None,
+            outbox: Vec::new(),
             daemon: None,
             config_path,
             theme,
@@ -287,6 +301,16 @@ impl AppState {
             .find(|h| h.name == action)
             .and_then(|h| h.keys.split(", ").next())
             .filter(|k| !k.is_empty())
+    }
+
+    /// What backend answers asked to send since the last call.
+    pub fn take_actions(&mut self) -> Vec<crate::backend::messages::Action> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The repository used last; the next dialog starts there.
+    pub(super) fn remember_repository(&mut self, path: &std::path::Path) {
+        self.repository = Some(path.to_path_buf());
     }
 
     pub fn set_status(&mut self, text: impl Into<String>) {

@@ -18,10 +18,11 @@ impl AppState {
                     None => self.hosts.push(view),
                 }
             }
-            Event::Profiles(list) => self.profiles = list,
+            Event::Profiles(list) => self.profiles_listed(list),
             // The TUI has no Schedules view yet (`kvm-clone schedules`).
             Event::Schedules(_) => {}
             Event::ProfileSaved { name, path } => {
+                self.profile_saved(&name);
                 self.set_status(format!("saved profile {name} to {}", path.display()))
             }
             Event::Validation { request, checklist } => {
@@ -88,6 +89,10 @@ impl AppState {
             }
             Event::History(page) => self.history_page(page),
             Event::HistoryDetail(entry) => self.history_detail = Some(*entry),
+            Event::Error {
+                host: None,
+                message,
+            } if self.profile_save_failed(&message) => self.set_error(message),
             Event::Error { host, message } => {
                 // The dialog waiting on its source host shows why no checklist comes.
                 if let Some(Overlay::Clone(d)) = &mut self.overlay
@@ -107,7 +112,18 @@ impl AppState {
             }
             Event::Repo(view) => self.repository_read(view),
             Event::RepoLocked { path, message } => self.repository_locked(&path, message),
-            Event::RepoFailed { path, message } => self.repository_failed(&path, message),
+            Event::RepoFailed { path, message } => {
+                self.export_repo_failed(&path, &message);
+                self.repository_failed(&path, message)
+            }
+            Event::RepoProbed { path, place } => {
+                self.export_probed(&path, &place);
+                self.repository_probed(&path, &place);
+            }
+            Event::RepoCreated { path, encryption } => {
+                self.export_repo_created(&path, &encryption);
+                self.repository_created(&path, &encryption);
+            }
             Event::RepoVerified { path, report } => self.repository_verified(&path, report),
             Event::RepoPruned {
                 path,

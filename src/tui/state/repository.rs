@@ -60,6 +60,8 @@ pub enum RepoMode {
     /// `F` on a verify that found damaged chunk files: `y` removes them.
     RepairConfirm(VerifyView),
     Restore(RestoreForm),
+    /// The path holds no repository yet: create one there?
+    Create(super::CreateRepo),
 }
 
 /// Where and how to restore the selected snapshot.
@@ -333,6 +335,18 @@ impl AppState {
                 _ => RepoMode::PrunePlan { policy, plan },
             },
             RepoMode::Restore(f) => self.restore_form_key(&mut b, f, key, out),
+            RepoMode::Create(mut c) => match c.key(key, out) {
+                super::repo_create::CreateStep::Back => {
+                    b.busy = None;
+                    b.note = None;
+                    RepoMode::Path
+                }
+                super::repo_create::CreateStep::Sent => {
+                    b.busy = Some("creating the repository…".into());
+                    RepoMode::Create(c)
+                }
+                super::repo_create::CreateStep::Stay => RepoMode::Create(c),
+            },
         };
         if let (Some(before), RepoMode::Restore(f)) = (before, &mut b.mode)
             && fields(f) != before
@@ -457,11 +471,13 @@ impl AppState {
         if let Some(b) = self.repo_browser_mut()
             && b.path == view.path
         {
+            let path = std::path::PathBuf::from(&view.path);
             b.busy = None;
             b.note = None;
             b.selected = b.selected.min(view.snapshots.len().saturating_sub(1));
             b.view = Some(view);
             b.mode = RepoMode::List;
+            self.remember_repository(&path);
         }
     }
 
@@ -485,6 +501,11 @@ impl AppState {
             && b.path == path
         {
             b.busy = None;
+            if let RepoMode::Create(c) = &mut b.mode {
+                c.creating = false;
+                c.note = Some(message);
+                return;
+            }
             b.error(message);
             if b.view.is_none() && matches!(b.mode, RepoMode::List) {
                 b.mode = RepoMode::Path;

@@ -197,6 +197,12 @@ fn fixtures(c: Context) -> Vec<Fixture> {
             s
         }],
         Context::RepoRestore => vec![|| restore(0), || restore(1), || restore(2)],
+        Context::RepoCreate => vec![|| super::repo_create::export_offering(80, 24), || {
+            let mut s = super::repo_create::view_offering(80, 24);
+            press(&mut s, &[key(KeyCode::Tab)]);
+            typed(&mut s, "pw");
+            s
+        }],
         Context::AddHost => vec![|| {
             let mut s = pane(Pane::Hosts, 0);
             typed(&mut s, "ax");
@@ -214,6 +220,11 @@ fn fixtures(c: Context) -> Vec<Fixture> {
             typed(&mut s, "pj");
             s
         }],
+        Context::ProfileEdit => vec![
+            || super::profile_edit::editing(80, 24, "pe"),
+            || super::profile_edit::editing(80, 24, "pe\t"),
+            || super::profile_edit::editing(80, 24, "p\tje\t\t\t\t\t\t\t1"),
+        ],
         Context::Export => vec![|| export_at(0), || export_at(1), || export_at(2)],
         Context::HostKey => vec![|| {
             with_overlay(Overlay::HostKey {

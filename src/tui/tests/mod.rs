@@ -10,6 +10,8 @@ mod history;
 mod job_list;
 mod jobs_detail;
 mod keymap_drift;
+mod profile_edit;
 mod profile_menu;
+mod repo_create;
 mod repository;
 mod snapshots;

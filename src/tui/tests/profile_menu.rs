@@ -72,7 +72,8 @@ fn menu_snapshot_of_a_shutting_down_profile() {
 #[test]
 fn p_lists_the_clone_profiles_with_the_selected_ones_settings() {
     let mut s = on_web01(120, 40);
-    assert!(typed(&mut s, "p").is_empty());
+    // Opening reads the profiles again (files added by hand).
+    assert_eq!(typed(&mut s, "p"), vec![Action::ListProfiles]);
     let m = menu(&s);
     assert_eq!(m.target.kind(), ProfileKind::Clone);
     assert_eq!(m.selected, 0, "default first");
@@ -198,6 +199,7 @@ fn save_as_profile_refuses_builtins_confirms_replacing_and_sends() {
                 name,
                 from,
                 replace,
+                edit: None,
             },
         ] => {
             assert_eq!(

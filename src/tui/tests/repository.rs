@@ -379,7 +379,18 @@ fn e_exports_the_selected_vm_with_quick_backup_by_default() {
     assert_eq!(d.field, ExportField::Passphrase);
     typed(&mut s, "s3cret");
     assert!(!text(&s).contains("s3cret"));
+    // Enter asks what the path holds; a repository: the export starts.
     let out = press(&mut s, &[key(KeyCode::Enter)]);
+    assert!(
+        matches!(&out[..], [Action::RepoProbe { path }] if path.to_str() == Some(REPO)),
+        "{out:?}"
+    );
+    assert!(s.take_actions().is_empty());
+    s.apply(Event::RepoProbed {
+        path: REPO.into(),
+        place: crate::model::RepoPlace::Repository,
+    });
+    let out = s.take_actions();
     match &out[..] {
         [Action::StartExport(r)] => {
             assert_eq!((r.from.as_str(), r.vm.as_str()), ("alpha", "web01"));
