@@ -1,11 +1,13 @@
 //! The daemon's REST API on the lab, as a script drives it: a clone whose
 //! pre-flight check fails is refused with its checklist (nothing starts),
 //! a slow clone is started and cancelled (beta left clean), another is
-//! started and followed to its end; history and the metrics show them.
+//! started and followed to its end; history and the metrics show them,
+//! and an e-mail for each reaches a real SMTP server.
 
 mod api_util;
 mod clone_util;
 mod daemon_util;
+mod smtp_util;
 
 use api_util::{Client, TOKEN};
 use clone_util::{Cleanup, Env, lab, run_dirs};
@@ -13,13 +15,19 @@ use daemon_util::{Daemon, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// A daemon on the lab's config plus an `[api]` table.
-fn start(env: &mut Env, dir: &std::path::Path) -> (Daemon, Client) {
+/// A daemon on the lab's config plus an `[api]` table and e-mail for
+/// every ended job to the SMTP server on port `smtp`.
+fn start(env: &mut Env, dir: &std::path::Path, smtp: u16) -> (Daemon, Client) {
     let port = api_util::free_port();
     let token = api_util::token_file(dir);
     let config = dir.join("config.toml");
     let lab_config = std::fs::read_to_string(&env.config).unwrap();
-    std::fs::write(&config, lab_config + &api_util::table(port, &token, false)).unwrap();
+    let email = format!(
+        "\n[notify.email]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n\
+         from = \"kvm-clone@example.test\"\nto = [\"ops@example.test\"]\non = [\"done\", \"cancelled\"]\n"
+    );
+    let text = lab_config + &api_util::table(port, &token, false) + &email;
+    std::fs::write(&config, text).unwrap();
     env.config = config;
     let socket = dir.join("d.sock");
     let daemon = Daemon::start(
@@ -67,7 +75,8 @@ fn clones_are_started_cancelled_and_followed_through_the_api() {
     env.profile("slow", "bandwidth_limit = \"4MiB/s\"\nverify = false\n");
     let dir = tempfile::tempdir().unwrap();
     let dirs = run_dirs();
-    let (mut daemon, api) = start(&mut env, dir.path());
+    let smtp = smtp_util::Smtp::start(dir.path(), 0);
+    let (mut daemon, api) = start(&mut env, dir.path(), smtp.port);
     let t = Some(TOKEN);
     let vms = api.get("/api/vms?host=alpha", t).json();
     assert!(
@@ -166,6 +175,22 @@ fn clones_are_started_cancelled_and_followed_through_the_api() {
         sample("kvm_clone_job_duration_seconds_count", &[("kind", "clone")]),
         Some(2.0),
         "{m}"
+    );
+
+    // An e-mail for each ended job, the cancelled one first.
+    wait_until("two e-mails", Duration::from_secs(60), || {
+        smtp.messages().len() >= 2
+    });
+    let mail = smtp.messages();
+    assert!(
+        mail[0].contains("clone of archive01 from alpha to beta cancelled"),
+        "{}",
+        mail[0]
+    );
+    assert!(
+        mail[1].contains("clone of archive01 from alpha to beta done"),
+        "{}",
+        mail[1]
     );
 
     assert!(daemon.stop(Duration::from_secs(120)).success());

@@ -871,3 +871,29 @@ fn schedule_errors_name_their_place() {
     let (_, _, msg, _) = reject(&good.replace("job = \"export\"", "job = \"defrag\""));
     assert!(msg.contains("unknown variant"), "{msg}");
 }
+
+/// `[notify.email]`: mail in clear only to this machine; addresses checked.
+#[test]
+fn email_settings_are_checked() {
+    let base = "[notify.email]\nhost = \"smtp.example.com\"\nfrom = \"kvm-clone@example.com\"\nto = [\"ops@example.com\"]\n";
+    let c = parse(base, Path::new(P)).expect("good e-mail settings");
+    let e = c.notify.unwrap().email.unwrap();
+    assert_eq!(
+        (e.port(), e.sends("failed"), e.sends("done")),
+        (587, true, false)
+    );
+    let (line, _, msg, _) = reject(&format!("{base}tls = \"none\"\n"));
+    assert_eq!(line, 5, "{msg}");
+    assert!(
+        msg.starts_with("tls in [notify.email]: \"none\" sends mail"),
+        "{msg}"
+    );
+    let local = base.replace("smtp.example.com", "127.0.0.1");
+    assert!(parse(&format!("{local}tls = \"none\"\n"), Path::new(P)).is_ok());
+    let (_, _, msg, _) = reject(&base.replace("ops@example.com", "not an address"));
+    assert!(msg.starts_with("to in [notify.email]"), "{msg}");
+    let (_, _, msg, _) = reject(&format!("{base}user = \"kvm\"\n"));
+    assert!(msg.contains("password_file"), "{msg}");
+    let (_, _, msg, _) = reject(&format!("{base}password = \"x\"\n"));
+    assert!(msg.contains("unknown field"), "{msg}");
+}

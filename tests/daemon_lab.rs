@@ -206,3 +206,45 @@ fn without_a_daemon_a_daemon_job_is_a_temporary_failure() {
     assert!(err.contains("kvm-clone daemon"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Issue 19: a daemon killed (SIGKILL) mid-clone. The next daemon start
+/// finishes the cleanup from the journal, so beta is as it was, and marks
+/// the clone's history row interrupted.
+#[test]
+fn a_killed_daemons_clone_is_cleaned_up_and_marked_interrupted_at_the_next_start() {
+    let _serial = clone_util::serial();
+    let env = Env::new();
+    env.profile("slow", SLOW);
+    let name = format!("t-daemon-kill-{}", std::process::id());
+    let _g = Cleanup {
+        host: "beta",
+        name: name.clone(),
+    };
+    let before = clone_util::snapshot("beta");
+    let dirs = run_dirs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = start(&env, &dir);
+    let socket = daemon.socket.to_str().unwrap().to_string();
+    let mut args = vec!["--daemon", "--socket", &socket];
+    args.extend(clone_util::to_beta("archive01", &name, "slow"));
+    let mut command = env.clone_until_copying(&args);
+    let pid = daemon.child.id();
+    daemon.child.kill().unwrap();
+    let _ = daemon.child.wait();
+    let _ = clone_util::wait_exit(&mut command, Duration::from_secs(30));
+
+    // A new daemon on the same data directory.
+    std::fs::remove_file(&daemon.socket).ok();
+    let mut again = start(&env, &dir);
+    daemon_util::wait_until("beta cleaned up", Duration::from_secs(120), || {
+        clone_util::snapshot("beta") == before
+    });
+    let (code, doc) = env.json(&["history", "--vm", "archive01", "--kind", "clone"]);
+    assert_eq!(code, 0, "{doc}");
+    let row = &doc["jobs"][0];
+    assert_eq!(row["result"], "interrupted", "{doc}");
+    let why = row["error"].as_str().unwrap_or_default();
+    assert!(why.contains(&format!("pid {pid}")), "{why}");
+    assert!(again.stop(Duration::from_secs(120)).success());
+    assert_eq!(run_dirs(), dirs, "run directories left behind");
+}

@@ -3,7 +3,6 @@
 //! others, as ssh demands of a private key; the token is compared in
 //! constant time and never logged.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use axum::extract::{Request, State};
@@ -32,31 +31,14 @@ impl Token {
     /// user or root, no group or other permissions, one token of at least
     /// [`MIN_TOKEN_LEN`] characters (surrounding whitespace ignored).
     pub fn load(path: &Path) -> Result<Token, ApiError> {
-        let bad = |why: String| ApiError::Token {
+        let text = crate::config::read_secret_file(path).map_err(|why| ApiError::Token {
             path: path.to_path_buf(),
             why,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(bad("not a regular file".into()));
-        }
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me && meta.uid() != 0 {
-            return Err(bad(format!(
-                "owned by uid {}, not by this user ({me}) or root",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o077 != 0 {
-            return Err(bad(format!(
-                "mode {:04o} lets others read it; run `chmod 600 {}`",
-                meta.mode() & 0o7777,
-                path.display()
-            )));
-        }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?);
-        Token::parse(&text).map_err(bad)
+        })?;
+        Token::parse(&text).map_err(|why| ApiError::Token {
+            path: path.to_path_buf(),
+            why,
+        })
     }
 
     /// The token in a file's text.

@@ -13,7 +13,7 @@ use crate::jobs::hosts::HostLink;
 use crate::jobs::log::JobLogs;
 use crate::jobs::progress::Update;
 use crate::model::HistoryResult;
-use crate::notify::webhook::{self, Notice};
+use crate::notify::webhook::Notice;
 use std::sync::{Arc, Mutex};
 
 /// The request's way to open the repository, or, when the front end gave
@@ -232,7 +232,7 @@ pub(super) async fn run_job(
             (fin, failed)
         }
     };
-    webhook::job_finished(
+    crate::notify::job_finished(
         webhook_url,
         Notice {
             kind: crate::model::JobKind::Export,

@@ -11,7 +11,7 @@ use super::messages::{Event, JobResult};
 use crate::jobs::history::{Finish, NewJob};
 use crate::jobs::log::JobLogs;
 use crate::jobs::progress::{Report, Update};
-use crate::notify::webhook::{self, Notice};
+use crate::notify::webhook::Notice;
 use std::sync::{Arc, Mutex};
 
 pub(super) struct Tracking {
@@ -85,7 +85,7 @@ impl Tracking {
     /// then [`Event::JobDone`]. History failures are logged, never fatal.
     pub(super) async fn end(self, fin: Finish, result: JobResult, webhook_url: Option<String>) {
         let job = &self.job;
-        webhook::job_finished(
+        crate::notify::job_finished(
             webhook_url,
             Notice {
                 kind: job.kind,

@@ -86,6 +86,7 @@ impl Backend {
 
 /// Starts the backend on the current Tokio runtime and connects to every host.
 pub fn spawn(config: LoadedConfig, options: Options) -> Backend {
+    crate::notify::email::configure(config.config.notify.as_ref().and_then(|n| n.email.clone()));
     let (action_tx, action_rx) = mpsc::unbounded_channel();
     let bus = bus::EventBus::new();
     let attach = bus.attacher();

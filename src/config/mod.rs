@@ -11,11 +11,13 @@ mod append;
 mod duration;
 mod error;
 mod load;
+mod notify;
 mod parse;
 pub mod profile;
 mod rate;
 mod resolve;
 mod schedule;
+mod secret_file;
 pub mod ssh_config;
 mod validate;
 
@@ -25,10 +27,12 @@ pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use load::{ConfigOrigin, LoadedConfig, load, load_from};
+pub use notify::{EmailSettings, EmailTls, NotifySettings};
 pub use parse::parse;
 pub(crate) use rate::parse_rate;
 pub use resolve::{ResolveEnv, ResolvedHost, resolve, resolve_with};
 pub use schedule::{CronExpr, ScheduleConfig, ScheduleJob, glob};
+pub use secret_file::read_secret_file;
 pub use validate::{MAX_HOST_NAME_LEN, validate_host};
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +64,9 @@ pub struct Config {
     /// The daemon's REST API and metrics; off without an `[api]` table.
     #[serde(default)]
     pub api: Option<ApiSettings>,
+    /// Notifications for every job (`[notify.email]`).
+    #[serde(default)]
+    pub notify: Option<NotifySettings>,
     /// Jobs the daemon runs by the clock (`[[schedules]]`).
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,

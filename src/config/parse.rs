@@ -209,6 +209,17 @@ fn check(config: &Config, doc: &DeTable<'_>, text: &str, path: &Path) -> Result<
         }
     }
     check_schedules(config, doc, text, path)?;
+    if let Some(email) = config.notify.as_ref().and_then(|n| n.email.as_ref())
+        && let Err((field, why)) = super::notify::check(email)
+    {
+        let span = doc
+            .get("notify")
+            .and_then(|n| n.get_ref().as_table()?.get("email"))
+            .and_then(|e| e.get_ref().as_table()?.get(field))
+            .map(|v| v.span());
+        let message = format!("{field} in [notify.email]: {why}");
+        return Err(invalid(text, path, span, message));
+    }
     if let Some(api) = &config.api {
         let span = |field: &str| {
             doc.get("api")

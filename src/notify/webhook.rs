@@ -6,11 +6,8 @@
 //! HTTP is ureq (blocking, rustls) on the blocking pool: one small request
 //! per job does not justify an async HTTP stack.
 
-use crate::pipeline::RetryPolicy;
 use serde::Serialize;
-use std::sync::OnceLock;
 use std::time::Duration;
-use tokio_util::task::TaskTracker;
 
 /// What is POSTed. Field names are part of the documented format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,36 +71,17 @@ fn post(url: &str, body: &[u8], timeout: Duration) -> Result<u16, String> {
 pub async fn send(url: &str, notice: &Notice, delivery: &Delivery) -> Result<u32, String> {
     let body = serde_json::to_vec(notice).map_err(|e| e.to_string())?;
     let body = std::sync::Arc::new(body);
-    let mut delays = RetryPolicy {
-        attempts: delivery.attempts.saturating_sub(1),
-        initial: delivery.initial,
-        max: delivery.max,
-        ..RetryPolicy::default()
-    }
-    .backoff();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    super::with_retries("webhook", delivery, || {
         let (u, b, t) = (url.to_string(), body.clone(), delivery.timeout);
-        let outcome = tokio::task::spawn_blocking(move || post(&u, &b, t))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-        match outcome {
-            Ok(_) => return Ok(attempt),
-            Err(e) => match delays.next() {
-                Some(d) => {
-                    tracing::info!(attempt, "webhook delivery failed, retrying in {d:?}: {e}");
-                    tokio::time::sleep(d).await;
-                }
-                None => return Err(format!("after {attempt} attempts: {e}")),
-            },
+        async move {
+            tokio::task::spawn_blocking(move || post(&u, &b, t))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+                .map(|_| ())
+                .map_err(|e| (false, e))
         }
-    }
-}
-
-fn tracker() -> &'static TaskTracker {
-    static T: OnceLock<TaskTracker> = OnceLock::new();
-    T.get_or_init(TaskTracker::new)
+    })
+    .await
 }
 
 /// Sends `notice` to `url` (if any) from a task of its own and returns at
@@ -112,21 +90,12 @@ pub fn job_finished(url: Option<String>, notice: Notice) {
     let Some(url) = url else {
         return;
     };
-    tracker().spawn(async move {
+    super::tracker().spawn(async move {
         match send(&url, &notice, &Delivery::default()).await {
             Ok(n) => tracing::info!(job = notice.job_id, attempts = n, "webhook delivered"),
             Err(e) => tracing::warn!(job = notice.job_id, "webhook not delivered: {e}"),
         }
     });
-}
-
-/// Waits up to `bound` for deliveries still under way (the backend calls
-/// it while stopping, so a headless run's notice is not cut off).
-pub async fn drain(bound: Duration) {
-    let t = tracker();
-    t.close();
-    let _ = tokio::time::timeout(bound, t.wait()).await;
-    t.reopen();
 }
 
 #[cfg(test)]

@@ -383,7 +383,7 @@ impl Backend {
         for (_, (_, task)) in self.jobs.drain() {
             let _ = tokio::time::timeout(JOB_CLEANUP, task).await;
         }
-        crate::notify::webhook::drain(Duration::from_secs(10)).await;
+        crate::notify::drain(Duration::from_secs(10)).await;
         for h in &self.hosts {
             h.quit();
         }

@@ -129,7 +129,7 @@ async fn job_finished_delivers_in_the_background_and_drain_waits_for_it() {
     let (url, seen) = server(vec![502, 200]);
     job_finished(Some(url), notice());
     job_finished(None, notice());
-    drain(Duration::from_secs(60)).await;
+    crate::notify::drain(Duration::from_secs(60)).await;
     assert_eq!(
         seen.try_iter().count(),
         2,
