@@ -48,6 +48,15 @@ impl AppState {
         match (plain_code(key), keys.command(key)) {
             (KeyCode::Esc, _) | (_, Some(Command::Quit | Command::Schedules)) => return None,
             (KeyCode::Enter, _) => match self.schedules.get(l.selected) {
+                // The daemon would only record it skipped: a schedule
+                // never overlaps itself.
+                Some(s) if s.running => {
+                    let text = format!(
+                        "schedule {} is running; it can run again once it ends",
+                        s.name
+                    );
+                    self.set_status(text);
+                }
                 Some(s) => {
                     let name = s.name.clone();
                     self.set_status(format!("asked the daemon to run schedule {name} now"));

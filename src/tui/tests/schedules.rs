@@ -132,6 +132,15 @@ fn s_opens_the_view_and_enter_runs_the_selected_schedule() {
 }
 
 #[test]
+fn enter_on_a_running_schedule_asks_nothing_and_says_why() {
+    let mut s = open(80, 24);
+    typed(&mut s, "k");
+    assert_eq!(press(&mut s, &[key(KeyCode::Enter)]), []);
+    let t = text(&s);
+    assert!(t.contains("schedule nightly-web is running"), "{t}");
+}
+
+#[test]
 fn keys_move_the_selection_and_stop_at_the_ends() {
     let mut s = open(80, 24);
     typed(&mut s, "jjj");
