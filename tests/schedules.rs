@@ -6,22 +6,14 @@
 //! why. (Export schedules, which need hosts, are in schedules_lab.rs.)
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 mod daemon_util;
+mod schedule_util;
 
 use daemon_util::{Daemon, wait_until};
+use schedule_util::kvm_clone;
 use serde_json::Value;
-
-fn kvm_clone(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kvm-clone"));
-    c.env("KVM_CLONE_CONFIG", dir.join("config.toml"))
-        .env("KVM_CLONE_DATA_DIR", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir)
-        .env("KVM_CLONE_SOCKET", dir.join("run/d.sock"));
-    c
-}
 
 fn schedules_json(dir: &Path) -> Value {
     let out = kvm_clone(dir)
@@ -39,28 +31,7 @@ fn schedules_json(dir: &Path) -> Value {
 /// A repository without encryption, two profiles (one with retention), and
 /// two schedules due every 5 minutes.
 fn setup(dir: &Path) {
-    let repo = dir.join("repo");
-    let out = kvm_clone(dir)
-        .args(["repo", "init", "--no-encryption"])
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::create_dir_all(dir.join("kvm-clone/profiles")).unwrap();
-    std::fs::write(
-        dir.join("kvm-clone/profiles/keep3.toml"),
-        "name = \"keep3\"\nkind = \"export\"\n[retention]\nkeep_last = 3\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("kvm-clone/profiles/all.toml"),
-        "name = \"all\"\nkind = \"export\"\n",
-    )
-    .unwrap();
+    let repo = schedule_util::repo_and_profiles(dir);
     let config = format!(
         "[[schedules]]\nname = \"tidy\"\ncron = \"*/5 * * * *\"\njob = \"prune\"\nrepo = {r:?}\nprofile = \"keep3\"\ncatch_up = \"1h\"\n\n\
          [[schedules]]\nname = \"no-rules\"\ncron = \"*/5 * * * *\"\njob = \"prune\"\nrepo = {r:?}\nprofile = \"all\"\ncatch_up = \"0s\"\n",

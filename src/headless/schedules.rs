@@ -9,18 +9,7 @@ pub fn render_table(list: &[ScheduleView]) -> String {
         .iter()
         .map(|s| {
             let next = s.next_ms.map_or("-".into(), |t| datetime(t, false));
-            let (last, result) = match (&s.last, s.running) {
-                (_, true) => ("now".to_string(), "running".to_string()),
-                (Some(r), false) => (
-                    datetime(r.started_ms, false),
-                    match (&r.result, &r.message) {
-                        (Some(res), Some(m)) => format!("{}: {m}", res.label()),
-                        (Some(res), None) => res.label().to_string(),
-                        (None, _) => "-".into(),
-                    },
-                ),
-                (None, false) => ("never".into(), "-".into()),
-            };
+            let (last, result) = s.last_words(false);
             vec![
                 s.name.clone(),
                 s.job.clone(),

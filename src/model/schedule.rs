@@ -34,6 +34,41 @@ pub struct ScheduleRun {
     pub jobs: Vec<u64>,
 }
 
+impl ScheduleView {
+    /// How the last run went: `running` while one runs, then `done`,
+    /// `failed` or `skipped`; `-` before the first run.
+    pub fn result_label(&self) -> &'static str {
+        match (&self.last, self.running) {
+            (_, true) => "running",
+            (
+                Some(ScheduleRun {
+                    result: Some(r), ..
+                }),
+                false,
+            ) => r.label(),
+            _ => "-",
+        }
+    }
+
+    /// When the last run started and how it went, in words: ("now",
+    /// "running") while one runs, ("never", "-") before the first; the
+    /// result is followed by its message ("failed: no retention").
+    pub fn last_words(&self, utc: bool) -> (String, String) {
+        let label = self.result_label();
+        match (&self.last, self.running) {
+            (_, true) => ("now".into(), label.into()),
+            (Some(r), false) => (
+                crate::model::format::datetime(r.started_ms, utc),
+                match (&r.result, &r.message) {
+                    (Some(_), Some(m)) => format!("{label}: {m}"),
+                    _ => label.into(),
+                },
+            ),
+            (None, false) => ("never".into(), label.into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunResult {

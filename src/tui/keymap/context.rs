@@ -19,6 +19,8 @@ pub enum Context {
     /// Typing the history filter.
     HistoryFilter,
     RepoList,
+    /// `S`: the daemon's schedules.
+    Schedules,
     /// Typing the repository's path or passphrase.
     RepoOpen,
     RepoVerified,
@@ -69,7 +71,7 @@ pub struct Row {
 
 impl Context {
     /// Every context, in the order help lists them after the one in focus.
-    pub const ALL: [Context; 29] = [
+    pub const ALL: [Context; 30] = [
         Context::AllPanes,
         Context::Hosts,
         Context::Vms,
@@ -85,6 +87,7 @@ impl Context {
         Context::RepoPrunePlan,
         Context::RepoRestore,
         Context::RepoCreate,
+        Context::Schedules,
         Context::Clone,
         Context::SaveProfile,
         Context::Profiles,
@@ -126,6 +129,7 @@ impl Context {
                 Context::RepoList
                     | Context::RepoVerified
                     | Context::Profiles
+                    | Context::Schedules
                     | Context::VmDetail
                     | Context::JobDetail
                     | Context::HistoryDetail

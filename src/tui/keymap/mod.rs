@@ -39,6 +39,7 @@ pub enum Command {
     SaveProfile,
     Export,
     Repository,
+    Schedules,
 }
 
 /// Name (as written in the config) and default keys. What each does, per
@@ -68,6 +69,7 @@ const TABLE: &[(Command, &str, &[&str])] = &[
     (Command::SaveProfile, "save_profile", &["ctrl-s"]),
     (Command::Export, "export", &["e"]),
     (Command::Repository, "repository", &["b"]),
+    (Command::Schedules, "schedules", &["S"]),
 ];
 
 impl Command {

@@ -27,6 +27,7 @@ pub(super) fn of(c: Context) -> (&'static str, &'static [Row]) {
         Context::RepoPrunePlan => ("Repository: prune dry run", REPO_PRUNE_PLAN),
         Context::RepoRestore => ("Repository: restore form (R)", REPO_RESTORE),
         Context::RepoCreate => ("No repository there yet: create one", REPO_CREATE),
+        Context::Schedules => ("Schedules view (S)", SCHEDULES),
         Context::AddHost => ("Add host dialog", ADD_HOST),
         Context::Clone => ("Clone dialog", CLONE),
         Context::SaveProfile => ("Clone dialog: save as profile", SAVE_PROFILE),
@@ -63,6 +64,10 @@ const ALL_PANES: &[Row] = &[
     row(
         &[Cmd(Repository)],
         "repository view: snapshots per VM; restore, verify, prune",
+    ),
+    row(
+        &[Cmd(Schedules)],
+        "schedules view: the daemon's schedules; run one now",
     ),
 ];
 
@@ -145,6 +150,17 @@ const REPO_LIST: &[Row] = &[
     row(&[Fixed("o")], "open another repository"),
     row(&[Cmd(Help)], "this help"),
     row(&[Fixed("esc"), Cmd(Quit)], "close the view"),
+];
+
+const SCHEDULES: &[Row] = &[
+    row(&[Cmd(Up), Cmd(Down)], "select a schedule"),
+    row(&[Cmd(Top), Cmd(Bottom)], "first, last schedule"),
+    row(
+        &[Fixed("enter")],
+        "ask the daemon to run it now (never beside its own run)",
+    ),
+    row(&[Cmd(Help)], "this help"),
+    row(&[Fixed("esc"), Cmd(Quit), Cmd(Schedules)], "close the view"),
 ];
 
 const REPO_OPEN: &[Row] = &[

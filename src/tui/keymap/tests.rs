@@ -39,6 +39,7 @@ fn every_command_is_in_the_table_once() {
         Command::SaveProfile,
         Command::Export,
         Command::Repository,
+        Command::Schedules,
     ];
     assert_eq!(TABLE.len(), all.len());
     for cmd in all {

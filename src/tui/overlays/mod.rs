@@ -14,6 +14,7 @@ pub mod passphrase;
 pub mod profiles;
 pub mod repo_create;
 pub mod repository;
+pub mod schedules;
 
 use super::state::{AppState, Overlay};
 use super::theme::Theme;
@@ -61,6 +62,7 @@ fn draw_one(frame: &mut Frame, area: Rect, state: &AppState, ov: &Overlay) {
         }
         Overlay::Repository(b) => repository::draw(frame, area, state, b),
         Overlay::Export(d) => export::draw(frame, area, state, d),
+        Overlay::Schedules(l) => schedules::draw(frame, area, state, l),
         Overlay::JobDetail { id, scroll } => job_detail::draw(frame, area, state, *id, *scroll),
     }
 }

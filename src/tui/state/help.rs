@@ -112,6 +112,7 @@ impl Overlay {
             Overlay::ConfirmCancel { .. } => Context::ConfirmCancel,
             Overlay::Export(d) if d.create.is_some() => Context::RepoCreate,
             Overlay::Export(_) => Context::Export,
+            Overlay::Schedules(_) => Context::Schedules,
             Overlay::Repository(b) => match b.mode {
                 RepoMode::Path | RepoMode::Passphrase(_) => Context::RepoOpen,
                 RepoMode::List => Context::RepoList,
@@ -139,6 +140,22 @@ impl AppState {
                 Pane::Jobs => Context::Jobs,
                 Pane::History => Context::History,
             },
+        }
+    }
+
+    /// The overlay on top, or the one help was opened over: backend
+    /// answers still reach a view while help covers it.
+    pub(super) fn view(&self) -> Option<&Overlay> {
+        match &self.overlay {
+            Some(Overlay::Help(v)) => v.under.as_deref(),
+            other => other.as_ref(),
+        }
+    }
+
+    pub(super) fn view_mut(&mut self) -> Option<&mut Overlay> {
+        match &mut self.overlay {
+            Some(Overlay::Help(v)) => v.under.as_deref_mut(),
+            other => other.as_mut(),
         }
     }
 

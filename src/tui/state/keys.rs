@@ -154,6 +154,7 @@ impl AppState {
             Command::Profiles => self.open_profiles(out),
             Command::Export => self.open_export(),
             Command::Repository => self.open_repository(out),
+            Command::Schedules => self.open_schedules(),
             Command::SaveProfile => {
                 self.set_status("save as profile: open a job dialog first (clone: c)")
             }
@@ -220,6 +221,9 @@ impl AppState {
                 .repository_key(b, key, keys, out)
                 .map(Overlay::Repository),
             Overlay::Export(d) => self.export_key(d, key, out).map(Overlay::Export),
+            Overlay::Schedules(l) => self
+                .schedules_key(l, key, keys, out)
+                .map(Overlay::Schedules),
             Overlay::VmDetail { host, vm, scroll } => {
                 if key.code == KeyCode::Esc || matches!(cmd, Some(Command::Quit | Command::Details))
                 {

@@ -17,6 +17,7 @@ mod reducer;
 mod repo_create;
 mod repository;
 mod restore_form;
+mod schedules;
 
 pub use clone::{
     CheckState, CloneCheck, CloneDialog, CloneField, Confirm, NAME_MAX, destinations, name_problem,
@@ -29,9 +30,11 @@ pub use profile_form::{FormField, ProfileForm};
 pub use profile_menu::{MenuTarget, ProfileMenu, SaveAs, save_target};
 pub use repo_create::{CreateField, CreateRepo, NewKeyKind};
 pub use repository::{KEEP_FIELDS, Note, RepoBrowser, RepoMode, RestoreForm};
+pub use schedules::ScheduleList;
 
 use crate::model::detail::JobDetail;
 use crate::model::history::{HistoryFilter, HistoryStats};
+use crate::model::schedule::ScheduleView;
 use crate::model::{HistoryEntry, HostView, JobPhase, JobView, VmInfo};
 use crate::tui::keymap::{HelpEntry, KeyMap};
 use crate::tui::theme::Theme;
@@ -143,6 +146,8 @@ pub struct AppState {
     pub history_detail: Option<HistoryEntry>,
     /// Show times in UTC instead of local time (snapshot tests).
     pub utc: bool,
+    /// The daemon's schedules, in its config's order (none in-process).
+    pub schedules: Vec<ScheduleView>,
     /// Job profiles from the backend, "default" first.
     pub profiles: Vec<crate::config::profile::ProfileSummary>,
     pub focus: Pane,
@@ -195,6 +200,7 @@ impl AppState {
             history_asked: HistoryFilter::default(),
             history_detail: None,
             utc: false,
+            schedules: Vec::new(),
             profiles: Vec::new(),
             focus: Pane::Hosts,
             selection: Selection::default(),

@@ -16,6 +16,11 @@ impl AppState {
             MouseEventKind::Down(MouseButton::Left) => 0,
             _ => return Vec::new(),
         };
+        if matches!(self.overlay, Some(Overlay::Schedules(_))) {
+            // Modal like the other views: the wheel moves the selection.
+            self.schedules_wheel(delta);
+            return Vec::new();
+        }
         if let Some(ov) = &mut self.overlay {
             // Modal: only scrolling views react, and only to the wheel.
             if let Overlay::Help(HelpView { scroll, .. })

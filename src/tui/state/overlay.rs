@@ -46,6 +46,8 @@ pub enum Overlay {
     },
     /// `b`: a repository's snapshots, restore, verify and prune.
     Repository(super::RepoBrowser),
+    /// `S`: the daemon's schedules.
+    Schedules(super::ScheduleList),
     /// `e`: export the selected VM to a repository.
     Export(super::ExportDialog),
 }

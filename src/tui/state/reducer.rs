@@ -19,8 +19,7 @@ impl AppState {
                 }
             }
             Event::Profiles(list) => self.profiles_listed(list),
-            // The TUI has no Schedules view yet (`kvm-clone schedules`).
-            Event::Schedules(_) => {}
+            Event::Schedules(list) => self.schedules_listed(list),
             Event::ProfileSaved { name, path } => {
                 self.profile_saved(&name);
                 self.set_status(format!("saved profile {name} to {}", path.display()))
@@ -177,6 +176,7 @@ impl AppState {
             self.history_page(page);
         }
         self.profiles = snapshot.profiles;
+        self.schedules_listed(snapshot.schedules);
     }
 
     /// Lift prompt holds when the backend reports back on a host.

@@ -447,11 +447,7 @@ impl AppState {
     /// The open repository view, also while help is over it: the backend's
     /// answers still reach it.
     pub(super) fn repo_browser_mut(&mut self) -> Option<&mut RepoBrowser> {
-        let top = match &mut self.overlay {
-            Some(super::Overlay::Help(v)) => v.under.as_deref_mut(),
-            other => other.as_mut(),
-        };
-        match top {
+        match self.view_mut() {
             Some(super::Overlay::Repository(b)) => Some(b),
             _ => None,
         }
@@ -459,11 +455,7 @@ impl AppState {
 
     /// Whether the repository view is open (its ages change with time).
     pub(super) fn shows_repository(&self) -> bool {
-        let top = match &self.overlay {
-            Some(super::Overlay::Help(v)) => v.under.as_deref(),
-            other => other.as_ref(),
-        };
-        matches!(top, Some(super::Overlay::Repository(_)))
+        matches!(self.view(), Some(super::Overlay::Repository(_)))
     }
 
     /// The backend read a repository: show it if its view is open.

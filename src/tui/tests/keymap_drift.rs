@@ -150,6 +150,7 @@ fn fixtures(c: Context) -> Vec<Fixture> {
         Context::VmFilter => vec![|| vm_filter(false), || vm_filter(true)],
         Context::HistoryFilter => vec![|| history_filter(false), || history_filter(true)],
         Context::RepoList => vec![repo],
+        Context::Schedules => vec![|| super::schedules::open(80, 24)],
         Context::RepoOpen => vec![
             || {
                 let mut s = repo();

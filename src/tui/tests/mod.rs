@@ -14,4 +14,5 @@ mod profile_edit;
 mod profile_menu;
 mod repo_create;
 mod repository;
+mod schedules;
 mod snapshots;
