@@ -2,6 +2,7 @@
 //! virsh, the tunnel, lifecycle events and dead-connection detection.
 
 use kvm_clone::libvirt::tunnel::{Connector, TunnelStream};
+use kvm_clone::libvirt::vm_cache::Fresh;
 use kvm_clone::libvirt::{
     HostEvent, HostEventKind, HostWorker, LibvirtError, LifecycleKind, Tunnel,
 };
@@ -71,7 +72,7 @@ fn virsh_snapshot(uri: &str) -> BTreeMap<String, String> {
 /// their own domains concurrently), and list nothing virsh never saw.
 async fn assert_inventory_matches_virsh(worker: &HostWorker, uri: &str) -> Vec<VmInfo> {
     let before = virsh_snapshot(uri);
-    let (_, vms) = worker.inventory().await.unwrap();
+    let (_, vms) = worker.inventory(Fresh::All).await.unwrap();
     let after = virsh_snapshot(uri);
     let ours: BTreeMap<&str, &str> = vms
         .iter()
@@ -154,7 +155,7 @@ async fn beta_inventory_and_host_facts_match_virsh() {
     let worker = HostWorker::spawn("beta", &uri, tx).await.unwrap();
     assert_inventory_matches_virsh(&worker, &uri).await;
 
-    let (host, _) = worker.inventory().await.unwrap();
+    let (host, _) = worker.inventory(Fresh::All).await.unwrap();
     let version = virsh(&uri, &["version", "--daemon"]).unwrap();
     assert!(
         version.contains(&format!("Running against daemon: {}", host.libvirt_version)),
@@ -248,7 +249,7 @@ async fn worker_through_tunnel_lists_and_notices_the_tunnel_dying() {
         }
     }
     assert!(worker.is_closed());
-    let err = worker.inventory().await.unwrap_err();
+    let err = worker.inventory(Fresh::All).await.unwrap_err();
     assert!(err.is_disconnect(), "{err}");
 }
 
@@ -326,4 +327,69 @@ async fn lifecycle_events_arrive() {
     };
     while next_event(&mut rx).await.kind != stopped {}
     drop(vm);
+}
+
+/// Issue 19 (fleet scale): a shut-off VM read once is not read again
+/// until an event names it, while a new one is read at once and an
+/// undefined one drops out; a full read sees everything afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn shut_off_vms_are_read_again_only_when_named() {
+    let uri = direct_uri("beta");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let worker = HostWorker::spawn("beta", &uri, tx).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        format!("t-cache-a-{}", std::process::id()),
+        format!("t-cache-b-{}", std::process::id()),
+    );
+    // Defined again under its UUID: the same domain, changed.
+    let define = |name: &str, mib: u32| {
+        let xml = dir.path().join(format!("{name}.xml"));
+        let uuid = virsh(&uri, &["domuuid", name])
+            .map(|u| format!("<uuid>{}</uuid>", u.trim()))
+            .unwrap_or_default();
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='qemu'><name>{name}</name>{uuid}<memory unit='MiB'>{mib}</memory><vcpu>1</vcpu>\
+                 <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>"
+            ),
+        )
+        .unwrap();
+        virsh(&uri, &["define", xml.to_str().unwrap()]).unwrap();
+    };
+    struct Undefine(String, Vec<String>);
+    impl Drop for Undefine {
+        fn drop(&mut self) {
+            for n in &self.1 {
+                let _ = virsh(&self.0, &["undefine", n]);
+            }
+        }
+    }
+    let _g = Undefine(uri.clone(), vec![a.clone(), b.clone()]);
+    let mib = |vms: &[VmInfo], name: &str| vm(vms, name).memory_bytes >> 20;
+
+    define(&a, 64);
+    let (_, vms) = worker.inventory(Fresh::All).await.unwrap();
+    assert_eq!(mib(&vms, &a), 64);
+
+    // Changed behind the cache's back: not read again without a reason.
+    define(&a, 96);
+    define(&b, 32);
+    let (_, vms) = worker.inventory(Fresh::none()).await.unwrap();
+    assert_eq!(mib(&vms, &a), 64, "an unnamed shut-off VM was read again");
+    assert_eq!(mib(&vms, &b), 32, "a new VM is read at once");
+
+    // Named by an event: read again.
+    let mut named = Fresh::none();
+    named.add(a.clone());
+    let (_, vms) = worker.inventory(named).await.unwrap();
+    assert_eq!(mib(&vms, &a), 96);
+
+    // Undefined: gone from the next read, whatever it reads.
+    virsh(&uri, &["undefine", &b]).unwrap();
+    let (_, vms) = worker.inventory(Fresh::none()).await.unwrap();
+    assert!(!vms.iter().any(|v| v.name == b));
+    let (_, vms) = worker.inventory(Fresh::All).await.unwrap();
+    assert_eq!(mib(&vms, &a), 96);
 }

@@ -9,6 +9,7 @@ use crate::config::{self, HostConfig, ResolvedHost};
 use crate::jobs::hosts::HostLink;
 use crate::jobs::preflight::probe;
 use crate::libvirt::tunnel::{Connector, TunnelStream};
+use crate::libvirt::vm_cache::Fresh;
 use crate::libvirt::{HostEvent, HostEventKind, HostWorker, Tunnel, remote};
 use crate::model::{ConnState, HostView};
 use crate::transport::session::{Session, SessionConfig};
@@ -23,6 +24,8 @@ use tokio::task::JoinHandle;
 const LIBVIRT_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lifecycle events often come in bursts (define + start); one re-read covers them.
 const EVENT_SETTLE: Duration = Duration::from_millis(150);
+/// Every this many safety polls, every VM is read again.
+const FULL_READ_EVERY: u32 = 10;
 
 enum Cmd {
     Refresh,
@@ -357,19 +360,36 @@ async fn serve(
     }
     let mut ticker = tokio::time::interval(if worker.has_events() { poll_slow } else { poll });
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the next read must read again: everything at first; then what
+    // events name (and running VMs, always), with a full read every
+    // FULL_READ_EVERY safety polls in case an event was missed.
+    let mut fresh = Fresh::All;
+    let mut polls = 0u32;
+    let mut sent_vms: Option<Vec<crate::model::VmInfo>> = None;
+    // A refresh the operator asked for is answered even when nothing changed.
+    let mut answer = false;
     loop {
         // The first tick fires at once: the initial read.
         tokio::select! {
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => {
+                polls = polls.wrapping_add(1);
+                if !worker.has_events() || polls % FULL_READ_EVERY == 0 {
+                    fresh = Fresh::All;
+                }
+            }
             ev = lv_events.recv() => match ev {
                 Some(HostEvent { kind: HostEventKind::Closed { reason }, .. }) => {
                     return Stop::Lost(reason.describe().to_string());
                 }
-                Some(_) => {
+                Some(HostEvent { kind: HostEventKind::Lifecycle { domain, .. }, .. }) => {
+                    fresh.add(domain);
                     tokio::time::sleep(EVENT_SETTLE).await;
                     while let Ok(more) = lv_events.try_recv() {
-                        if let HostEventKind::Closed { reason } = more.kind {
-                            return Stop::Lost(reason.describe().to_string());
+                        match more.kind {
+                            HostEventKind::Closed { reason } => {
+                                return Stop::Lost(reason.describe().to_string());
+                            }
+                            HostEventKind::Lifecycle { domain, .. } => fresh.add(domain),
                         }
                     }
                 }
@@ -377,25 +397,38 @@ async fn serve(
             },
             cmd = cmds.recv() => match cmd {
                 None | Some(Cmd::Quit) => return Stop::Quit,
-                Some(Cmd::Refresh) => {}
+                Some(Cmd::Refresh) => {
+                    fresh = Fresh::All;
+                    answer = true;
+                }
             },
             _ = session.closed() => return Stop::Lost("SSH connection closed".to_string()),
         }
-        match worker.inventory().await {
+        let asked = std::mem::replace(&mut fresh, Fresh::none());
+        match worker.inventory(asked).await {
             Ok((mut info, vms)) => {
                 // Over SSH, not libvirt: what the pre-flight space check counts.
                 if let Err(e) = probe::measure_pools(session, &mut info.pools).await {
                     tracing::debug!(host = %host.name, error = %e, "pool free space");
                 }
-                lock(view).info = Some(info.clone());
-                events.send(Event::HostInfo {
-                    host: host.name.clone(),
-                    info,
-                });
-                events.send(Event::Vms {
-                    host: host.name.clone(),
-                    vms,
-                });
+                let asked_for = std::mem::take(&mut answer);
+                let changed = lock(view).info.as_ref() != Some(&info);
+                if changed || asked_for {
+                    lock(view).info = Some(info.clone());
+                    events.send(Event::HostInfo {
+                        host: host.name.clone(),
+                        info,
+                    });
+                }
+                // An unchanged list is not sent: with many VMs it is the
+                // biggest event there is, and every front end re-draws it.
+                if asked_for || sent_vms.as_ref() != Some(&vms) {
+                    sent_vms = Some(vms.clone());
+                    events.send(Event::Vms {
+                        host: host.name.clone(),
+                        vms,
+                    });
+                }
             }
             Err(e) if e.is_disconnect() => return Stop::Lost(e.to_string()),
             Err(e) => {

@@ -16,6 +16,8 @@ use virt::sys;
 pub enum InventoryError {
     #[error(transparent)]
     Libvirt(#[from] Error),
+    #[error("a domain reader thread panicked")]
+    Panicked,
     #[error("domain {domain}: {source}")]
     Xml {
         domain: String,
@@ -24,10 +26,15 @@ pub enum InventoryError {
     },
 }
 
-/// Host facts and every domain, defined or transient, sorted by name.
-pub fn read(conn: &Connect) -> Result<(HostInfo, Vec<VmInfo>), InventoryError> {
+/// Host facts and every domain, defined or transient, sorted by name;
+/// domains `cache` holds and `fresh` does not name are not read again.
+pub fn read(
+    conn: &Connect,
+    cache: &mut super::vm_cache::VmCache,
+    fresh: &super::vm_cache::Fresh,
+) -> Result<(HostInfo, Vec<VmInfo>), InventoryError> {
     let host = host_info(conn)?;
-    let vms = list_vms(conn)?;
+    let vms = cache.read(conn, fresh)?;
     Ok((host, vms))
 }
 
@@ -81,19 +88,9 @@ fn pool_info(pool: &virt::storage_pool::StoragePool) -> Result<PoolInfo, Error> 
     Ok(p)
 }
 
+/// Every domain, read afresh, sorted by name.
 pub fn list_vms(conn: &Connect) -> Result<Vec<VmInfo>, InventoryError> {
-    let libvirt_version = conn.lib_version()?;
-    let mut vms = Vec::new();
-    for dom in conn.list_all_domains(0)? {
-        match vm_info(conn, &dom, libvirt_version) {
-            Ok(vm) => vms.push(vm),
-            // Undefined between the listing and the lookup: not an error.
-            Err(InventoryError::Libvirt(e)) if e.code().is(ErrorNumber::NoDomain) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    vms.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(vms)
+    super::vm_cache::VmCache::default().read(conn, &super::vm_cache::Fresh::All)
 }
 
 /// One domain; `libvirt_version` is the host's (from `Connect::lib_version`).
@@ -116,7 +113,13 @@ pub fn vm_info(
         .iter()
         .map(|d| disk_info(conn, dom, d))
         .collect::<Vec<_>>();
-    let job = if dom.is_active()? {
+    // The state says it without a round trip, but for the odd ones.
+    let active = match state {
+        VmState::ShutOff => false,
+        VmState::Running | VmState::Paused | VmState::Suspended => true,
+        VmState::Crashed | VmState::Other => dom.is_active()?,
+    };
+    let job = if active {
         active_job(dom)
     } else {
         ActiveJob::None

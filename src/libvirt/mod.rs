@@ -24,6 +24,7 @@ pub mod pool_xml;
 pub mod remote;
 pub mod tunnel;
 pub mod uri;
+pub mod vm_cache;
 pub mod worker;
 
 pub use error::LibvirtError;

@@ -39,6 +39,8 @@ struct Session {
     sink: Arc<Sink>,
     lifecycle_id: Option<std::ffi::c_int>,
     close_registered: bool,
+    /// What the last inventory read saw (this thread only).
+    vms: std::cell::RefCell<super::vm_cache::VmCache>,
 }
 
 impl Session {
@@ -149,11 +151,19 @@ impl HostWorker {
         self.sink.closed_reason().is_some()
     }
 
-    /// Host facts and every VM.
-    pub async fn inventory(&self) -> Result<(HostInfo, Vec<VmInfo>), LibvirtError> {
-        self.run(|s| {
-            inventory::read(&s.conn).map_err(|e| match e {
+    /// Host facts and every VM; VMs read before are read again only as
+    /// `fresh` and [`super::vm_cache`]'s rules say.
+    pub async fn inventory(
+        &self,
+        fresh: super::vm_cache::Fresh,
+    ) -> Result<(HostInfo, Vec<VmInfo>), LibvirtError> {
+        self.run(move |s| {
+            let mut cache = s.vms.borrow_mut();
+            inventory::read(&s.conn, &mut cache, &fresh).map_err(|e| match e {
                 inventory::InventoryError::Libvirt(e) => s.classify(e),
+                inventory::InventoryError::Panicked => LibvirtError::WorkerGone {
+                    host: s.host.clone(),
+                },
                 inventory::InventoryError::Xml { domain, source } => LibvirtError::Xml {
                     domain,
                     reason: source.to_string(),
@@ -242,6 +252,7 @@ fn run(
         sink: sink.clone(),
         lifecycle_id: None,
         close_registered: false,
+        vms: Default::default(),
     };
     match ffi::register_close(&session.conn, sink.clone()) {
         Ok(()) => session.close_registered = true,

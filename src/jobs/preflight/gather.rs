@@ -151,7 +151,7 @@ fn read_source(conn: &Connect, vm: &str) -> Result<SourceFacts, Error> {
         Ok(i) => i,
         Err(InventoryError::Libvirt(e)) if e.code().is(ErrorNumber::NoDomain) => return Ok(facts),
         Err(InventoryError::Libvirt(e)) => return Err(e),
-        Err(e @ InventoryError::Xml { .. }) => {
+        Err(e @ (InventoryError::Xml { .. } | InventoryError::Panicked)) => {
             facts.vm_error = Some(e.to_string());
             return Ok(facts);
         }
