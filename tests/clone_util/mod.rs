@@ -50,6 +50,9 @@ impl Env {
             .env("KVM_CLONE_CONFIG", &self.config)
             .env("KVM_CLONE_DATA_DIR", self.data.path())
             .env("XDG_CONFIG_HOME", self.home.path())
+            // Jobs run in the test's own process unless it asks for a
+            // daemon (`--daemon` wins over this).
+            .env("KVM_CLONE_NO_DAEMON", "1")
             .env_remove("SSH_AUTH_SOCK");
         c
     }
