@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 mod daemon_util;
+mod tmux_util;
 
 use daemon_util::{Daemon, wait_until};
 
@@ -191,4 +192,40 @@ fn without_a_daemon_a_command_runs_in_process() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(75));
+}
+
+/// The TUI facing a daemon of another config runs its own backend, starts
+/// no second daemon, and its status line says why; a TUI on the daemon's
+/// config attaches (its quit dialog would name the daemon; here the
+/// daemon's log names it).
+#[test]
+fn the_tui_uses_only_a_daemon_of_its_config() {
+    let s = Setup::new();
+    let other = s.path("other.toml");
+    std::fs::write(&other, "").unwrap();
+    let tui = |config: &Path, data: &str| {
+        format!(
+            "env -u KVM_CLONE_NO_DAEMON NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} \
+             XDG_CONFIG_HOME={} KVM_CLONE_SOCKET={} {}",
+            config.display(),
+            s.path(data).display(),
+            s.dir.path().display(),
+            s.daemon.socket.display(),
+            env!("CARGO_BIN_EXE_kvm-clone"),
+        )
+    };
+    let tmux = tmux_util::Tmux::start(200, 30, &tui(&other, "tui"));
+    tmux.wait_for("the status line", |t| {
+        t.contains("serves") && t.contains("running in this process")
+    });
+    tmux.keys(&["q"]);
+    wait_until("the TUI quits", BOUND, || !tmux.alive());
+
+    let before = log(&s.path("daemon")).matches(") attached").count();
+    let tmux = tmux_util::Tmux::start(100, 30, &tui(&s.path("config.toml"), "tui2"));
+    tmux.wait_for("the TUI", |t| t.contains("Hosts"));
+    wait_until("the TUI attaches", BOUND, || {
+        log(&s.path("daemon")).matches(") attached").count() > before
+    });
+    assert!(!in_process(&s.path("tui2")), "{}", log(&s.path("tui2")));
 }
