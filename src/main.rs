@@ -53,7 +53,7 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
     let _log = logging::init(daemon).wrap_err("cannot set up logging")?;
     let via = cli.via();
     // Said at once, rather than running the job here after all.
-    if via.daemon
+    if via.attach == cli::link::Attach::Require
         && !matches!(
             cli.command,
             None | Some(Command::Clone { .. } | Command::Restore(_) | Command::Export(_))

@@ -330,25 +330,34 @@ fn an_idle_daemon_exits_on_its_own() {
     assert!(!socket.exists());
 }
 
-/// `kvm-clone --daemon` with no daemon running starts one in the
+/// The TUI with no flags and no daemon running starts one in the
 /// background: the TUI attaches to it, the daemon outlives the TUI, and it
-/// exits on its own once idle (KVM_CLONE_IDLE_EXIT, here 3 s).
+/// exits on its own once idle (KVM_CLONE_IDLE_EXIT, here 3 s), leaving no
+/// socket. With `--no-daemon` it starts none.
 #[test]
 fn the_tui_starts_a_daemon_that_outlives_it_and_then_idles_out() {
     let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let config = home.path().join("config.toml");
     std::fs::write(&config, "").unwrap();
     let socket = dir.path().join("run/daemon.sock");
-    let cmd = format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} XDG_CONFIG_HOME={} \
-         KVM_CLONE_IDLE_EXIT=3s {} --daemon --socket {}",
-        config.display(),
-        home.path().join("data").display(),
-        home.path().display(),
-        env!("CARGO_BIN_EXE_kvm-clone"),
-        socket.display()
-    );
-    let tmux = tmux_util::Tmux::start(100, 30, &cmd);
+    let tui = |flags: &str| {
+        format!(
+            "env -u KVM_CLONE_NO_DAEMON NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} \
+             XDG_CONFIG_HOME={} KVM_CLONE_IDLE_EXIT=3s {} {flags} --socket {}",
+            config.display(),
+            home.path().join("data").display(),
+            home.path().display(),
+            env!("CARGO_BIN_EXE_kvm-clone"),
+            socket.display()
+        )
+    };
+    let tmux = tmux_util::Tmux::start(100, 30, &tui("--no-daemon"));
+    tmux.wait_for("the TUI", |s| s.contains("Hosts"));
+    assert!(!socket.exists(), "--no-daemon started a daemon");
+    tmux.keys(&["q"]);
+    daemon_util::wait_until("the TUI quits", Duration::from_secs(20), || !tmux.alive());
+
+    let tmux = tmux_util::Tmux::start(100, 30, &tui(""));
     tmux.wait_for("the TUI", |s| s.contains("Hosts"));
     assert!(socket.exists(), "no daemon was started");
     tmux.keys(&["q"]);
@@ -356,7 +365,11 @@ fn the_tui_starts_a_daemon_that_outlives_it_and_then_idles_out() {
     // The daemon outlived the TUI; attached, it stays.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let link = rt.block_on(client::connect(&socket, "test"));
-    assert!(link.is_ok(), "the daemon went with the TUI");
+    let Ok(link) = link else {
+        panic!("the daemon went with the TUI");
+    };
+    // It serves the TUI's config.
+    assert_eq!(link.config, Some(std::fs::canonicalize(&config).unwrap()));
     std::thread::sleep(Duration::from_secs(4));
     assert!(socket.exists(), "it left while a client was attached");
     drop(link);

@@ -1,7 +1,8 @@
 //! Jobs handed to the daemon, on the lab: a clone started with `--daemon`
 //! goes on when the command that started it is killed, and the daemon
 //! stops cleanly afterwards; two commands on one daemon each follow their
-//! own job; without a daemon `--daemon` exits 75.
+//! own job; without a daemon `--daemon` exits 75. A clone without
+//! `--daemon` goes to a daemon of its config on its own.
 
 mod clone_util;
 mod daemon_util;
@@ -23,8 +24,20 @@ fn start(env: &Env, dir: &tempfile::TempDir) -> Daemon {
 
 #[test]
 fn a_clone_handed_to_the_daemon_outlives_its_command() {
+    outlives_its_command(&["--daemon"], true);
+}
+
+/// Without `--daemon`: a daemon of the command's config on its socket is
+/// found and used all the same.
+#[test]
+fn a_clone_goes_to_a_running_daemon_without_being_told() {
+    outlives_its_command(&[], false);
+}
+
+fn outlives_its_command(flags: &[&str], in_process: bool) {
     let _serial = clone_util::serial();
-    let env = Env::new();
+    let mut env = Env::new();
+    env.in_process = in_process;
     env.profile("slow", SLOW);
     let name = format!("t-daemon-{}", std::process::id());
     let _g = Cleanup {
@@ -35,7 +48,8 @@ fn a_clone_handed_to_the_daemon_outlives_its_command() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = start(&env, &dir);
     let socket = daemon.socket.to_str().unwrap().to_string();
-    let mut args = vec!["--daemon", "--socket", &socket];
+    let mut args = flags.to_vec();
+    args.extend(["--socket", &socket]);
     args.extend(clone_util::to_beta("archive01", &name, "slow"));
     let mut command = env.clone_until_copying(&args);
     command.kill().unwrap();

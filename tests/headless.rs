@@ -10,6 +10,9 @@ fn kvm_clone(args: &[&str]) -> Output {
     let lab = common::lab();
     let data = tempfile::tempdir().expect("tempdir");
     Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .env("KVM_CLONE_NO_DAEMON", "1")
+        // In process: never a daemon that happens to run here.
+        .env("KVM_CLONE_NO_DAEMON", "1")
         .args(args)
         .env("KVM_CLONE_CONFIG", lab.config())
         .env("KVM_CLONE_DATA_DIR", data.path())
@@ -154,6 +157,7 @@ fn bad_config_names_file_and_line() {
     )
     .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .env("KVM_CLONE_NO_DAEMON", "1")
         .args(["--config", cfg.to_str().expect("utf8"), "hosts"])
         .env("KVM_CLONE_DATA_DIR", dir.path())
         .output()
@@ -210,6 +214,7 @@ fn a_changed_host_key_is_named_with_its_fingerprint_and_file_line() {
     let config_file = dir.path().join("config.toml");
     std::fs::write(&config_file, config).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .env("KVM_CLONE_NO_DAEMON", "1")
         .arg("hosts")
         .env("KVM_CLONE_CONFIG", &config_file)
         .env("KVM_CLONE_DATA_DIR", dir.path().join("data"))
@@ -255,6 +260,7 @@ fn tunnel_directories_of_dead_runs_are_removed_at_the_next_start() {
         std::fs::write(d.join("libvirt.sock"), b"").unwrap();
     }
     let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+        .env("KVM_CLONE_NO_DAEMON", "1")
         .args(["hosts", "--json"])
         .env("KVM_CLONE_CONFIG", lab.config())
         .env("KVM_CLONE_DATA_DIR", dir.path().join("data"))
@@ -295,6 +301,7 @@ fn an_operators_mistake_is_one_plain_line() {
     ] {
         let lab = common::lab();
         let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+            .env("KVM_CLONE_NO_DAEMON", "1")
             .args(args)
             .env("KVM_CLONE_CONFIG", lab.config())
             .env("KVM_CLONE_PASSPHRASE", "x")
@@ -313,6 +320,7 @@ fn an_operators_mistake_is_one_plain_line() {
         let mut with_json = args.to_vec();
         with_json.push("--json");
         let out = Command::new(env!("CARGO_BIN_EXE_kvm-clone"))
+            .env("KVM_CLONE_NO_DAEMON", "1")
             .args(&with_json)
             .env("KVM_CLONE_CONFIG", lab.config())
             .env("KVM_CLONE_PASSPHRASE", "x")

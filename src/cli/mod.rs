@@ -41,8 +41,18 @@ pub fn parse() -> Cli {
     fn with_codes(c: clap::Command) -> clap::Command {
         c.after_help(EXIT_CODES).mut_subcommands(with_codes)
     }
-    let cmd = Cli::command().mut_subcommands(with_codes);
-    Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
+    let mut cmd = Cli::command().mut_subcommands(with_codes);
+    let matches = cmd.get_matches_mut();
+    // KVM_CLONE_NO_DAEMON yields to --daemon; the two flags together do not.
+    let typed = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    if typed("daemon") && typed("no_daemon") {
+        cmd.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--daemon and --no-daemon contradict each other; give one",
+        )
+        .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Exit codes, as docs/json.md lists them; shown under every `--help`.
@@ -69,13 +79,24 @@ pub struct Cli {
     /// Config file (default: ~/.config/kvm-clone/config.toml; also KVM_CLONE_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
-    /// Attach to the running daemon: the TUI shows its hosts and jobs, and
-    /// quitting leaves them running; clone, restore and export hand their
-    /// job to it (`kvm-clone
-    /// daemon`): the job goes on if this command is killed; Ctrl-C still
-    /// cancels it. Fails (exit 75) when no daemon answers.
+    /// Require the daemon (`kvm-clone daemon`) and use it: the TUI shows
+    /// its hosts and jobs, and quitting leaves them running; clone, restore
+    /// and export hand their job to it: the job goes on if this command is
+    /// killed; Ctrl-C still cancels it. Fails when no daemon answers
+    /// (exit 75) or it serves another config file. Without it they attach
+    /// to a daemon of the same config when one answers, and the TUI starts
+    /// one when none does (docs/daemon.md).
     #[arg(long, global = true)]
     pub daemon: bool,
+    /// Never use a daemon: run the TUI's and the commands' jobs in this
+    /// process, which ends them when it ends (also KVM_CLONE_NO_DAEMON=1).
+    #[arg(
+        long,
+        global = true,
+        env = "KVM_CLONE_NO_DAEMON",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub no_daemon: bool,
     /// The daemon's socket (default: $XDG_RUNTIME_DIR/kvm-clone/daemon.sock,
     /// or /run/kvm-clone/daemon.sock for root).
     #[arg(long, global = true, value_name = "PATH", env = "KVM_CLONE_SOCKET")]
@@ -181,13 +202,16 @@ fn load(config: Option<&Path>) -> Result<config::LoadedConfig> {
 impl Cli {
     /// Where jobs run: this process, or the daemon.
     pub fn via(&self) -> link::Via {
+        let attach = match (self.daemon, self.no_daemon) {
+            (true, _) => link::Attach::Require,
+            (false, true) => link::Attach::Never,
+            (false, false) => link::Attach::Auto,
+        };
         link::Via {
-            daemon: self.daemon,
+            attach,
             socket: self.socket.clone(),
             // The TUI starts a daemon when none answers; commands do not.
-            start: self.command.is_none().then(|| link::Start {
-                config: self.config.clone(),
-            }),
+            start: self.command.is_none(),
         }
     }
 }
@@ -241,9 +265,13 @@ pub async fn run_tui(config: Option<&Path>, via: &link::Via) -> Result<()> {
         events,
         task,
         daemon,
+        note,
         ..
     } = link::open(via, loaded, backend::Options::default()).await?;
     state.daemon = daemon;
+    if let Some(note) = note {
+        state.set_status(note);
+    }
     kvm_clone::tui::run(state, keys, actions, events)
         .await
         .wrap_err("the terminal UI failed")?;

@@ -2,7 +2,7 @@
 //! in-process backend gives ([`crate::backend::Backend`]), so a command
 //! drives either one the same way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::net::UnixStream;
@@ -23,6 +23,8 @@ pub struct Link {
     pub task: JoinHandle<()>,
     /// The daemon's name and version, from its welcome.
     pub server: String,
+    /// The config file the daemon serves; None from a daemon too old to say.
+    pub config: Option<PathBuf>,
 }
 
 /// Connects to the daemon on `socket` and says hello as `client`.
@@ -45,8 +47,8 @@ pub async fn connect(socket: &Path, client: &str) -> Result<Link, DaemonError> {
     let answer = tokio::time::timeout(Duration::from_secs(10), frame::read(&mut rd))
         .await
         .map_err(|_| DaemonError::Protocol("no answer to the hello".into()))??;
-    let server = match answer {
-        Some(ServerFrame::Welcome { server, .. }) => server,
+    let (server, config) = match answer {
+        Some(ServerFrame::Welcome { server, config, .. }) => (server, config),
         Some(ServerFrame::Refused { reason }) => return Err(DaemonError::Refused(reason)),
         Some(ServerFrame::Event(_)) => {
             return Err(DaemonError::Protocol("an event before the welcome".into()));
@@ -88,5 +90,6 @@ pub async fn connect(socket: &Path, client: &str) -> Result<Link, DaemonError> {
         events,
         task,
         server,
+        config,
     })
 }

@@ -31,6 +31,10 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Io)?;
     let listener = socket::bind(socket_path).await?;
     let api_settings = loaded.config.api.clone();
+    // Canonical, so clients compare it with their own file as resolved.
+    let greeting = server::Greeting {
+        config: std::fs::canonicalize(&loaded.path).unwrap_or_else(|_| loaded.path.clone()),
+    };
     // A daemon with schedules has work coming: it never exits for idleness.
     let idle_exit = idle_exit.filter(|_| loaded.config.schedules.is_empty());
     let started = backend::spawn(loaded, options);
@@ -76,6 +80,7 @@ pub async fn run(
         actions.clone(),
         stop.clone(),
         attached.clone(),
+        greeting,
     ));
     tokio::select! {
         _ = term.recv() => {}

@@ -8,6 +8,7 @@
 //! fresh snapshot; a client that takes longer than [`WRITE_TIMEOUT`] to
 //! take one frame is disconnected.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -30,6 +31,13 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client has for its hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What every client is told in its welcome.
+#[derive(Debug, Clone)]
+pub struct Greeting {
+    /// The config file this daemon serves.
+    pub config: PathBuf,
+}
+
 /// Accepts clients until `stop`. `attached` counts the clients past
 /// their handshake (the idle exit reads it).
 pub async fn serve(
@@ -38,6 +46,7 @@ pub async fn serve(
     actions: UnboundedSender<Action>,
     stop: CancellationToken,
     attached: Arc<AtomicUsize>,
+    greeting: Greeting,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -47,9 +56,9 @@ pub async fn serve(
         match accepted {
             Ok((stream, _)) => {
                 let (attach, actions) = (attach.clone(), actions.clone());
-                let attached = attached.clone();
+                let (attached, greeting) = (attached.clone(), greeting.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = client(stream, attach, actions, attached).await {
+                    if let Err(e) = client(stream, attach, actions, attached, greeting).await {
                         tracing::info!("daemon client: {e}");
                     }
                 });
@@ -88,6 +97,7 @@ async fn client(
     attach: Attach,
     actions: UnboundedSender<Action>,
     attached: Arc<AtomicUsize>,
+    greeting: Greeting,
 ) -> Result<(), DaemonError> {
     let peer = stream.peer_cred().map_err(DaemonError::Io)?;
     let (mut rd, mut wr) = stream.into_split();
@@ -120,6 +130,7 @@ async fn client(
             protocol: PROTOCOL,
             server: format!("kvm-clone {}", env!("CARGO_PKG_VERSION")),
             pid: std::process::id(),
+            config: Some(greeting.config),
         },
     )
     .await?;

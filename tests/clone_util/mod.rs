@@ -20,6 +20,10 @@ pub struct Env {
     pub data: tempfile::TempDir,
     pub home: tempfile::TempDir,
     pub config: PathBuf,
+    /// Run jobs in the command's own process (KVM_CLONE_NO_DAEMON=1), so
+    /// no daemon that happens to run is used; `--daemon` wins over it.
+    /// Off for a test of attaching on its own.
+    pub in_process: bool,
 }
 
 impl Env {
@@ -30,6 +34,7 @@ impl Env {
             data: tempfile::tempdir().expect("tempdir"),
             home,
             config: lab().config(),
+            in_process: true,
         }
     }
 
@@ -50,7 +55,11 @@ impl Env {
             .env("KVM_CLONE_CONFIG", &self.config)
             .env("KVM_CLONE_DATA_DIR", self.data.path())
             .env("XDG_CONFIG_HOME", self.home.path())
+            .env_remove("KVM_CLONE_NO_DAEMON")
             .env_remove("SSH_AUTH_SOCK");
+        if self.in_process {
+            c.env("KVM_CLONE_NO_DAEMON", "1");
+        }
         c
     }
 

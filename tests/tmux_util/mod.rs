@@ -85,7 +85,9 @@ impl Drop for Tmux {
 
 /// The command line of the real binary on `config` with `data` as its data
 /// directory, without colour, and with `config_home` as XDG_CONFIG_HOME
-/// (user profiles) when given.
+/// (user profiles) when given. The TUI runs its own backend: it neither
+/// attaches to a daemon nor leaves one behind (append `--daemon --socket`
+/// for one, which wins over KVM_CLONE_NO_DAEMON).
 pub fn binary_command(
     config: &std::path::Path,
     data: &std::path::Path,
@@ -95,7 +97,7 @@ pub fn binary_command(
         .map(|h| format!("XDG_CONFIG_HOME={} ", h.display()))
         .unwrap_or_default();
     format!(
-        "env NO_COLOR=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {home}{}",
+        "env NO_COLOR=1 KVM_CLONE_NO_DAEMON=1 KVM_CLONE_CONFIG={} KVM_CLONE_DATA_DIR={} {home}{}",
         config.display(),
         data.display(),
         env!("CARGO_BIN_EXE_kvm-clone")

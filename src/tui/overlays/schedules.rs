@@ -133,7 +133,7 @@ fn empty_lines(state: &AppState) -> Vec<Line<'static>> {
         .map_or("the config file".into(), |p| p.display().to_string());
     let who = match &state.daemon {
         Some(d) => format!("The daemon this TUI is attached to ({d}) has none."),
-        None => "This TUI has its own backend: start it with `kvm-clone --daemon` to see the daemon's schedules.".into(),
+        None => "This TUI has its own backend (--no-daemon, or the daemon serves another config): start it without --no-daemon on the daemon's config to see them.".into(),
     };
     vec![
         Line::styled("No schedules.", theme.header()),
@@ -143,7 +143,7 @@ fn empty_lines(state: &AppState) -> Vec<Line<'static>> {
         )),
         Line::from(""),
         Line::from(
-            "Schedules run in the daemon (`kvm-clone daemon`, or `kvm-clone --daemon`), never in a TUI with its own backend.",
+            "Schedules run in the daemon (`kvm-clone daemon`, or the one the TUI starts), never in a TUI with its own backend.",
         ),
         Line::from(""),
         Line::styled(who, theme.dim()),

@@ -238,7 +238,7 @@ fn without_schedules_the_view_says_how_to_add_one_and_who_runs_them() {
         let t = text(&s);
         assert!(t.contains("docs/schedules.md"), "{t}");
         assert!(t.contains("kvm-clone daemon"), "{t}");
-        assert!(t.contains("--daemon"), "{t}");
+        assert!(t.contains("--no-daemon"), "{t}");
         insta::assert_snapshot!(format!("schedules_empty_{w}x{h}"), drawn(&s).backend());
     }
 }
