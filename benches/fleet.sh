@@ -3,7 +3,8 @@
 # defined on beta, then a kvm-clone daemon runs against both hosts with a
 # TUI attached, and we measure over a quiet minute each one's CPU and
 # memory; then `kvm-clone vms --host beta --json` against `virsh list
-# --all`. The VMs are removed afterwards, whatever happens. Informational:
+# --all`. A kvm-clone without a daemon is measured as its TUI alone (its
+# own backend). The VMs are removed afterwards, whatever happens. Informational:
 # nothing here passes or fails on time. See docs/benchmarks.md.
 #
 #   benches/fleet.sh [BIN...]     one or more kvm-clone binaries side by side
@@ -64,23 +65,31 @@ for BIN in "$@"; do
   export KVM_CLONE_CONFIG="$LAB/config.toml" KVM_CLONE_DATA_DIR="$TMP/data" XDG_CONFIG_HOME="$TMP/home"
   SOCK="$TMP/d.sock"
   rm -rf "$TMP/data" "$SOCK"
-  "$BIN" daemon --socket "$SOCK" 2>"$TMP/daemon.log" &
-  DAEMON=$!
-  # The first full read of every VM, then quiet.
-  for _ in $(seq 1 120); do [ -S "$SOCK" ] && break; sleep 0.5; done
-  sleep 20
-  c0=$(cpu "$DAEMON"); t0=$(now)
-  tmux -L fleet new-session -d -x 120 -y 40 "$BIN --daemon --socket $SOCK"
-  sleep 5
+  d_pct=- d_mib=-
+  if "$BIN" daemon --help >/dev/null 2>&1; then
+    "$BIN" daemon --socket "$SOCK" 2>"$TMP/daemon.log" &
+    DAEMON=$!
+    for _ in $(seq 1 120); do [ -S "$SOCK" ] && break; sleep 0.5; done
+    tui="$BIN --daemon --socket $SOCK"
+  else
+    # A kvm-clone without a daemon: the TUI owns the backend.
+    tui="$BIN"
+  fi
+  tmux -L fleet new-session -d -x 120 -y 40 "$tui"
   TUI=$(tmux -L fleet list-panes -F '#{pane_pid}' | head -1)
-  u0=$(cpu "$TUI")
+  # The first full read of every VM, then quiet.
+  sleep 25
+  t0=$(now); u0=$(cpu "$TUI")
+  [ -n "${DAEMON:-}" ] && c0=$(cpu "$DAEMON")
   sleep "$IDLE"
-  c1=$(cpu "$DAEMON"); u1=$(cpu "$TUI"); t1=$(now)
-  d_pct=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.2f", 100 * (b - a) / (e - s) }')
-  u_pct=$(awk -v a="$u0" -v b="$u1" -v s="$IDLE" 'BEGIN { printf "%.2f", 100 * (b - a) / (s - 5 > 0 ? s : 1) }')
-  d_mib=$(rss_mib "$DAEMON"); u_mib=$(rss_mib "$TUI")
+  t1=$(now); u1=$(cpu "$TUI")
+  pct() { awk -v a="$1" -v b="$2" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.2f", 100 * (b - a) / (e - s) }'; }
+  u_pct=$(pct "$u0" "$u1"); u_mib=$(rss_mib "$TUI")
+  if [ -n "${DAEMON:-}" ]; then
+    d_pct=$(pct "$c0" "$(cpu "$DAEMON")"); d_mib=$(rss_mib "$DAEMON")
+  fi
   tmux -L fleet kill-server 2>/dev/null || true
-  kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=""
+  if [ -n "${DAEMON:-}" ]; then kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=""; fi
   # In-process, as a script would run it.
   s=$(now)
   "$BIN" vms --host beta --json >"$TMP/vms.json"

@@ -8,6 +8,9 @@ use color_eyre::eyre::{Result, WrapErr};
 
 fn main() -> std::process::ExitCode {
     kvm_clone::alloc_tuning::tune();
+    // Answers a shell's dynamic completion request (COMPLETE=… set) and
+    // exits; otherwise returns at once. Nothing may print before it.
+    clap_complete::CompleteEnv::with_factory(cli::command).complete();
     // color-eyre's report stays for panics (bugs); a returned error is an
     // expected failure: one line, and with --json an error object too.
     if let Err(e) = color_eyre::install() {
@@ -49,6 +52,18 @@ fn one_line(e: &color_eyre::eyre::Report) -> String {
 }
 
 fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
+    // Neither needs logging, a runtime or a config.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            cli::completions(*shell)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Some(Command::Man { out }) => {
+            cli::man(out.as_deref())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let daemon = matches!(cli.command, Some(Command::Daemon { .. }));
     let _log = logging::init(daemon).wrap_err("cannot set up logging")?;
     let via = cli.via();
@@ -87,6 +102,8 @@ fn run(cli: cli::Cli) -> Result<std::process::ExitCode> {
                 ok(cli::daemon(cli.config.as_deref(), cli.socket.as_deref(), idle_exit).await)
             }
             Some(Command::Extract(args)) => cli::extract(args).await,
+            // Answered above, before the runtime.
+            Some(Command::Completions { .. } | Command::Man { .. }) => ok(Ok(())),
             Some(Command::Schedules { json }) => {
                 ok(cli::schedules(cli.config.as_deref(), cli.socket.as_deref(), json).await)
             }

@@ -34,14 +34,21 @@ pub(crate) fn require_host(
     ))
 }
 
-/// Parses the command line; every subcommand's `--help` ends with the exit
-/// codes too.
-pub fn parse() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
+/// The command line as clap knows it: every subcommand's `--help` ends with
+/// the exit codes too, and host, VM and profile arguments complete
+/// dynamically. Parsing, completion scripts and man pages all use it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
     fn with_codes(c: clap::Command) -> clap::Command {
         c.after_help(EXIT_CODES).mut_subcommands(with_codes)
     }
-    let mut cmd = Cli::command().mut_subcommands(with_codes);
+    complete::with_candidates(Cli::command().mut_subcommands(with_codes))
+}
+
+/// Parses the command line.
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let mut cmd = command();
     let matches = cmd.get_matches_mut();
     // KVM_CLONE_NO_DAEMON yields to --daemon; the two flags together do not.
     let typed = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
@@ -180,6 +187,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (static; `COMPLETE=bash kvm-clone`
+    /// prints one that also completes host, VM and profile names;
+    /// docs/completions.md).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: complete::Shell,
+    },
+    /// Print the man page, or with --out write one per subcommand.
+    Man {
+        /// Write kvm-clone.1 and kvm-clone-<subcommand>.1 into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Show the VMs of one host, or of every host.
     Vms {
         /// Only this host.
@@ -281,6 +301,7 @@ pub async fn run_tui(config: Option<&Path>, via: &link::Via) -> Result<()> {
 }
 
 mod clone;
+mod complete;
 mod export;
 mod history;
 mod interrupt;
@@ -293,6 +314,7 @@ mod schedules;
 mod unlock;
 mod wait;
 pub use clone::clone;
+pub use complete::{completions, man};
 pub use export::export;
 pub use history::history;
 pub use inventory::{hosts, vms};

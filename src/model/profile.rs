@@ -108,3 +108,27 @@ pub struct ProfileSummary {
     #[serde(default)]
     pub values: ProfileEdit,
 }
+
+/// How an export compresses the chunks it stores (docs/profiles.md). A
+/// chunk that would not shrink is stored as it is whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "codec", content = "level")]
+pub enum Compression {
+    None,
+    /// lz4 blocks: fast, modest ratio; what every chunk used before zstd.
+    #[default]
+    Lz4,
+    /// zstd at this level (1-22).
+    Zstd(i32),
+}
+
+impl Compression {
+    /// As the profile file spells it: `lz4`, `zstd 19`, `none`.
+    pub fn label(&self) -> String {
+        match self {
+            Compression::None => "none".into(),
+            Compression::Lz4 => "lz4".into(),
+            Compression::Zstd(level) => format!("zstd {level}"),
+        }
+    }
+}

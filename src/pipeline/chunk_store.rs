@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::chunk_plan::Geometry;
 use super::error::BlockError;
 use super::sink::BlockSink;
+use crate::repo::compression::Compression;
 use crate::repo::{ChunkId, ChunkRef, Repo};
 
 /// Called with chunks as they are settled (`None`: all zeros), on the
@@ -172,11 +173,24 @@ pub struct ChunkStoreSink {
     ledger: Arc<ChunkLedger>,
     /// Bounds the chunks being sealed at once (CPU work).
     cpu: Arc<Semaphore>,
+    compression: Compression,
 }
 
 impl ChunkStoreSink {
+    /// Stores lz4-compressed chunks; see [`compressed`](Self::compressed).
     pub fn new(repo: Arc<Repo>, ledger: Arc<ChunkLedger>, cpu: Arc<Semaphore>) -> Self {
-        Self { repo, ledger, cpu }
+        Self {
+            repo,
+            ledger,
+            cpu,
+            compression: Compression::Lz4,
+        }
+    }
+
+    /// Stores chunks compressed as the export profile says.
+    pub fn compressed(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     pub fn ledger(&self) -> &Arc<ChunkLedger> {
@@ -216,8 +230,9 @@ impl BlockSink for ChunkStoreSink {
             .await
             .map_err(BlockError::fatal)?;
         let (repo, ledger) = (self.repo.clone(), self.ledger.clone());
+        let compression = self.compression;
         tokio::task::spawn_blocking(move || {
-            let sealed = repo.seal_chunk(&data)?;
+            let sealed = repo.seal_chunk_with(&data, compression)?;
             // The CPU work is done: the write waits on the disk, and
             // another chunk can be sealed meanwhile.
             drop((permit, data));

@@ -6,6 +6,7 @@
 //! `tokio::task::spawn_blocking`. A [`Repo`] is `Send + Sync`; share it as
 //! `Arc<Repo>`.
 
+pub mod compression;
 mod config;
 mod error;
 mod fsutil;

@@ -2,15 +2,16 @@
 //! an 8-byte header, then either the body in the clear (unencrypted
 //! repositories) or a random 24-byte nonce and the body sealed with
 //! XChaCha20-Poly1305, its 16-byte tag last. The body is the plaintext, or
-//! its lz4 block with the plaintext length in front when that is smaller.
+//! its lz4 block or zstd frame with the plaintext length in front when that
+//! is smaller (`compression.rs`).
 //! The associated data is the header followed by the object's name, so a
 //! file cannot be moved to another name or have its flags changed.
 //!
-//! The cipher and lz4 are library calls in the `kvm_clone_codec` crate,
-//! which debug builds compile optimised.
+//! The cipher and the compressors are library calls in the
+//! `kvm_clone_codec` crate, which debug builds compile optimised.
 
+use super::compression::{self, Compression};
 use kvm_clone_codec::aead::XChaCha;
-use kvm_clone_codec::lz4;
 
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
@@ -18,6 +19,8 @@ pub const NONCE_LEN: usize = kvm_clone_codec::aead::NONCE_LEN;
 pub const TAG_LEN: usize = kvm_clone_codec::aead::TAG_LEN;
 pub const FLAG_ENCRYPTED: u8 = 0b01;
 pub const FLAG_LZ4: u8 = 0b10;
+/// The body is a zstd frame (never with [`FLAG_LZ4`]).
+pub const FLAG_ZSTD: u8 = 0b100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -56,8 +59,8 @@ pub enum FrameError {
     Authentication,
     #[error("plaintext of {len} bytes is larger than the {max} allowed")]
     TooLarge { len: usize, max: usize },
-    #[error("lz4 data is corrupt: {0}")]
-    Decompress(String),
+    #[error("{0} data is corrupt: {1}")]
+    Decompress(&'static str, String),
     #[error("{0} bytes are too many to seal in one file")]
     TooLong(usize),
 }
@@ -112,52 +115,32 @@ impl Frame {
     }
 }
 
-/// lz4 output buffers up to this size are kept per thread.
-const LZ4_OUT_KEPT: usize = 8 << 20;
-
-thread_local! {
-    /// lz4's output buffer, zeroed once per thread instead of once per chunk.
-    static LZ4_OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Calls `f` with a zero-initialised buffer of `len` bytes.
-fn with_lz4_out<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
-    if len > LZ4_OUT_KEPT {
-        return f(&mut vec![0u8; len]);
-    }
-    LZ4_OUT.with_borrow_mut(|out| {
-        if out.len() < len {
-            out.resize(len, 0);
-        }
-        f(&mut out[..len])
-    })
-}
-
-/// Builds the file bytes of `plain` stored under `name`.
+/// Builds the file bytes of `plain` stored under `name`, lz4-compressed
+/// where that shrinks it.
 pub fn seal(
     kind: Kind,
     sealer: Option<&Sealer>,
     name: &[u8],
     plain: &[u8],
 ) -> Result<Vec<u8>, FrameError> {
-    seal_frame(kind, sealer, name, plain).map(|f| f.bytes().to_vec())
+    seal_frame(kind, sealer, name, plain, Compression::Lz4).map(|f| f.bytes().to_vec())
 }
 
-/// As [`seal`], in one buffer sized up front: lz4 compresses straight into
-/// it and the cipher seals it in place, so the plaintext is read twice
-/// (hash aside) and nothing is copied again.
+/// As [`seal`] with `compression`, in one buffer sized up front: the
+/// compressor writes straight into it and the cipher seals it in place, so
+/// the plaintext is read twice (hash aside) and nothing is copied again.
 pub fn seal_frame(
     kind: Kind,
     sealer: Option<&Sealer>,
     name: &[u8],
     plain: &[u8],
+    compression: Compression,
 ) -> Result<Frame, FrameError> {
     // The length prefix is 32 bits; nothing near 4 GiB is ever sealed.
     let Ok(plain_len) = u32::try_from(plain.len()) else {
         return Err(FrameError::TooLong(plain.len()));
     };
-    let max_lz4 = lz4::max_compressed_len(plain.len());
-    let body_max = (4 + max_lz4).max(plain.len());
+    let body_max = compression::body_max(compression, plain.len());
     // Never reallocated below: the alignment found here holds to the end.
     let mut buf = Vec::with_capacity(FRAME_ALIGN + HEADER_LEN + NONCE_LEN + body_max + TAG_LEN);
     let start = (FRAME_ALIGN - buf.as_ptr() as usize % FRAME_ALIGN) % FRAME_ALIGN;
@@ -168,18 +151,7 @@ pub fn seal_frame(
         buf.extend_from_slice(n);
     }
     let body_start = buf.len();
-    let use_lz4 = with_lz4_out(max_lz4, |out| match lz4::compress_into(plain, out) {
-        Some(n) if n + 4 < plain.len() => {
-            buf.extend_from_slice(&plain_len.to_le_bytes());
-            buf.extend_from_slice(&out[..n]);
-            true
-        }
-        _ => {
-            buf.extend_from_slice(plain);
-            false
-        }
-    });
-    let mut flags = if use_lz4 { FLAG_LZ4 } else { 0 };
+    let mut flags = compression::write_body(compression, plain, plain_len, &mut buf);
     if sealer.is_some() {
         flags |= FLAG_ENCRYPTED;
     }
@@ -218,7 +190,9 @@ pub fn open(
         return Err(FrameError::Version(head[4]));
     }
     let flags = head[5];
-    if flags & !(FLAG_ENCRYPTED | FLAG_LZ4) != 0 {
+    if flags & !(FLAG_ENCRYPTED | FLAG_LZ4 | FLAG_ZSTD) != 0
+        || flags & (FLAG_LZ4 | FLAG_ZSTD) == FLAG_LZ4 | FLAG_ZSTD
+    {
         return Err(FrameError::Flags(flags));
     }
     if head[6] != 0 || head[7] != 0 {
@@ -248,32 +222,11 @@ pub fn open(
             buf
         }
     };
-    if flags & FLAG_LZ4 == 0 {
-        if body.len() > max_plain {
-            return Err(FrameError::TooLarge {
-                len: body.len(),
-                max: max_plain,
-            });
-        }
-        return Ok(body);
-    }
-    if body.len() < 4 {
-        return Err(FrameError::Decompress("no length prefix".into()));
-    }
-    let len = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
-    if len > max_plain {
-        return Err(FrameError::TooLarge {
-            len,
-            max: max_plain,
-        });
-    }
-    let plain =
-        lz4::decompress(&body[4..], len).map_err(|e| FrameError::Decompress(e.to_string()))?;
-    Ok(plain)
+    compression::read_body(flags, body, max_plain)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -281,7 +234,7 @@ mod tests {
         Sealer::new(&[7; 32])
     }
 
-    fn text(n: usize) -> Vec<u8> {
+    pub(in crate::repo) fn text(n: usize) -> Vec<u8> {
         b"the quick brown fox jumps over the lazy dog. "
             .iter()
             .cycle()
@@ -290,7 +243,7 @@ mod tests {
             .collect()
     }
 
-    fn noise(n: usize) -> Vec<u8> {
+    pub(in crate::repo) fn noise(n: usize) -> Vec<u8> {
         (0..n).map(|_| rand::random::<u8>()).collect()
     }
 
@@ -299,7 +252,7 @@ mod tests {
         let s = sealer();
         for plain in [text(4 << 20), noise(1 << 20), noise(5000), Vec::new()] {
             for key in [Some(&s), None] {
-                let f = seal_frame(Kind::Chunk, key, b"n", &plain).unwrap();
+                let f = seal_frame(Kind::Chunk, key, b"n", &plain, Compression::Lz4).unwrap();
                 assert_eq!(f.bytes().as_ptr() as usize % FRAME_ALIGN, 0);
                 assert_eq!(f.len(), f.bytes().len());
                 let compressed = f.bytes()[5] & FLAG_LZ4 != 0;
@@ -451,7 +404,7 @@ mod tests {
         lie.extend_from_slice(&[0x10, 0]);
         assert!(matches!(
             open(Kind::Chunk, None, b"n", &lie, usize::MAX),
-            Err(FrameError::Decompress(_))
+            Err(FrameError::Decompress("lz4", _))
         ));
     }
 
@@ -480,7 +433,7 @@ mod tests {
             let s = sealer();
             let _ = open(Kind::Chunk, enc.then_some(&s), b"id", &bytes, 1 << 16);
             // With a valid header the decoder goes deeper.
-            let mut framed = header(Kind::Chunk, bytes.first().copied().unwrap_or(0) & 3).to_vec();
+            let mut framed = header(Kind::Chunk, bytes.first().copied().unwrap_or(0) & 7).to_vec();
             framed.extend_from_slice(&bytes);
             let _ = open(Kind::Chunk, enc.then_some(&s), b"id", &framed, 1 << 16);
         }

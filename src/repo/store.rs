@@ -2,6 +2,7 @@
 //! Written as a temp file and renamed, without fsync: `commit_snapshot`
 //! makes them durable together before any manifest refers to them.
 
+use super::compression::Compression;
 use super::config::MAX_CHUNK_SIZE;
 use super::error::RepoError;
 use super::id::ChunkId;
@@ -41,15 +42,35 @@ impl Repo {
         p.try_exists().map_err(RepoError::io(p))
     }
 
-    /// Ids, deduplicates, compresses, seals and writes one chunk. `plain`
-    /// is at most 64 MiB (a disk chunk, or a whole NVRAM file).
+    /// Ids, deduplicates, compresses (lz4), seals and writes one chunk.
+    /// `plain` is at most 64 MiB (a disk chunk, or a whole NVRAM file).
     pub fn store_chunk(&self, plain: &[u8]) -> Result<StoredChunk, RepoError> {
-        self.put_chunk(self.seal_chunk(plain)?)
+        self.store_chunk_with(plain, Compression::Lz4)
     }
 
-    /// The CPU half of [`store_chunk`](Self::store_chunk): the id, and the
-    /// sealed frame unless the repository already holds the chunk.
+    /// As [`store_chunk`](Self::store_chunk), compressed as `compression`
+    /// says. The id is the plaintext's either way, so a chunk already
+    /// stored with another codec is deduplicated, not stored again.
+    pub fn store_chunk_with(
+        &self,
+        plain: &[u8],
+        compression: Compression,
+    ) -> Result<StoredChunk, RepoError> {
+        self.put_chunk(self.seal_chunk_with(plain, compression)?)
+    }
+
+    /// The CPU half of [`store_chunk`](Self::store_chunk), lz4-compressed.
     pub fn seal_chunk(&self, plain: &[u8]) -> Result<SealedChunk, RepoError> {
+        self.seal_chunk_with(plain, Compression::Lz4)
+    }
+
+    /// The CPU half of [`store_chunk_with`](Self::store_chunk_with): the
+    /// id, and the sealed frame unless the repository already holds the chunk.
+    pub fn seal_chunk_with(
+        &self,
+        plain: &[u8],
+        compression: Compression,
+    ) -> Result<SealedChunk, RepoError> {
         if plain.len() > MAX_CHUNK_SIZE as usize {
             return Err(RepoError::BadOptions(format!(
                 "a chunk of {} bytes is larger than the 64 MiB limit",
@@ -61,7 +82,7 @@ impl Repo {
         if path.try_exists().map_err(RepoError::io(&path))? {
             return Ok(SealedChunk { id, frame: None });
         }
-        let frame = seal::seal_frame(Kind::Chunk, self.sealer(), &id.0, plain)
+        let frame = seal::seal_frame(Kind::Chunk, self.sealer(), &id.0, plain, compression)
             .map_err(|e| RepoError::BadOptions(e.to_string()))?;
         Ok(SealedChunk {
             id,

@@ -1,6 +1,7 @@
 //! The repository's hot codecs, as thin calls into well-kept libraries:
-//! XChaCha20-Poly1305 (RustCrypto `chacha20poly1305`) and the lz4 block
-//! format (`lz4_flex`). No cryptography or compression of our own lives here.
+//! XChaCha20-Poly1305 (RustCrypto `chacha20poly1305`), the lz4 block
+//! format (`lz4_flex`) and zstd frames (`zstd`, libzstd). No cryptography or
+//! compression of our own lives here.
 //!
 //! Why a crate of its own: both libraries are generic or `#[inline]`, so their
 //! code is compiled in the crate that calls them. The workspace's root
@@ -10,6 +11,7 @@
 
 pub mod aead;
 pub mod lz4;
+pub mod zstd;
 
 /// Whether `buf` is all zero bytes: the check every data path runs on what
 /// it read, so zeros are never sent or stored. Here, so that debug builds

@@ -173,7 +173,7 @@ mod tests {
         assert!(new.contains("compress = true"), "{new}");
         let p = parse_profile(&new, &file).unwrap();
         assert_eq!(values(&p), an_edit());
-        assert!(p.compress);
+        assert_eq!(p.compression, crate::model::profile::Compression::Lz4);
         assert_eq!(
             p.retention.unwrap().keep_daily,
             None,

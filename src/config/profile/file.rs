@@ -2,7 +2,8 @@
 //! position so that a bad one is reported with the file, line and reason.
 
 use super::schema::{
-    Encryption, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention, RetryProfile,
+    Compression, Encryption, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention,
+    RetryProfile,
 };
 use crate::config::ConfigError;
 use crate::config::duration::parse_duration;
@@ -36,7 +37,10 @@ struct ProfileFile {
     preserve_macs: S<bool>,
     start: S<bool>,
     incremental: S<bool>,
+    /// The older switch, still read: true is lz4, false none.
     compress: S<bool>,
+    compression: S<Codec>,
+    compression_level: S<i64>,
     encryption: S<EncryptionFile>,
     retention: S<RetentionFile>,
     webhook: S<String>,
@@ -57,6 +61,14 @@ enum Policy {
     Live,
     RequireShutdown,
     ShutdownRestart,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Codec {
+    Lz4,
+    Zstd,
+    None,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -295,6 +307,7 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         None => RetryProfile::default(),
         Some(r) => retry(&here, r.get_ref())?,
     };
+    let compression = compression(&here, &f)?;
     let encryption = match &f.encryption {
         None => Encryption::None,
         Some(e) => encryption(&here, e.get_ref())?,
@@ -334,7 +347,7 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<Profile, ConfigError> {
         preserve_macs: get(&f.preserve_macs, false),
         start: get(&f.start, false),
         incremental: get(&f.incremental, false),
-        compress: get(&f.compress, false),
+        compression,
         encryption,
         retention,
         webhook: f.webhook.as_ref().map(|w| w.get_ref().clone()),
@@ -355,6 +368,11 @@ fn kind_fields(here: &Here, f: &ProfileFile, kind: ProfileKind) -> Result<(), Co
     let export_only = [
         ("incremental", span(&f.incremental)),
         ("compress", span(&f.compress)),
+        ("compression", f.compression.as_ref().map(|x| x.span())),
+        (
+            "compression_level",
+            f.compression_level.as_ref().map(|x| x.span()),
+        ),
         ("encryption", f.encryption.as_ref().map(|x| x.span())),
         ("retention", f.retention.as_ref().map(|x| x.span())),
     ];
@@ -372,6 +390,48 @@ fn kind_fields(here: &Here, f: &ProfileFile, kind: ProfileKind) -> Result<(), Co
         ));
     }
     Ok(())
+}
+
+/// `compression` and `compression_level`, or the older `compress`; lz4
+/// when none is given, as every chunk was before there was a choice.
+fn compression(here: &Here, f: &ProfileFile) -> Result<Compression, ConfigError> {
+    if let (Some(old), Some(new)) = (&f.compress, &f.compression) {
+        return Err(here.at(
+            old,
+            "compress",
+            format!(
+                "give compression or the older compress, not both (compression at line {})",
+                line_col(here.text, new.span().start).0
+            ),
+        ));
+    }
+    let codec = match (&f.compression, &f.compress) {
+        (Some(c), _) => *c.get_ref(),
+        (None, Some(on)) if *on.get_ref() => Codec::Lz4,
+        (None, Some(_)) => Codec::None,
+        (None, None) => Codec::Lz4,
+    };
+    if let Some(level) = &f.compression_level
+        && codec != Codec::Zstd
+    {
+        return Err(here.at(
+            level,
+            "compression_level",
+            "only with compression = \"zstd\" (lz4 has no levels)",
+        ));
+    }
+    let levels = kvm_clone_codec::zstd::LEVELS;
+    let range = i64::from(*levels.start())..=i64::from(*levels.end());
+    let default = i64::from(kvm_clone_codec::zstd::DEFAULT_LEVEL);
+    Ok(match codec {
+        Codec::None => Compression::None,
+        Codec::Lz4 => Compression::Lz4,
+        Codec::Zstd => {
+            Compression::Zstd(
+                here.int(&f.compression_level, "compression_level", range, default)? as i32,
+            )
+        }
+    })
 }
 
 fn retry(here: &Here, r: &RetryFile) -> Result<RetryProfile, ConfigError> {

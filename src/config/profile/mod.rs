@@ -22,8 +22,8 @@ pub use file::{name_problem, parse_profile, recipient_problem, webhook_problem};
 pub use load::{LoadedProfile, ProfileSource, find_profile, load_profiles, user_profile_dir};
 pub use save::{SaveError, save_profile, to_toml};
 pub use schema::{
-    Encryption, ImageFormat, LivePolicy, PassphraseSource, Profile, ProfileKind, Retention,
-    RetryProfile,
+    Compression, Encryption, ImageFormat, LivePolicy, PassphraseSource, Profile, ProfileKind,
+    Retention, RetryProfile,
 };
 pub use summary::ProfileSummary;
 

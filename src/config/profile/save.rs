@@ -3,7 +3,7 @@
 use super::builtin::is_builtin;
 use super::file::{DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SPACE_MARGIN, name_problem, parse_profile};
 use super::load::{ProfileSource, load_profiles};
-use super::schema::{Encryption, PassphraseSource, Profile, ProfileKind};
+use super::schema::{Compression, Encryption, PassphraseSource, Profile, ProfileKind};
 use crate::config::ConfigError;
 use crate::config::duration::format_duration;
 use std::fmt::Write as _;
@@ -68,7 +68,15 @@ pub fn to_toml(p: &Profile) -> String {
         }
         ProfileKind::Export => {
             let _ = writeln!(t, "incremental = {}", p.incremental);
-            let _ = writeln!(t, "compress = {}", p.compress);
+            let codec = match p.compression {
+                Compression::None => "none",
+                Compression::Lz4 => "lz4",
+                Compression::Zstd(_) => "zstd",
+            };
+            let _ = writeln!(t, "compression = {}", q(codec));
+            if let Compression::Zstd(level) = p.compression {
+                let _ = writeln!(t, "compression_level = {level}");
+            }
         }
     }
     if let Some(w) = &p.webhook {

@@ -11,6 +11,9 @@ pub use crate::model::profile::ProfileKind;
 /// What happens to a running source VM; in `model` because the TUI edits it.
 pub use crate::model::profile::LivePolicy;
 
+/// How an export compresses chunks; in `model` because front ends show it.
+pub use crate::model::profile::Compression;
+
 pub use crate::model::FormatChoice;
 pub use crate::model::ImageFormat;
 
@@ -149,8 +152,8 @@ pub struct Profile {
     pub start: bool,
     /// Export: only what changed since the previous export.
     pub incremental: bool,
-    /// Export: compress the stored image.
-    pub compress: bool,
+    /// Export: how chunks are compressed.
+    pub compression: Compression,
     /// Export.
     pub encryption: Encryption,
     /// Export.

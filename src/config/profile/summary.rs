@@ -76,7 +76,7 @@ pub fn settings(p: &Profile) -> Vec<(String, String)> {
         }
         ProfileKind::Export => {
             out.push(("incremental", yes(p.incremental)));
-            out.push(("compression", yes(p.compress)));
+            out.push(("compression", p.compression.label()));
             out.push(("encryption", p.encryption.label()));
             out.push((
                 "retention",

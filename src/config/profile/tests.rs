@@ -68,6 +68,9 @@ fn every_builtin_parses_with_what_the_issue_asks() {
     );
     let a = p("archival");
     assert!(a.verify && a.encryption != Encryption::None);
+    assert_eq!(a.compression, Compression::Zstd(19));
+    assert_eq!(qb.compression, Compression::Lz4);
+    assert_eq!(dr.compression, Compression::Lz4);
     assert_eq!(a.retention.unwrap().keep_monthly, Some(24));
     assert_eq!(p("throttled").bandwidth_limit, Some(50 << 20));
     assert_eq!(p("default").retry.initial, Duration::from_secs(1));
@@ -250,6 +253,55 @@ fn bad_values_name_their_field_line_and_reason() {
     // The passphrase's value never shows in the message.
     let e = parse(cases[21].0).unwrap_err();
     assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn compression_and_the_older_compress_switch() {
+    let export = |rest: &str| parse(&format!("name = \"x\"\nkind = \"export\"\n{rest}"));
+    for (rest, want) in [
+        ("", Compression::Lz4),
+        ("compress = true\n", Compression::Lz4),
+        ("compress = false\n", Compression::None),
+        ("compression = \"none\"\n", Compression::None),
+        ("compression = \"lz4\"\n", Compression::Lz4),
+        ("compression = \"zstd\"\n", Compression::Zstd(3)),
+        (
+            "compression = \"zstd\"\ncompression_level = 22\n",
+            Compression::Zstd(22),
+        ),
+    ] {
+        assert_eq!(export(rest).unwrap().compression, want, "{rest:?}");
+    }
+    for (rest, place, what) in [
+        (
+            "compress = true\ncompression = \"zstd\"\n",
+            "p.toml:3:",
+            "not both",
+        ),
+        (
+            "compression = \"lz4\"\ncompression_level = 9\n",
+            "p.toml:4:",
+            "compression_level: only with compression = \"zstd\"",
+        ),
+        ("compression_level = 9\n", "p.toml:3:", "only with"),
+        (
+            "compression = \"zstd\"\ncompression_level = 23\n",
+            "p.toml:4:",
+            "23 is not in 1..=22",
+        ),
+        (
+            "compression = \"zstd\"\ncompression_level = 0\n",
+            "p.toml:4:",
+            "not in 1..=22",
+        ),
+        ("compression = \"gzip\"\n", "p.toml:3:", "unknown variant"),
+    ] {
+        let e = export(rest).unwrap_err();
+        assert!(e.starts_with(place), "{rest:?}: {e}");
+        assert!(e.contains(what), "{rest:?}: {e}");
+    }
+    let e = parse("name = \"x\"\ncompression = \"zstd\"\n").unwrap_err();
+    assert!(e.contains("compression: only export profiles"), "{e}");
 }
 
 #[test]

@@ -76,7 +76,8 @@ impl Job<'_> {
             ledger.clone(),
         );
         let source = PlannedSource::new(pool, plan.clone()).map_err(step("connecting NBD"))?;
-        let sink = ChunkStoreSink::new(sh.repo.clone(), ledger.clone(), sh.cpu.clone());
+        let sink = ChunkStoreSink::new(sh.repo.clone(), ledger.clone(), sh.cpu.clone())
+            .compressed(profile.compression);
         // Chunks are bounded by the CPUs sealing them, as by the requests.
         let workers = profile.copy_workers().clamp(
             2,

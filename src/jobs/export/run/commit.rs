@@ -492,11 +492,12 @@ impl Job<'_> {
         };
         let size = data.len() as u64;
         let repo = repo.clone();
+        let compression = self.spec.profile.compression;
         let stored = blocking("storing NVRAM", move || {
             if kvm_clone_codec::is_zero(&data) {
                 return Ok(None);
             }
-            repo.store_chunk(&data).map(Some)
+            repo.store_chunk_with(&data, compression).map(Some)
         })
         .await?;
         Ok(Some((
