@@ -102,7 +102,7 @@ fn a_clone_started_in_the_tui_outlives_it_and_a_second_tui_follows_it() {
 
     // It ends whole on beta, and the daemon's history has it.
     wait_until("the clone on beta", Duration::from_secs(180), || {
-        lab().domains("beta").iter().any(|d| *d == name)
+        lab().domains("beta").contains(&name)
     });
     assert!(identical(
         &images("alpha").join("archive01.raw"),
